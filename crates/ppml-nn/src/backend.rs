@@ -1,0 +1,65 @@
+//! The one interface between the backends and the CLI/benchmark.
+
+use std::error::Error;
+
+use crate::{engine, Model, Tensor};
+
+/// The error a backend reports: its own crate's typed error, boxed at this boundary.
+pub type BackendError = Box<dyn Error + Send + Sync + 'static>;
+
+/// What one-time preparation cost (keys, dealer material, attestation).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SetupReport {
+    /// Wall time of the setup.
+    pub seconds: f64,
+    /// Bytes sent during setup, all parties together.
+    pub bytes_sent: u64,
+    /// Human-readable facts about the setup (parameters chosen, evidence mode, ...).
+    pub notes: Vec<String>,
+}
+
+/// Communication of one inference call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Bytes sent, all parties together.
+    pub bytes_sent: u64,
+    /// Communication rounds (sequential message exchanges).
+    pub rounds: u64,
+}
+
+/// A way to run private (or, for [`PlainBackend`], plain) inference for one model.
+pub trait Backend {
+    /// The backend's name as the CLI spells it (`plain`, `he`, `mpc2`, ...).
+    fn name(&self) -> &str;
+    /// One-time work before queries, reported as setup and never hidden in query times.
+    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError>;
+    /// Classifies a batch of preprocessed images `[n, c, h, w]` end to end as the user waits
+    /// (the client's encryption or sharing and decryption included); returns logits `[n, classes]`.
+    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError>;
+}
+
+/// The f32 reference: inference in the clear with [`engine::forward`].
+#[derive(Debug, Default)]
+pub struct PlainBackend {
+    model: Option<Model>,
+}
+
+impl Backend for PlainBackend {
+    fn name(&self) -> &str {
+        "plain"
+    }
+
+    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
+        model.shapes()?;
+        self.model = Some(model.clone());
+        Ok(SetupReport::default())
+    }
+
+    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or("plain backend used before setup")?;
+        Ok((engine::forward(model, images)?, CallStats::default()))
+    }
+}
