@@ -1,5 +1,9 @@
 //! Plain inference throughput per zoo model: one image and a batch of 100.
-#![allow(missing_docs, clippy::expect_used, reason = "benchmark harness: criterion macros, fixed inputs")]
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    reason = "benchmark harness: criterion macros, fixed inputs"
+)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ppml_nn::{engine, zoo, Tensor};

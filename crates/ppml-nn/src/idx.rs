@@ -60,6 +60,17 @@ pub enum Split {
     Test,
 }
 
+/// The MNIST folder: `data/mnist` under the current directory if it exists, else the one in the
+/// repository this binary was built from.
+pub fn default_data_dir() -> PathBuf {
+    let local = PathBuf::from("data/mnist");
+    if local.is_dir() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+    }
+}
+
 /// Loads the MNIST `split` from `dir`, which holds the standard file names (`*-idx3-ubyte` and
 /// `*-idx1-ubyte`, with or without `.gz`).
 pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset> {

@@ -1,0 +1,295 @@
+//! The subcommands.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ppml_nn::idx::{self, Dataset, Split};
+use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
+use ppml_train::{Progress, TrainConfig};
+
+use crate::backends::BackendKind;
+
+/// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
+#[derive(Debug, Parser)]
+#[command(name = "ppml", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Lists the model zoo.
+    Models {
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
+    /// Trains a zoo model on MNIST and writes its model file.
+    Train {
+        /// Zoo model name.
+        #[arg(long)]
+        model: String,
+        /// Passes over the training set (default: per model).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed of initialisation and shuffling.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Peak learning rate (default: per model).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// MNIST folder (IDX files, raw or .gz).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output model file (default: models/NAME.safetensors).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Evaluates a model on the MNIST test set under a backend.
+    Eval {
+        /// Zoo name (committed weights) or model file.
+        #[arg(long)]
+        model: String,
+        /// Backend.
+        #[arg(long, value_enum, default_value_t = BackendKind::Plain)]
+        backend: BackendKind,
+        /// Evaluate only the first N test images.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Images per inference call.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// MNIST folder (IDX files, raw or .gz).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Print the report as one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
+    Predict {
+        /// Zoo name or model file.
+        #[arg(long)]
+        model: String,
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Models { models_dir } => {
+            models(&models_dir.unwrap_or_else(io::default_models_dir))
+        }
+        Command::Train {
+            model,
+            epochs,
+            seed,
+            lr,
+            data,
+            out,
+        } => train(&model, epochs, seed, lr, data, out),
+        Command::Eval {
+            model,
+            backend,
+            limit,
+            batch,
+            data,
+            models_dir,
+            json,
+        } => {
+            let model = load_model(&model, models_dir)?;
+            let test = load_split(data, Split::Test, limit)?;
+            evaluate(&model, backend, &test, batch, json)
+        }
+        Command::Predict {
+            model,
+            image,
+            models_dir,
+        } => predict(&load_model(&model, models_dir)?, &image),
+    }
+}
+
+fn load_model(name: &str, models_dir: Option<PathBuf>) -> Result<Model> {
+    let dir = models_dir.unwrap_or_else(io::default_models_dir);
+    io::resolve(name, &dir).with_context(|| format!("loading model `{name}`"))
+}
+
+fn load_split(data: Option<PathBuf>, split: Split, limit: Option<usize>) -> Result<Dataset> {
+    let dir = data.unwrap_or_else(idx::default_data_dir);
+    let mut set = idx::load_mnist(&dir, split)?;
+    if let Some(n) = limit {
+        if n == 0 {
+            bail!("--limit must be at least 1");
+        }
+        set.truncate(n);
+    }
+    Ok(set)
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+fn models(dir: &Path) -> Result<()> {
+    println!(
+        "{:<10} {:>10}  {:<9} description",
+        "name", "params", "weights"
+    );
+    for (name, what) in zoo::ZOO {
+        let arch = zoo::architecture(name).context("zoo entry without architecture")?;
+        let file = dir.join(format!("{name}.safetensors"));
+        let have = if file.is_file() {
+            "committed"
+        } else {
+            "missing"
+        };
+        println!("{name:<10} {:>10}  {have:<9} {what}", arch.param_count());
+    }
+    Ok(())
+}
+
+fn train(
+    name: &str,
+    epochs: Option<usize>,
+    seed: u64,
+    lr: Option<f64>,
+    data: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let mut model = zoo::architecture(name)
+        .with_context(|| format!("`{name}` is not a zoo model ({})", zoo::names()))?;
+    let mut cfg = TrainConfig::for_model(name);
+    cfg.seed = seed;
+    if let Some(e) = epochs {
+        cfg.epochs = e;
+    }
+    if let Some(lr) = lr {
+        cfg.lr = lr;
+    }
+    let out = out.unwrap_or_else(|| io::default_models_dir().join(format!("{name}.safetensors")));
+    let train_set = load_split(data.clone(), Split::Train, None)?;
+    let test_set = load_split(data, Split::Test, None)?;
+    zoo::init_weights(&mut model, seed);
+    eprintln!(
+        "training {name}: {} parameters, {} epochs, batch {}, lr {}, seed {seed}",
+        model.param_count(),
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr
+    );
+    let total = (cfg.epochs * train_set.len()) as u64;
+    let pb = bar(
+        total,
+        "{elapsed_precise} [{bar:30}] {percent:>3}% {msg} (ETA {eta})",
+    );
+    let n = train_set.len() as u64;
+    let reports = ppml_train::train(&mut model, &train_set, &test_set, &cfg, &mut |p| match p {
+        Progress::Step {
+            epoch, done, loss, ..
+        } => {
+            pb.set_position((epoch as u64 - 1) * n + done as u64);
+            pb.set_message(format!("epoch {epoch}/{} loss {loss:.4}", cfg.epochs));
+        }
+        Progress::Epoch(r) => pb.println(format!(
+            "epoch {}/{}: loss {:.4}, test accuracy {:.2}%, {:.1} s",
+            r.epoch,
+            r.epochs,
+            r.loss,
+            r.test_accuracy * 100.0,
+            r.seconds
+        )),
+    })?;
+    pb.finish_and_clear();
+    io::save(&model, &out)?;
+    let acc = reports.last().map_or(0.0, |r| r.test_accuracy);
+    println!(
+        "{name}: test accuracy {:.2}% on {} images; wrote {}",
+        acc * 100.0,
+        test_set.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn evaluate(
+    model: &Model,
+    kind: BackendKind,
+    test: &Dataset,
+    batch: usize,
+    json: bool,
+) -> Result<()> {
+    let mut backend = kind.build();
+    let pb = bar(
+        test.len() as u64,
+        "{elapsed_precise} [{bar:30}] {pos}/{len} images (ETA {eta})",
+    );
+    let report = eval::evaluate(backend.as_mut(), model, test, batch, &mut |done, _| {
+        pb.set_position(done as u64)
+    })
+    .map_err(|e| anyhow::anyhow!(e))
+    .with_context(|| format!("evaluating {} under {}", model.name, backend.name()))?;
+    pb.finish_and_clear();
+    println!(
+        "{} under {}: accuracy {:.2}% on {} images{}",
+        report.model,
+        report.backend,
+        report.accuracy * 100.0,
+        report.n,
+        report
+            .agreement
+            .map(|a| format!(", agreement with plain {:.2}%", a * 100.0))
+            .unwrap_or_default()
+    );
+    println!(
+        "latency {:.3} ms median ({:.3} ms p95) per call of {} image(s); throughput {:.0} images/s",
+        report.latency_ms, report.latency_p95_ms, report.batch, report.throughput_img_per_s
+    );
+    println!(
+        "setup {:.3} s; {} bytes sent in {} rounds",
+        report.setup_seconds, report.bytes_sent, report.rounds
+    );
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+fn predict(model: &Model, image: &Path) -> Result<()> {
+    let (w, h, pixels) = ppml_nn::image::load_gray(image)?;
+    let [c, mh, mw] = model.input;
+    if (w, h) != (mw, mh) || c != 1 {
+        bail!(
+            "{}: image is {w}x{h}, model {} expects {mw}x{mh} grayscale",
+            image.display(),
+            model.name
+        );
+    }
+    let mut x = Vec::with_capacity(w * h);
+    model.preprocess_into(&pixels, &mut x);
+    let logits = engine::forward(model, &Tensor::new(vec![1, c, h, w], x)?)?;
+    let label = logits.argmax_rows()[0];
+    println!("{label}");
+    eprintln!("logits: {:?}", logits.data());
+    Ok(())
+}
