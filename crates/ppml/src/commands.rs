@@ -148,6 +148,15 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
+/// Prints a line above the progress bar, or to stderr when the bar is hidden (not a terminal).
+fn log_line(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
 fn models(dir: &Path) -> Result<()> {
     println!(
         "{:<10} {:>10}  {:<9} description",
@@ -208,14 +217,17 @@ fn train(
             pb.set_position((epoch as u64 - 1) * n + done as u64);
             pb.set_message(format!("epoch {epoch}/{} loss {loss:.4}", cfg.epochs));
         }
-        Progress::Epoch(r) => pb.println(format!(
-            "epoch {}/{}: loss {:.4}, test accuracy {:.2}%, {:.1} s",
-            r.epoch,
-            r.epochs,
-            r.loss,
-            r.test_accuracy * 100.0,
-            r.seconds
-        )),
+        Progress::Epoch(r) => log_line(
+            &pb,
+            format!(
+                "epoch {}/{}: loss {:.4}, test accuracy {:.2}%, {:.1} s",
+                r.epoch,
+                r.epochs,
+                r.loss,
+                r.test_accuracy * 100.0,
+                r.seconds
+            ),
+        ),
     })?;
     pb.finish_and_clear();
     io::save(&model, &out)?;

@@ -1,0 +1,86 @@
+//! The command line as a user runs it: the JSON contract, clear errors, no panics.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ppml(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run ppml")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn eval_json_has_the_contract_fields() {
+    let o = ppml(&["eval", "--model", "mlp", "--limit", "200", "--batch", "50", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().expect("a last line");
+    let v: serde_json::Value = serde_json::from_str(last).expect("JSON last line");
+    for key in [
+        "model",
+        "backend",
+        "n",
+        "accuracy",
+        "seconds",
+        "latency_ms",
+        "throughput_img_per_s",
+        "setup_seconds",
+        "bytes_sent",
+        "rounds",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {last}");
+    }
+    assert_eq!(v["model"], "mlp");
+    assert_eq!(v["backend"], "plain");
+    assert_eq!(v["n"], 200);
+    assert_eq!(v["rounds"], 0);
+    assert!(v["accuracy"].as_f64().expect("number") > 0.9);
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_and_no_panic() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["eval", "--model", "resnet"], "not a zoo model"),
+        (
+            &["eval", "--model", "mlp", "--data", "/nonexistent"],
+            "/nonexistent",
+        ),
+        (&["eval", "--model", "mlp", "--limit", "0"], "--limit"),
+        (&["eval", "--model", "mlp", "--batch", "0", "--limit", "5"], "batch"),
+    ];
+    for (args, needle) in cases {
+        let o = ppml(args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn predict_reads_a_pgm_of_the_first_test_digit() {
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
+        .expect("MNIST");
+    let mut pgm = b"P5\n28 28\n255\n".to_vec();
+    pgm.extend_from_slice(test.image(0));
+    let path = std::env::temp_dir().join(format!("ppml-digit-{}.pgm", std::process::id()));
+    std::fs::write(&path, pgm).expect("write");
+    let o = ppml(&["predict", "--model", "lenet", "--image", path.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), test.labels[0].to_string());
+    std::fs::write(&path, b"not an image").expect("write");
+    let o = ppml(&["predict", "--model", "lenet", "--image", path.to_str().expect("utf8")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a PNG"), "{}", stderr(&o));
+}
