@@ -10,7 +10,7 @@ use ppml_nn::idx::{self, Dataset, Split};
 use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
 use ppml_train::{Progress, TrainConfig};
 
-use crate::backends::BackendKind;
+use ppml_bench::{report, BackendKind, BenchConfig};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
 #[derive(Debug, Parser)]
@@ -55,7 +55,7 @@ enum Command {
         #[arg(long)]
         model: String,
         /// Backend.
-        #[arg(long, value_enum, default_value_t = BackendKind::Plain)]
+        #[arg(long, default_value = "plain")]
         backend: BackendKind,
         /// Evaluate only the first N test images.
         #[arg(long)]
@@ -72,6 +72,33 @@ enum Command {
         /// Print the report as one JSON object on the last line.
         #[arg(long)]
         json: bool,
+    },
+    /// Runs the comparison: every model under every backend, against plain in the same run.
+    Bench {
+        /// Models, comma separated (zoo names or model files).
+        #[arg(long, value_delimiter = ',', default_value = "mlp,cnn,lenet")]
+        models: Vec<String>,
+        /// Backends, comma separated (default: all of this build).
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendKind>>,
+        /// Test images for accuracy, agreement and throughput (default 1000, quick 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Images timed one at a time for latency (default 50, quick 10).
+        #[arg(long)]
+        latency_images: Option<usize>,
+        /// Fewer images: a smoke run of a few minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Folder for results.json, results.csv, report.md and the SVG charts.
+        #[arg(long, default_value = "out/bench")]
+        out: PathBuf,
+        /// MNIST folder (IDX files, raw or .gz).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
     },
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
@@ -113,6 +140,33 @@ pub fn run(cli: Cli) -> Result<()> {
             let model = load_model(&model, models_dir)?;
             let test = load_split(data, Split::Test, limit)?;
             evaluate(&model, backend, &test, batch, json)
+        }
+        Command::Bench {
+            models,
+            backends,
+            limit,
+            latency_images,
+            quick,
+            out,
+            data,
+            models_dir,
+        } => {
+            let cfg = BenchConfig {
+                models,
+                backends: backends.unwrap_or_else(|| BackendKind::ALL.to_vec()),
+                limit: limit.unwrap_or(if quick { 100 } else { 1000 }),
+                latency_images: latency_images.unwrap_or(if quick { 10 } else { 50 }),
+                models_dir: models_dir.unwrap_or_else(io::default_models_dir),
+            };
+            let test = load_split(data, Split::Test, Some(cfg.limit.max(cfg.latency_images)))?;
+            let report = ppml_bench::run(&cfg, &test)?;
+            report::write_all(&report, &out)?;
+            print!("{}", report::markdown(&report));
+            eprintln!(
+                "wrote {}/{{results.json,results.csv,report.md,slowdown.svg,accuracy.svg}}",
+                out.display()
+            );
+            Ok(())
         }
         Command::Predict {
             model,

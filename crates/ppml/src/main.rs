@@ -1,7 +1,6 @@
 //! `ppml`: private MNIST inference from the command line. This binary only wires the library
 //! crates together; see `ppml --help`.
 
-mod backends;
 mod commands;
 
 use std::process::ExitCode;

@@ -21,7 +21,9 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn eval_json_has_the_contract_fields() {
-    let o = ppml(&["eval", "--model", "mlp", "--limit", "200", "--batch", "50", "--json"]);
+    let o = ppml(&[
+        "eval", "--model", "mlp", "--limit", "200", "--batch", "50", "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let last = out.lines().last().expect("a last line");
@@ -56,7 +58,10 @@ fn bad_input_gives_a_clear_error_and_no_panic() {
             "/nonexistent",
         ),
         (&["eval", "--model", "mlp", "--limit", "0"], "--limit"),
-        (&["eval", "--model", "mlp", "--batch", "0", "--limit", "5"], "batch"),
+        (
+            &["eval", "--model", "mlp", "--batch", "0", "--limit", "5"],
+            "batch",
+        ),
     ];
     for (args, needle) in cases {
         let o = ppml(args);
@@ -76,11 +81,23 @@ fn predict_reads_a_pgm_of_the_first_test_digit() {
     pgm.extend_from_slice(test.image(0));
     let path = std::env::temp_dir().join(format!("ppml-digit-{}.pgm", std::process::id()));
     std::fs::write(&path, pgm).expect("write");
-    let o = ppml(&["predict", "--model", "lenet", "--image", path.to_str().expect("utf8")]);
+    let o = ppml(&[
+        "predict",
+        "--model",
+        "lenet",
+        "--image",
+        path.to_str().expect("utf8"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), test.labels[0].to_string());
     std::fs::write(&path, b"not an image").expect("write");
-    let o = ppml(&["predict", "--model", "lenet", "--image", path.to_str().expect("utf8")]);
+    let o = ppml(&[
+        "predict",
+        "--model",
+        "lenet",
+        "--image",
+        path.to_str().expect("utf8"),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a PNG"), "{}", stderr(&o));
 }

@@ -1,0 +1,308 @@
+//! The measurement loop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use ppml_nn::eval::{self, EvalReport};
+use ppml_nn::idx::Dataset;
+use ppml_nn::{io, Model};
+use serde::Serialize;
+
+use crate::BackendKind;
+
+/// Errors of a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A model or data file could not be loaded.
+    #[error(transparent)]
+    Nn(#[from] ppml_nn::NnError),
+    /// A backend failed while it ran (a failure is never reported as a result).
+    #[error("{model} under {backend}: {source}")]
+    Backend {
+        /// The model run.
+        model: String,
+        /// The backend.
+        backend: String,
+        /// What went wrong.
+        source: ppml_nn::backend::BackendError,
+    },
+    /// Writing the report failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A bad configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Zoo names or model files.
+    pub models: Vec<String>,
+    /// Backends (plain is always measured as the baseline).
+    pub backends: Vec<BackendKind>,
+    /// Test images for accuracy, agreement and throughput.
+    pub limit: usize,
+    /// Test images timed one at a time for latency.
+    pub latency_images: usize,
+    /// Folder of the zoo's weights.
+    pub models_dir: PathBuf,
+}
+
+/// One model under one backend.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairResult {
+    /// The model asked for.
+    pub model: String,
+    /// The model actually run (e.g. `lenet-sq` for `lenet` under HE).
+    pub model_run: String,
+    /// The backend.
+    pub backend: String,
+    /// Why the pair was not run, if it was not.
+    pub skipped: Option<String>,
+    /// Measurements at batch 1.
+    pub latency: Option<EvalReport>,
+    /// Measurements at the backend's throughput batch.
+    pub throughput: Option<EvalReport>,
+    /// Median single-image latency divided by plain's on the same model.
+    pub latency_slowdown: Option<f64>,
+    /// Plain throughput divided by this backend's, same model and batch size class.
+    pub throughput_slowdown: Option<f64>,
+    /// Peak resident memory of this process during the pair, in MiB (in-process parties only).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// A whole benchmark run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// CPU model and core count.
+    pub machine: String,
+    /// The commit of the code measured.
+    pub commit: String,
+    /// UTC time of the run.
+    pub date: String,
+    /// Test images for accuracy and throughput.
+    pub limit: usize,
+    /// Images timed one at a time.
+    pub latency_images: usize,
+    /// Every pair, plain first for each model.
+    pub results: Vec<PairResult>,
+}
+
+/// The model to run under `backend` when `name` itself is not supported: the HE-friendly
+/// variant of the zoo (`mlp` -> `mlp-sq`, `lenet` -> `lenet-sq`), if there is one.
+fn substitute(name: &str) -> Option<String> {
+    let sq = format!("{name}-sq");
+    ppml_nn::zoo::architecture(&sq).map(|_| sq)
+}
+
+struct Runner<'a> {
+    cfg: &'a BenchConfig,
+    test: &'a Dataset,
+    bars: MultiProgress,
+    plain: BTreeMap<String, (EvalReport, EvalReport)>,
+}
+
+impl Runner<'_> {
+    fn measure(
+        &self,
+        kind: BackendKind,
+        model: &Model,
+        images: usize,
+        batch: usize,
+    ) -> Result<EvalReport, BenchError> {
+        let mut data = self.test.clone();
+        data.truncate(images);
+        let pb = self.bars.add(ProgressBar::new(data.len() as u64));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:<28} [{bar:25}] {pos}/{len} images, {elapsed} (ETA {eta})",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_prefix(format!("{} {} b={batch}", model.name, kind.name()));
+        pb.enable_steady_tick(Duration::from_millis(250));
+        let mut backend = kind.build();
+        let r = eval::evaluate(backend.as_mut(), model, &data, batch, &mut |d, _| {
+            pb.set_position(d as u64)
+        })
+        .map_err(|source| BenchError::Backend {
+            model: model.name.clone(),
+            backend: kind.name().into(),
+            source,
+        });
+        pb.finish_and_clear();
+        self.bars.remove(&pb);
+        r
+    }
+
+    fn plain_baseline(&mut self, model: &Model) -> Result<(EvalReport, EvalReport), BenchError> {
+        if let Some(b) = self.plain.get(&model.name) {
+            return Ok(b.clone());
+        }
+        let lat = self.measure(BackendKind::Plain, model, self.cfg.latency_images, 1)?;
+        let thr = self.measure(
+            BackendKind::Plain,
+            model,
+            self.cfg.limit,
+            BackendKind::Plain.throughput_batch(),
+        )?;
+        self.plain
+            .insert(model.name.clone(), (lat.clone(), thr.clone()));
+        Ok((lat, thr))
+    }
+
+    fn pair(&mut self, asked: &str, kind: BackendKind) -> Result<PairResult, BenchError> {
+        let mut model = io::resolve(asked, &self.cfg.models_dir)?;
+        let mut skipped = kind.unsupported(&model);
+        if skipped.is_some() {
+            if let Some(alt) = substitute(&model.name) {
+                let alt_model = io::resolve(&alt, &self.cfg.models_dir)?;
+                if kind.unsupported(&alt_model).is_none() {
+                    model = alt_model;
+                    skipped = None;
+                }
+            }
+        }
+        let mut result = PairResult {
+            model: asked.to_string(),
+            model_run: model.name.clone(),
+            backend: kind.name().into(),
+            skipped,
+            latency: None,
+            throughput: None,
+            latency_slowdown: None,
+            throughput_slowdown: None,
+            peak_rss_mib: None,
+        };
+        if result.skipped.is_some() {
+            return Ok(result);
+        }
+        let (plain_lat, plain_thr) = self.plain_baseline(&model)?;
+        reset_peak_rss();
+        let (lat, thr) = if kind == BackendKind::Plain {
+            (plain_lat.clone(), plain_thr.clone())
+        } else {
+            (
+                self.measure(kind, &model, self.cfg.latency_images, 1)?,
+                self.measure(kind, &model, self.cfg.limit, kind.throughput_batch())?,
+            )
+        };
+        result.peak_rss_mib = peak_rss_mib();
+        result.latency_slowdown = ratio(lat.latency_ms, plain_lat.latency_ms);
+        result.throughput_slowdown =
+            ratio(plain_thr.throughput_img_per_s, thr.throughput_img_per_s);
+        result.latency = Some(lat);
+        result.throughput = Some(thr);
+        Ok(result)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a.is_finite()).then(|| a / b)
+}
+
+/// Resets the kernel's peak-RSS counter of this process (Linux; ignored elsewhere).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory since the last reset, from `/proc/self/status`.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The CPU model and core count of this machine.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+/// The commit being measured: `git rev-parse` of the working directory, marked dirty if the tree
+/// has changes.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        Some(h) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(s) if !s.is_empty() => format!("{h}-dirty"),
+            _ => h,
+        },
+        None => "unknown (not a git checkout)".into(),
+    }
+}
+
+fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Runs every pair of `cfg` on `test` (plain first for each model, as the baseline).
+pub fn run(cfg: &BenchConfig, test: &Dataset) -> Result<Report, BenchError> {
+    if cfg.limit == 0 || cfg.latency_images == 0 || cfg.models.is_empty() {
+        return Err(BenchError::Config(
+            "need at least one model and one image".into(),
+        ));
+    }
+    let mut kinds = vec![BackendKind::Plain];
+    kinds.extend(cfg.backends.iter().filter(|k| **k != BackendKind::Plain));
+    let mut runner = Runner {
+        cfg,
+        test,
+        bars: MultiProgress::new(),
+        plain: BTreeMap::new(),
+    };
+    let overall = runner
+        .bars
+        .add(ProgressBar::new((cfg.models.len() * kinds.len()) as u64));
+    if let Ok(style) =
+        ProgressStyle::with_template("bench {pos}/{len} pairs, {elapsed} (ETA {eta}) {msg}")
+    {
+        overall.set_style(style);
+    }
+    let mut results = Vec::new();
+    for model in &cfg.models {
+        for &kind in &kinds {
+            overall.set_message(format!("{model} under {kind}"));
+            results.push(runner.pair(model, kind)?);
+            overall.inc(1);
+        }
+    }
+    overall.finish_and_clear();
+    Ok(Report {
+        machine: machine(),
+        commit: commit(),
+        date: utc_now(),
+        limit: cfg.limit.min(test.len()),
+        latency_images: cfg.latency_images.min(test.len()),
+        results,
+    })
+}
