@@ -1,4 +1,5 @@
 //! The committed zoo weights reach their target accuracy on the full MNIST test set.
+#![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
 use std::path::Path;
 

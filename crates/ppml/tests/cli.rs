@@ -1,4 +1,5 @@
 //! The command line as a user runs it: the JSON contract, clear errors, no panics.
+#![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
 use std::path::Path;
 use std::process::{Command, Output};
