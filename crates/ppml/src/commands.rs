@@ -27,6 +27,13 @@ enum Command {
         /// Folder of the zoo's weights.
         #[arg(long)]
         models_dir: Option<PathBuf>,
+        /// Also measure each committed model's plain accuracy on the MNIST test set, as a
+        /// Markdown table.
+        #[arg(long)]
+        accuracy: bool,
+        /// MNIST folder (IDX files, raw or .gz).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Trains a zoo model on MNIST and writes its model file.
     Train {
@@ -117,8 +124,20 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Models { models_dir } => {
-            models(&models_dir.unwrap_or_else(io::default_models_dir))
+        Command::Models {
+            models_dir,
+            accuracy,
+            data,
+        } => {
+            let test = if accuracy {
+                Some(load_split(data, Split::Test, None)?)
+            } else {
+                None
+            };
+            models(
+                &models_dir.unwrap_or_else(io::default_models_dir),
+                test.as_ref(),
+            )
         }
         Command::Train {
             model,
@@ -211,20 +230,35 @@ fn log_line(pb: &ProgressBar, line: String) {
     }
 }
 
-fn models(dir: &Path) -> Result<()> {
-    println!(
-        "{:<10} {:>10}  {:<9} description",
-        "name", "params", "weights"
-    );
+fn models(dir: &Path, test: Option<&Dataset>) -> Result<()> {
+    let Some(test) = test else {
+        println!(
+            "{:<10} {:>10}  {:<9} description",
+            "name", "params", "weights"
+        );
+        for (name, what) in zoo::ZOO {
+            let arch = zoo::architecture(name).context("zoo entry without architecture")?;
+            let file = dir.join(format!("{name}.safetensors"));
+            let have = if file.is_file() {
+                "committed"
+            } else {
+                "missing"
+            };
+            println!("{name:<10} {:>10}  {have:<9} {what}", arch.param_count());
+        }
+        return Ok(());
+    };
+    println!("| model | layers | parameters | plain test accuracy |");
+    println!("| --- | --- | --- | --- |");
     for (name, what) in zoo::ZOO {
-        let arch = zoo::architecture(name).context("zoo entry without architecture")?;
-        let file = dir.join(format!("{name}.safetensors"));
-        let have = if file.is_file() {
-            "committed"
-        } else {
-            "missing"
-        };
-        println!("{name:<10} {:>10}  {have:<9} {what}", arch.param_count());
+        let model = io::resolve(name, dir)?;
+        let acc = ppml_train::accuracy(&model, test)?;
+        println!(
+            "| `{name}` | {what} | {} | {:.2}% ({} images) |",
+            model.param_count(),
+            acc * 100.0,
+            test.len()
+        );
     }
     Ok(())
 }
