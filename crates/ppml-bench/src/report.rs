@@ -5,6 +5,14 @@ use std::path::Path;
 
 use crate::{BenchError, PairResult, Report};
 
+/// The mode a backend reported in its setup notes (`tee_label=...` or `mode=...`).
+fn mode(r: &PairResult) -> Option<&str> {
+    r.latency.as_ref()?.notes.iter().find_map(|n| {
+        n.strip_prefix("tee_label=")
+            .or_else(|| n.strip_prefix("mode="))
+    })
+}
+
 /// One row's cells, in the column order of [`COLUMNS`].
 fn cells(r: &PairResult) -> Vec<String> {
     let f = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
@@ -14,10 +22,11 @@ fn cells(r: &PairResult) -> Vec<String> {
     vec![
         r.model.clone(),
         r.backend.clone(),
-        match &r.skipped {
-            Some(why) => format!("not run: {why}"),
-            None if r.model_run != r.model => r.model_run.clone(),
-            None => "as is".into(),
+        match (&r.skipped, mode(r)) {
+            (Some(why), _) => format!("not run: {why}"),
+            (None, Some(m)) => format!("{}, {m}", r.model_run),
+            (None, None) if r.model_run != r.model => r.model_run.clone(),
+            (None, None) => "as is".into(),
         },
         pct(thr.map(|t| t.accuracy)),
         pct(thr.and_then(|t| t.agreement)),

@@ -10,6 +10,7 @@ use ppml_nn::idx::Dataset;
 use ppml_nn::{io, Model};
 use serde::Serialize;
 
+use crate::registry::BackendOptions;
 use crate::BackendKind;
 
 /// Errors of a benchmark run.
@@ -54,6 +55,9 @@ pub struct BenchConfig {
     pub latency_images: usize,
     /// Folder of the zoo's weights.
     pub models_dir: PathBuf,
+    /// Options of the backends (the bench runs `tee` in-process, so it allows simulated
+    /// evidence and labels it as such).
+    pub backend_options: BackendOptions,
 }
 
 /// One model under one backend.
@@ -128,7 +132,9 @@ impl Runner<'_> {
         }
         pb.set_prefix(format!("{} {} b={batch}", model.name, kind.name()));
         pb.enable_steady_tick(Duration::from_millis(250));
-        let mut backend = kind.build();
+        let mut backend = kind
+            .build(&self.cfg.backend_options)
+            .map_err(BenchError::Config)?;
         let r = eval::evaluate(backend.as_mut(), model, &data, batch, &mut |d, _| {
             pb.set_position(d as u64)
         })

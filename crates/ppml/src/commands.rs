@@ -7,10 +7,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ppml_nn::idx::{self, Dataset, Split};
+use ppml_nn::model::Normalization;
 use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
 use ppml_train::{Progress, TrainConfig};
 
+use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig};
+use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
 #[derive(Debug, Parser)]
@@ -18,6 +21,30 @@ use ppml_bench::{report, BackendKind, BenchConfig};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the client reaches and trusts an enclave.
+#[derive(Debug, clap::Args)]
+struct TeeArgs {
+    /// tee: accept simulated evidence (no hardware isolation).
+    #[arg(long)]
+    allow_simulated: bool,
+    /// tee: address of a running `ppml enclave` (default: start one in this process).
+    #[arg(long)]
+    enclave: Option<String>,
+    /// tee: the enclave measurement (64 hex digits) the client requires.
+    #[arg(long)]
+    measurement: Option<Measurement>,
+}
+
+impl TeeArgs {
+    fn options(&self) -> BackendOptions {
+        BackendOptions {
+            allow_simulated: self.allow_simulated,
+            enclave: self.enclave.clone(),
+            measurement: self.measurement,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +106,8 @@ enum Command {
         /// Print the report as one JSON object on the last line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        tee: TeeArgs,
     },
     /// Runs the comparison: every model under every backend, against plain in the same run.
     Bench {
@@ -106,6 +135,41 @@ enum Command {
         /// Folder of the zoo's weights.
         #[arg(long)]
         models_dir: Option<PathBuf>,
+    },
+    /// Runs the TEE enclave service: loads the model, attests, serves inference over the
+    /// attested channel (simulated evidence outside SGX, clearly labelled).
+    Enclave {
+        /// Zoo name or model file (under Gramine: the file on the encrypted mount).
+        #[arg(long)]
+        model: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        listen: String,
+        /// Under Gramine: read the model from this trusted plaintext file the first time and
+        /// write it to `--model` on the encrypted mount.
+        #[arg(long)]
+        provision_from: Option<PathBuf>,
+        /// The model file is sealed with `ppml-tee`'s sealing; this is its 32-byte key file.
+        #[arg(long)]
+        sealing_key: Option<PathBuf>,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
+    /// Classifies one image through a running enclave after verifying its evidence.
+    TeeClient {
+        /// Address of the enclave.
+        #[arg(long)]
+        enclave: String,
+        /// The enclave measurement (64 hex digits) to require.
+        #[arg(long)]
+        measurement: Measurement,
+        /// Accept simulated evidence (no hardware isolation).
+        #[arg(long)]
+        allow_simulated: bool,
+        /// The image (28x28 PNG or binary PGM).
+        #[arg(long)]
+        image: PathBuf,
     },
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
@@ -155,11 +219,25 @@ pub fn run(cli: Cli) -> Result<()> {
             data,
             models_dir,
             json,
+            tee,
         } => {
             let model = load_model(&model, models_dir)?;
             let test = load_split(data, Split::Test, limit)?;
-            evaluate(&model, backend, &test, batch, json)
+            evaluate(&model, backend, &tee.options(), &test, batch, json)
         }
+        Command::Enclave {
+            model,
+            listen,
+            provision_from,
+            sealing_key,
+            models_dir,
+        } => enclave(&model, &listen, provision_from, sealing_key, models_dir),
+        Command::TeeClient {
+            enclave,
+            measurement,
+            allow_simulated,
+            image,
+        } => tee_client(&enclave, measurement, allow_simulated, &image),
         Command::Bench {
             models,
             backends,
@@ -176,6 +254,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 limit: limit.unwrap_or(if quick { 100 } else { 1000 }),
                 latency_images: latency_images.unwrap_or(if quick { 10 } else { 50 }),
                 models_dir: models_dir.unwrap_or_else(io::default_models_dir),
+                backend_options: BackendOptions {
+                    allow_simulated: true,
+                    ..BackendOptions::default()
+                },
             };
             let test = load_split(data, Split::Test, Some(cfg.limit.max(cfg.latency_images)))?;
             let report = ppml_bench::run(&cfg, &test)?;
@@ -332,11 +414,12 @@ fn train(
 fn evaluate(
     model: &Model,
     kind: BackendKind,
+    opts: &BackendOptions,
     test: &Dataset,
     batch: usize,
     json: bool,
 ) -> Result<()> {
-    let mut backend = kind.build();
+    let mut backend = kind.build(opts).map_err(anyhow::Error::msg)?;
     let pb = bar(
         test.len() as u64,
         "{elapsed_precise} [{bar:30}] {pos}/{len} images (ETA {eta})",
@@ -375,21 +458,84 @@ fn evaluate(
     Ok(())
 }
 
-fn predict(model: &Model, image: &Path) -> Result<()> {
+/// Reads a grayscale image of the model's input size and normalises it.
+fn image_tensor(input: [usize; 3], norm: Normalization, image: &Path) -> Result<Tensor> {
     let (w, h, pixels) = ppml_nn::image::load_gray(image)?;
-    let [c, mh, mw] = model.input;
+    let [c, mh, mw] = input;
     if (w, h) != (mw, mh) || c != 1 {
         bail!(
-            "{}: image is {w}x{h}, model {} expects {mw}x{mh} grayscale",
-            image.display(),
-            model.name
+            "{}: image is {w}x{h}, the model expects {mw}x{mh} grayscale",
+            image.display()
         );
     }
-    let mut x = Vec::with_capacity(w * h);
-    model.preprocess_into(&pixels, &mut x);
-    let logits = engine::forward(model, &Tensor::new(vec![1, c, h, w], x)?)?;
-    let label = logits.argmax_rows()[0];
+    let x = pixels
+        .iter()
+        .map(|&p| (f32::from(p) / 255.0 - norm.mean) / norm.std)
+        .collect();
+    Ok(Tensor::new(vec![1, c, h, w], x)?)
+}
+
+fn print_prediction(logits: &Tensor) {
+    let label = logits.argmax_rows().first().copied().unwrap_or_default();
     println!("{label}");
     eprintln!("logits: {:?}", logits.data());
+}
+
+fn predict(model: &Model, image: &Path) -> Result<()> {
+    let x = image_tensor(model.input, model.normalization, image)?;
+    print_prediction(&engine::forward(model, &x)?);
+    Ok(())
+}
+
+fn enclave(
+    model: &str,
+    listen: &str,
+    provision_from: Option<PathBuf>,
+    sealing_key: Option<PathBuf>,
+    models_dir: Option<PathBuf>,
+) -> Result<()> {
+    let path = PathBuf::from(model);
+    let source = match (provision_from, sealing_key) {
+        (Some(plain), None) => ModelSource::Provisioned {
+            sealed: path,
+            plain,
+        },
+        (None, Some(key)) => ModelSource::Sealed { path, key },
+        (None, None) => ModelSource::Model(load_model(model, models_dir)?),
+        (Some(_), Some(_)) => bail!("--provision-from and --sealing-key exclude each other"),
+    };
+    let enclave = Enclave::bind(
+        source,
+        listen,
+        EnclaveOptions {
+            log: true,
+            ..EnclaveOptions::default()
+        },
+    )?;
+    eprintln!("enclave: {}", enclave.mode().label());
+    if let Some(m) = enclave.measurement() {
+        eprintln!("measurement: {m}");
+    }
+    eprintln!("listening on {}", enclave.local_addr()?);
+    enclave.run()?;
+    Ok(())
+}
+
+fn tee_client(
+    addr: &str,
+    measurement: Measurement,
+    allow_simulated: bool,
+    image: &Path,
+) -> Result<()> {
+    let policy = VerifyPolicy::new(measurement, allow_simulated);
+    let mut client = TeeClient::connect(addr, &policy)
+        .with_context(|| format!("attesting the enclave at {addr}"))?;
+    eprintln!("attested: {}", client.attestation().mode.label());
+    let info = client.model_info()?;
+    let input = info.input.map(|d| d as usize);
+    // The enclave reports the input shape; pixels are normalised with the MNIST statistics,
+    // as for every zoo model.
+    let logits = client.infer(&image_tensor(input, Normalization::default(), image)?)?;
+    print_prediction(&logits);
     Ok(())
 }

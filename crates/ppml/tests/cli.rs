@@ -102,3 +102,83 @@ fn predict_reads_a_pgm_of_the_first_test_digit() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a PNG"), "{}", stderr(&o));
 }
+
+#[test]
+fn enclave_and_tee_client_run_as_separate_processes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut enclave = Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(["enclave", "--model", "mlp", "--listen", "127.0.0.1:0"])
+        .current_dir(repo)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start enclave");
+    let mut lines = BufReader::new(enclave.stderr.take().expect("stderr")).lines();
+    let (mut measurement, mut addr) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(m) = line.strip_prefix("measurement: ") {
+            measurement = m.to_string();
+        }
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addr = a.to_string();
+            break;
+        }
+    }
+    assert!(
+        measurement.len() == 64 && !addr.is_empty(),
+        "{measurement} {addr}"
+    );
+
+    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
+        .expect("MNIST");
+    let mut pgm = b"P5\n28 28\n255\n".to_vec();
+    pgm.extend_from_slice(test.image(0));
+    let path = std::env::temp_dir().join(format!("ppml-tee-digit-{}.pgm", std::process::id()));
+    std::fs::write(&path, pgm).expect("write");
+    let image = path.to_str().expect("utf8");
+    let client = |m: &str, allow: bool| {
+        let mut args = vec![
+            "tee-client",
+            "--enclave",
+            &addr,
+            "--measurement",
+            m,
+            "--image",
+            image,
+        ];
+        if allow {
+            args.push("--allow-simulated");
+        }
+        ppml(&args)
+    };
+    let ok = client(&measurement, true);
+    let wrong = format!(
+        "{}{}",
+        if measurement.starts_with('0') {
+            "1"
+        } else {
+            "0"
+        },
+        &measurement[1..]
+    );
+    let bad_measurement = client(&wrong, true);
+    let no_flag = client(&measurement, false);
+    let _ = enclave.kill();
+    let _ = enclave.wait();
+
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(stdout(&ok).trim(), test.labels[0].to_string());
+    assert!(stderr(&ok).contains("simulated (no hardware isolation)"));
+    assert!(!bad_measurement.status.success());
+    assert!(stderr(&bad_measurement).contains("measurement mismatch"));
+    assert!(stdout(&bad_measurement).is_empty());
+    assert!(!no_flag.status.success());
+    assert!(
+        stderr(&no_flag).contains("allow_simulated"),
+        "{}",
+        stderr(&no_flag)
+    );
+}
