@@ -1,0 +1,385 @@
+//! RNS polynomials: one residue vector ("limb") per prime, and the limb-parallel kernels built
+//! on tfhe-ntt's NTT plans.
+
+use rayon::prelude::*;
+use zeroize::Zeroize;
+
+use crate::arith::{add_mod, sub_mod, Shoup};
+use crate::params::{CkksParameters, Modulus};
+
+/// A polynomial of Z[X]/(X^N + 1) in RNS form. Which primes the limbs belong to (and whether they
+/// hold NTT values or coefficients) is tracked by the owner.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct RnsPoly {
+    pub(crate) limbs: Vec<Vec<u64>>,
+}
+
+impl Zeroize for RnsPoly {
+    fn zeroize(&mut self) {
+        for l in &mut self.limbs {
+            l.zeroize();
+        }
+    }
+}
+
+impl RnsPoly {
+    /// The zero polynomial with `count` limbs.
+    pub(crate) fn zero(degree: usize, count: usize) -> Self {
+        Self {
+            limbs: vec![vec![0u64; degree]; count],
+        }
+    }
+
+    /// A copy of the limbs at positions `idx`.
+    pub(crate) fn select(&self, idx: &[usize]) -> Self {
+        Self {
+            limbs: idx.iter().map(|&i| self.limbs[i].clone()).collect(),
+        }
+    }
+}
+
+/// Runs `f` compiled for the best instruction set of this CPU (runtime dispatch, no unsafe), so
+/// that the simple loops inside auto-vectorise (AVX-512 where available).
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// `x mod t` for any `x < 2^62` and `2^20 <= t < 2^62`, branch-free (vectorisable): a float
+/// estimate of the quotient is off by at most one, then corrected.
+#[inline(always)]
+pub(crate) fn reduce_any(x: u64, t: u64, inv_t: f64) -> u64 {
+    let q = ((x as f64) * inv_t) as u64;
+    let r = x.wrapping_sub(q.wrapping_mul(t)) as i64;
+    let r = if r < 0 { r + t as i64 } else { r };
+    let r = r as u64;
+    if r >= t {
+        r - t
+    } else {
+        r
+    }
+}
+
+/// out = a ⊙ c for a constant c (vectorised through tfhe-ntt's multiply-accumulate).
+pub(crate) fn mul_const_into(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
+    let mut cv = take_buf(a.len());
+    cv.iter_mut().for_each(|x| *x = c % m.value);
+    out.iter_mut().for_each(|x| *x = 0);
+    m.plan.mul_accumulate(out, a, &cv);
+    recycle(cv);
+}
+
+thread_local! {
+    /// Recycled limb buffers for the temporaries of key switching and rescaling (never secret
+    /// data): reusing them avoids the allocator returning pages to the OS and faulting them back
+    /// in on every operation.
+    static POOL: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `n` words with unspecified contents (to be overwritten).
+pub(crate) fn take_buf(n: usize) -> Vec<u64> {
+    let v = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let pos = p.iter().rposition(|v| v.capacity() >= n);
+        pos.map(|i| p.swap_remove(i))
+    });
+    match v {
+        Some(mut v) => {
+            v.resize(n, 0);
+            v.truncate(n);
+            v
+        }
+        None => vec![0u64; n],
+    }
+}
+
+/// A zeroed buffer of `n` words.
+pub(crate) fn take_zeroed(n: usize) -> Vec<u64> {
+    let mut v = take_buf(n);
+    v.iter_mut().for_each(|x| *x = 0);
+    v
+}
+
+/// Returns a temporary buffer to this thread's pool.
+pub(crate) fn recycle(v: Vec<u64>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        // At most 32 MiB of spare buffers per thread.
+        let words: usize = p.iter().map(Vec::capacity).sum();
+        if (words + v.capacity()) * 8 <= 32 << 20 && v.capacity() > 0 {
+            p.push(v);
+        }
+    });
+}
+
+/// Returns all limbs of a temporary polynomial to the pool.
+pub(crate) fn recycle_poly(p: RnsPoly) {
+    p.limbs.into_iter().for_each(recycle);
+}
+
+/// The moduli at the given indices of the parameters.
+pub(crate) fn mods<'a>(params: &'a CkksParameters, idx: &[usize]) -> Vec<&'a Modulus> {
+    idx.iter().map(|&i| &params.moduli[i]).collect()
+}
+
+/// Inverse NTT of every limb (normalised).
+pub(crate) fn ntt_inv(m: &[&Modulus], p: &mut RnsPoly) {
+    p.limbs.par_iter_mut().zip(m.par_iter()).for_each(|(l, m)| {
+        m.plan.inv(l);
+        m.plan.normalize(l);
+    });
+}
+
+/// a += b.
+pub(crate) fn add_assign(m: &[&Modulus], a: &mut RnsPoly, b: &RnsPoly) {
+    a.limbs
+        .par_iter_mut()
+        .zip(b.limbs.par_iter())
+        .zip(m.par_iter())
+        .for_each(|((x, y), m)| {
+            let q = m.value;
+            simd(|| {
+                x.iter_mut()
+                    .zip(y)
+                    .for_each(|(x, &y)| *x = add_mod(*x, y, q))
+            });
+        });
+}
+
+/// a -= b.
+pub(crate) fn sub_assign(m: &[&Modulus], a: &mut RnsPoly, b: &RnsPoly) {
+    a.limbs
+        .par_iter_mut()
+        .zip(b.limbs.par_iter())
+        .zip(m.par_iter())
+        .for_each(|((x, y), m)| {
+            let q = m.value;
+            simd(|| {
+                x.iter_mut()
+                    .zip(y)
+                    .for_each(|(x, &y)| *x = sub_mod(*x, y, q))
+            });
+        });
+}
+
+/// a = -a.
+pub(crate) fn neg_assign(m: &[&Modulus], a: &mut RnsPoly) {
+    a.limbs.par_iter_mut().zip(m.par_iter()).for_each(|(x, m)| {
+        let q = m.value;
+        simd(|| x.iter_mut().for_each(|x| *x = sub_mod(0, *x, q)));
+    });
+}
+
+/// acc += a ⊙ b (NTT domain).
+pub(crate) fn mul_acc(m: &[&Modulus], acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+    acc.limbs
+        .par_iter_mut()
+        .zip(a.limbs.par_iter())
+        .zip(b.limbs.par_iter())
+        .zip(m.par_iter())
+        .for_each(|(((acc, a), b), m)| m.plan.mul_accumulate(acc, a, b));
+}
+
+/// a ⊙ b (NTT domain).
+pub(crate) fn mul(m: &[&Modulus], a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+    let mut out = RnsPoly::zero(a.limbs.first().map_or(0, Vec::len), a.limbs.len());
+    mul_acc(m, &mut out, a, b);
+    out
+}
+
+/// a *= c_i on limb i (one constant per limb, each already reduced).
+pub(crate) fn mul_const_assign(m: &[&Modulus], a: &mut RnsPoly, c: &[u64]) {
+    a.limbs
+        .par_iter_mut()
+        .zip(m.par_iter())
+        .zip(c.par_iter())
+        .for_each(|((x, m), &c)| {
+            let q = m.value;
+            let src = x.clone();
+            mul_const_into(m, x, &src, c % q);
+        });
+}
+
+/// a += c_i on every value of limb i (adds a constant polynomial in the NTT domain).
+pub(crate) fn add_const_assign(m: &[&Modulus], a: &mut RnsPoly, c: &[u64]) {
+    a.limbs
+        .par_iter_mut()
+        .zip(m.par_iter())
+        .zip(c.par_iter())
+        .for_each(|((x, m), &c)| {
+            let q = m.value;
+            simd(|| x.iter_mut().for_each(|x| *x = add_mod(*x, c, q)));
+        });
+}
+
+/// Applies a permutation of NTT slots to every limb: out[j] = in[perm[j]].
+pub(crate) fn permute(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
+    RnsPoly {
+        limbs: p
+            .limbs
+            .par_iter()
+            .map(|l| simd(|| perm.iter().map(|&k| l[k as usize]).collect()))
+            .collect(),
+    }
+}
+
+/// Inverse of [`permute`]: out[perm[j]] = in[j].
+pub(crate) fn permute_inverse(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
+    RnsPoly {
+        limbs: p
+            .limbs
+            .par_iter()
+            .map(|l| {
+                let mut out = vec![0u64; l.len()];
+                perm.iter().zip(l).for_each(|(&k, &x)| out[k as usize] = x);
+                out
+            })
+            .collect(),
+    }
+}
+
+/// Fast basis conversion of coefficient-form residues from the `src` primes to one `dst` prime.
+/// With a single source prime the lift is centred (exact); otherwise it is the usual approximate
+/// conversion, off by a small multiple of the source product.
+pub(crate) struct BasisConverter {
+    src: Vec<u64>,
+    /// (Q/s_i)^{-1} mod s_i.
+    src_hat_inv: Vec<Shoup>,
+    /// (Q/s_i) mod t for each destination t: dst x src.
+    dst_hat: Vec<Vec<Shoup>>,
+    /// Q mod t (for centring a single source).
+    src_mod_dst: Vec<u64>,
+    dst: Vec<u64>,
+}
+
+impl BasisConverter {
+    pub(crate) fn new(src: &[u64], dst: &[u64]) -> Self {
+        use crate::arith::{inv_mod, mul_mod};
+        let hat_mod = |i: usize, t: u64| -> u64 {
+            src.iter()
+                .enumerate()
+                .filter(|&(k, _)| k != i)
+                .fold(1 % t, |acc, (_, &s)| mul_mod(acc, s % t, t))
+        };
+        let src_hat_inv = src
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Shoup::new(inv_mod(hat_mod(i, s), s), s))
+            .collect();
+        let dst_hat = dst
+            .iter()
+            .map(|&t| {
+                (0..src.len())
+                    .map(|i| Shoup::new(hat_mod(i, t), t))
+                    .collect()
+            })
+            .collect();
+        let src_mod_dst = dst
+            .iter()
+            .map(|&t| src.iter().fold(1 % t, |acc, &s| mul_mod(acc, s % t, t)))
+            .collect();
+        Self {
+            src: src.to_vec(),
+            src_hat_inv,
+            dst_hat,
+            src_mod_dst,
+            dst: dst.to_vec(),
+        }
+    }
+
+    /// Converts the source limbs (coefficient form) into the destination limb `k`.
+    pub(crate) fn convert_into(&self, src_limbs: &[&[u64]], k: usize, out: &mut [u64]) {
+        let t = self.dst[k];
+        if self.src.len() == 1 {
+            let s = self.src[0];
+            let half = s >> 1;
+            let neg_s = sub_mod(0, self.src_mod_dst[k], t);
+            let inv_t = 1.0 / t as f64;
+            let src = src_limbs[0];
+            if s < t {
+                simd(|| {
+                    for (o, &x) in out.iter_mut().zip(src) {
+                        *o = if x > half { x + neg_s } else { x };
+                    }
+                });
+            } else {
+                simd(|| {
+                    for (o, &x) in out.iter_mut().zip(src) {
+                        let r = reduce_any(x, t, inv_t);
+                        *o = if x > half { add_mod(r, neg_s, t) } else { r };
+                    }
+                });
+            }
+            return;
+        }
+        out.iter_mut().for_each(|o| *o = 0);
+        for (i, limb) in src_limbs.iter().enumerate() {
+            let s = self.src[i];
+            let hinv = self.src_hat_inv[i];
+            let h = self.dst_hat[k][i];
+            for (o, &x) in out.iter_mut().zip(limb.iter()) {
+                let y = hinv.mul(x, s);
+                *o = add_mod(*o, h.mul(y, t), t);
+            }
+        }
+    }
+}
+
+/// Divides by the product of the `drop` primes and rounds: given `a` over `keep ∪ drop` (NTT
+/// form, keep limbs first), returns round(a / D) over `keep` (NTT form).
+pub(crate) fn divide_round(
+    params: &CkksParameters,
+    keep: &[usize],
+    drop: &[usize],
+    a: &RnsPoly,
+) -> RnsPoly {
+    let nk = keep.len();
+    let keep_m = mods(params, keep);
+    let drop_m = mods(params, drop);
+    let mut tail = RnsPoly {
+        limbs: a.limbs[nk..]
+            .iter()
+            .map(|l| {
+                let mut b = take_buf(l.len());
+                b.copy_from_slice(l);
+                b
+            })
+            .collect(),
+    };
+    ntt_inv(&drop_m, &mut tail);
+    let src: Vec<u64> = drop_m.iter().map(|m| m.value).collect();
+    let dst: Vec<u64> = keep_m.iter().map(|m| m.value).collect();
+    let conv = BasisConverter::new(&src, &dst);
+    let d_inv: Vec<u64> = dst
+        .iter()
+        .map(|&t| {
+            let d = src
+                .iter()
+                .fold(1 % t, |acc, &s| crate::arith::mul_mod(acc, s % t, t));
+            crate::arith::inv_mod(d, t)
+        })
+        .collect();
+    let src_limbs: Vec<&[u64]> = tail.limbs.iter().map(Vec::as_slice).collect();
+    let limbs = a.limbs[..nk]
+        .par_iter()
+        .enumerate()
+        .map(|(k, al)| {
+            let m = keep_m[k];
+            let t = m.value;
+            let mut r = take_buf(al.len());
+            conv.convert_into(&src_limbs, k, &mut r);
+            m.plan.fwd(&mut r);
+            simd(|| {
+                r.iter_mut()
+                    .zip(al)
+                    .for_each(|(r, &x)| *r = sub_mod(x, *r, t))
+            });
+            let mut out = vec![0u64; al.len()];
+            mul_const_into(m, &mut out, &r, d_inv[k]);
+            recycle(r);
+            out
+        })
+        .collect();
+    recycle_poly(tail);
+    RnsPoly { limbs }
+}

@@ -1,0 +1,468 @@
+//! A compact binary format for parameters, keys, ciphertexts and plaintexts.
+//!
+//! Every object starts with the magic `PPCK`, a format version and a kind byte; objects other
+//! than parameters carry a fingerprint of their parameters. Residues are bit-packed with the
+//! bit width of their prime. Decoding is total: it checks lengths before allocating, moduli,
+//! levels, sizes, scales and that every residue is below its prime, rejects trailing bytes, and
+//! returns [`CkksError::Malformed`] instead of panicking. Mask polynomials expanded from seeds
+//! (public key, key-switching keys, symmetric ciphertexts) are sent as their 32-byte seed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::ciphertext::Ciphertext;
+use crate::error::{CkksError, Result};
+use crate::keys::{GaloisKeys, KeySwitchingKey, PublicKey, RelinearizationKey};
+use crate::params::{CkksParameters, MAX_PRIMES};
+use crate::plaintext::Plaintext;
+use crate::poly::{mods, RnsPoly};
+use crate::sampling;
+
+const MAGIC: &[u8; 4] = b"PPCK";
+const VERSION: u8 = 1;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Params = 1,
+    Ciphertext = 2,
+    Plaintext = 3,
+    PublicKey = 4,
+    RelinKey = 5,
+    GaloisKeys = 6,
+}
+
+fn malformed(reason: &'static str) -> CkksError {
+    CkksError::Malformed { reason }
+}
+
+/// FNV-1a over the degree, moduli and scale.
+fn fingerprint(p: &CkksParameters) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(p.degree() as u64);
+    p.chain().iter().for_each(|&q| eat(q));
+    eat(u64::MAX);
+    p.special().iter().for_each(|&q| eat(q));
+    eat(p.scale().to_bits());
+    h
+}
+
+struct Writer {
+    out: Vec<u8>,
+}
+
+impl Writer {
+    fn new(kind: Kind, params: Option<&CkksParameters>) -> Self {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        out.push(kind as u8);
+        if let Some(p) = params {
+            out.extend_from_slice(&fingerprint(p).to_le_bytes());
+        }
+        Self { out }
+    }
+    fn u8(&mut self, x: u8) {
+        self.out.push(x);
+    }
+    fn u32(&mut self, x: u32) {
+        self.out.extend_from_slice(&x.to_le_bytes());
+    }
+    fn u64(&mut self, x: u64) {
+        self.out.extend_from_slice(&x.to_le_bytes());
+    }
+    fn f64(&mut self, x: f64) {
+        self.u64(x.to_bits());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+    /// Bit-packs values of `bits` bits.
+    fn packed(&mut self, vals: &[u64], bits: u32) {
+        let mut acc: u128 = 0;
+        let mut n = 0u32;
+        for &v in vals {
+            acc |= u128::from(v) << n;
+            n += bits;
+            while n >= 8 {
+                self.out.push(acc as u8);
+                acc >>= 8;
+                n -= 8;
+            }
+        }
+        if n > 0 {
+            self.out.push(acc as u8);
+        }
+    }
+    fn poly(&mut self, p: &RnsPoly, moduli: &[u64]) {
+        for (l, &q) in p.limbs.iter().zip(moduli) {
+            self.packed(l, bit_width(q));
+        }
+    }
+}
+
+fn bit_width(q: u64) -> u32 {
+    64 - q.leading_zeros()
+}
+
+fn packed_len(n: usize, bits: u32) -> usize {
+    (n * bits as usize).div_ceil(8)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], kind: Kind, params: Option<&CkksParameters>) -> Result<Self> {
+        let mut r = Self { buf, pos: 0 };
+        if r.take(4)? != MAGIC {
+            return Err(malformed("bad magic"));
+        }
+        if r.u8()? != VERSION {
+            return Err(malformed("unsupported format version"));
+        }
+        if r.u8()? != kind as u8 {
+            return Err(malformed("wrong object kind"));
+        }
+        if let Some(p) = params {
+            if r.u64()? != fingerprint(p) {
+                return Err(malformed("object belongs to other parameters"));
+            }
+        }
+        Ok(r)
+    }
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.remaining() < n {
+            return Err(malformed("truncated input"));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(b))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+    fn seed(&mut self) -> Result<[u8; 32]> {
+        let mut s = [0u8; 32];
+        s.copy_from_slice(self.take(32)?);
+        Ok(s)
+    }
+    fn packed(&mut self, n: usize, q: u64) -> Result<Vec<u64>> {
+        let bits = bit_width(q);
+        let bytes = self.take(packed_len(n, bits))?;
+        let mask = (1u64 << bits) - 1;
+        let mut out = Vec::with_capacity(n);
+        let mut acc: u128 = 0;
+        let mut have = 0u32;
+        let mut it = bytes.iter();
+        for _ in 0..n {
+            while have < bits {
+                let b = it.next().ok_or(malformed("truncated input"))?;
+                acc |= u128::from(*b) << have;
+                have += 8;
+            }
+            let v = (acc as u64) & mask;
+            acc >>= bits;
+            have -= bits;
+            if v >= q {
+                return Err(malformed("residue not below its modulus"));
+            }
+            out.push(v);
+        }
+        if acc != 0 {
+            return Err(malformed("non-zero padding bits"));
+        }
+        Ok(out)
+    }
+    fn poly(&mut self, degree: usize, moduli: &[u64]) -> Result<RnsPoly> {
+        let need: usize = moduli
+            .iter()
+            .map(|&q| packed_len(degree, bit_width(q)))
+            .sum();
+        if self.remaining() < need {
+            return Err(malformed("truncated input"));
+        }
+        let limbs = moduli
+            .iter()
+            .map(|&q| self.packed(degree, q))
+            .collect::<Result<_>>()?;
+        Ok(RnsPoly { limbs })
+    }
+    fn finish(self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(malformed("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+fn all_moduli(p: &CkksParameters) -> Vec<u64> {
+    p.chain().iter().chain(p.special()).copied().collect()
+}
+
+fn read_level(r: &mut Reader<'_>, p: &CkksParameters) -> Result<usize> {
+    let level = usize::from(r.u8()?);
+    if level > p.max_level() {
+        return Err(malformed("level out of range"));
+    }
+    Ok(level)
+}
+
+fn read_scale(r: &mut Reader<'_>) -> Result<f64> {
+    let s = r.f64()?;
+    if !s.is_finite() || s <= 0.0 {
+        return Err(malformed("scale not finite and positive"));
+    }
+    Ok(s)
+}
+
+impl CkksParameters {
+    /// Serialises the parameters (degree, moduli, scale).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Kind::Params, None);
+        w.u32(self.degree() as u32);
+        w.u8(self.chain().len() as u8);
+        self.chain().iter().for_each(|&q| w.u64(q));
+        w.u8(self.special().len() as u8);
+        self.special().iter().for_each(|&q| w.u64(q));
+        w.f64(self.scale());
+        w.out
+    }
+
+    /// Decodes and fully re-validates parameters (including the security bound).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Self>> {
+        let mut r = Reader::new(bytes, Kind::Params, None)?;
+        let degree = r.u32()? as usize;
+        let nq = usize::from(r.u8()?);
+        if nq > MAX_PRIMES {
+            return Err(malformed("too many primes"));
+        }
+        let q = (0..nq).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+        let np = usize::from(r.u8()?);
+        if np > MAX_PRIMES {
+            return Err(malformed("too many primes"));
+        }
+        let p = (0..np).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+        let scale = r.f64()?;
+        r.finish()?;
+        CkksParameters::new(degree, q, p, scale).map(Arc::new)
+    }
+}
+
+impl Ciphertext {
+    /// Serialises the ciphertext (a fresh symmetric encryption sends its mask as a seed).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = self.params();
+        let mut w = Writer::new(Kind::Ciphertext, Some(p));
+        w.u8(self.level() as u8);
+        w.u8(self.size() as u8);
+        w.f64(self.scale());
+        let moduli = &p.chain()[..=self.level()];
+        match self.seed {
+            Some(seed) if self.size() == 2 => {
+                w.u8(1);
+                w.bytes(&seed);
+                w.poly(&self.polys[0], moduli);
+            }
+            _ => {
+                w.u8(0);
+                self.polys.iter().for_each(|c| w.poly(c, moduli));
+            }
+        }
+        w.out
+    }
+
+    /// Decodes a ciphertext of these parameters.
+    pub fn from_bytes(params: &Arc<CkksParameters>, bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, Kind::Ciphertext, Some(params))?;
+        let level = read_level(&mut r, params)?;
+        let size = usize::from(r.u8()?);
+        if !(2..=3).contains(&size) {
+            return Err(malformed("ciphertext size must be 2 or 3"));
+        }
+        let scale = read_scale(&mut r)?;
+        let moduli = &params.chain()[..=level];
+        let n = params.degree();
+        let ct = match r.u8()? {
+            1 if size == 2 => {
+                let seed = r.seed()?;
+                let c0 = r.poly(n, moduli)?;
+                r.finish()?;
+                let idx: Vec<usize> = (0..=level).collect();
+                let a = sampling::uniform_from_seed(&seed, 0, &mods(params, &idx), n);
+                let mut ct = Ciphertext::from_parts(Arc::clone(params), vec![c0, a], level, scale);
+                ct.seed = Some(seed);
+                ct
+            }
+            0 => {
+                let polys = (0..size)
+                    .map(|_| r.poly(n, moduli))
+                    .collect::<Result<Vec<_>>>()?;
+                r.finish()?;
+                Ciphertext::from_parts(Arc::clone(params), polys, level, scale)
+            }
+            _ => return Err(malformed("bad seed flag")),
+        };
+        Ok(ct)
+    }
+}
+
+impl Plaintext {
+    /// Serialises the plaintext.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = self.params();
+        let mut w = Writer::new(Kind::Plaintext, Some(p));
+        w.u8(self.level() as u8);
+        w.f64(self.scale());
+        w.poly(&self.poly, &p.chain()[..=self.level()]);
+        w.out
+    }
+
+    /// Decodes a plaintext of these parameters.
+    pub fn from_bytes(params: &Arc<CkksParameters>, bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, Kind::Plaintext, Some(params))?;
+        let level = read_level(&mut r, params)?;
+        let scale = read_scale(&mut r)?;
+        let poly = r.poly(params.degree(), &params.chain()[..=level])?;
+        r.finish()?;
+        Ok(Plaintext::from_parts(
+            Arc::clone(params),
+            poly,
+            level,
+            scale,
+        ))
+    }
+}
+
+impl PublicKey {
+    /// Serialises the public key (b and the seed of a).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = &self.params;
+        let mut w = Writer::new(Kind::PublicKey, Some(p));
+        w.bytes(&self.seed);
+        w.poly(&self.b, &all_moduli(p));
+        w.out
+    }
+
+    /// Decodes a public key of these parameters.
+    pub fn from_bytes(params: &Arc<CkksParameters>, bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, Kind::PublicKey, Some(params))?;
+        let seed = r.seed()?;
+        let b = r.poly(params.degree(), &all_moduli(params))?;
+        r.finish()?;
+        let all: Vec<usize> = (0..params.moduli.len()).collect();
+        let a = sampling::uniform_from_seed(&seed, 0, &mods(params, &all), params.degree());
+        Ok(PublicKey {
+            params: Arc::clone(params),
+            seed,
+            b,
+            a,
+        })
+    }
+}
+
+fn write_ksk(w: &mut Writer, k: &KeySwitchingKey) {
+    let moduli = all_moduli(&k.params);
+    w.bytes(&k.seed);
+    k.b.iter().for_each(|b| w.poly(b, &moduli));
+}
+
+fn read_ksk(r: &mut Reader<'_>, params: &Arc<CkksParameters>) -> Result<KeySwitchingKey> {
+    let moduli = all_moduli(params);
+    let seed = r.seed()?;
+    let b = (0..params.digits())
+        .map(|_| r.poly(params.degree(), &moduli))
+        .collect::<Result<Vec<_>>>()?;
+    let a = KeySwitchingKey::expand_a(params, &seed);
+    Ok(KeySwitchingKey {
+        params: Arc::clone(params),
+        seed,
+        b,
+        a,
+    })
+}
+
+impl RelinearizationKey {
+    /// Serialises the relinearisation key.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Kind::RelinKey, Some(&self.ksk.params));
+        write_ksk(&mut w, &self.ksk);
+        w.out
+    }
+
+    /// Decodes a relinearisation key of these parameters.
+    pub fn from_bytes(params: &Arc<CkksParameters>, bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, Kind::RelinKey, Some(params))?;
+        let ksk = read_ksk(&mut r, params)?;
+        r.finish()?;
+        Ok(Self { ksk })
+    }
+}
+
+impl GaloisKeys {
+    /// Serialises the Galois keys.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Kind::GaloisKeys, Some(&self.params));
+        w.u32(self.keys.len() as u32);
+        for (&g, (k, perm)) in &self.keys {
+            w.u64(g);
+            // Keys are held in the rotated frame; send the canonical form.
+            let mut canonical = k.clone();
+            canonical.b = k.b.iter().map(|b| crate::poly::permute(b, perm)).collect();
+            write_ksk(&mut w, &canonical);
+        }
+        w.out
+    }
+
+    /// Decodes Galois keys of these parameters (elements odd, below 2N, increasing, not 1).
+    pub fn from_bytes(params: &Arc<CkksParameters>, bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, Kind::GaloisKeys, Some(params))?;
+        let count = r.u32()? as usize;
+        let two_n = 2 * params.degree() as u64;
+        if count > params.degree() {
+            return Err(malformed("too many Galois keys"));
+        }
+        let mut keys = BTreeMap::new();
+        let mut last = 1u64;
+        for _ in 0..count {
+            let g = r.u64()?;
+            if g <= last || g >= two_n || g % 2 == 0 {
+                return Err(malformed("invalid or unordered Galois element"));
+            }
+            last = g;
+            let mut k = read_ksk(&mut r, params)?;
+            let perm = params.galois_permutation(g);
+            k.enter_rotated_frame(&perm);
+            keys.insert(g, (k, perm));
+        }
+        r.finish()?;
+        Ok(Self {
+            params: Arc::clone(params),
+            keys,
+        })
+    }
+}

@@ -1,0 +1,304 @@
+//! Each operation's decrypted result against the plain computation, within stated bounds.
+
+mod common;
+
+use common::{keys, max_err, values};
+use ppml_ckks::{CkksError, Complex, Encoder, Evaluator, Preset};
+
+/// Fresh public-key encryption at scale 2^26 (N = 8192): rounding noise after the division by
+/// the special prime leaves about 2^-13 absolute error per slot.
+const FRESH_26: f64 = 1e-3;
+
+#[test]
+fn encode_decode_roundtrip_real_and_complex() {
+    for preset in [Preset::N4096Depth1, Preset::N8192Depth6] {
+        let k = keys(preset);
+        let enc = Encoder::new(&k.params);
+        let n = k.params.slots();
+        let v = values(n, 1);
+        let pt = enc
+            .encode(&v, k.params.max_level(), k.params.scale())
+            .unwrap();
+        let e = max_err(&v, &enc.decode(&pt).unwrap());
+        assert!(e < 1e-5, "{preset:?}: {e}");
+        let w = values(n, 2);
+        let c: Vec<Complex> = v
+            .iter()
+            .zip(&w)
+            .map(|(&a, &b)| Complex::new(a, b))
+            .collect();
+        let d = enc
+            .decode_complex(&enc.encode_complex(&c, 0, k.params.scale()).unwrap())
+            .unwrap();
+        for (x, y) in c.iter().zip(&d) {
+            assert!((x.re - y.re).abs() < 1e-5 && (x.im - y.im).abs() < 1e-5);
+        }
+        // Fewer values than slots: the rest decode to zero.
+        let pt = enc.encode(&v[..10], 0, k.params.scale()).unwrap();
+        let d = enc.decode(&pt).unwrap();
+        assert!(max_err(&v[..10], &d[..10]) < 1e-5 && d[10..].iter().all(|x| x.abs() < 1e-5));
+    }
+}
+
+#[test]
+fn encoding_rejects_bad_inputs() {
+    let k = keys(Preset::N4096Depth1);
+    let enc = Encoder::new(&k.params);
+    let too_many = vec![0.0; k.params.slots() + 1];
+    assert!(matches!(
+        enc.encode(&too_many, 0, 1e6),
+        Err(CkksError::TooManyValues { .. })
+    ));
+    assert!(matches!(
+        enc.encode(&[f64::NAN], 0, 1e6),
+        Err(CkksError::EncodingOverflow { .. })
+    ));
+    assert!(matches!(
+        enc.encode(&[1e30], 0, 2f64.powi(100)),
+        Err(CkksError::EncodingOverflow { .. })
+    ));
+    assert!(matches!(
+        enc.encode(&[1.0], 5, 1e6),
+        Err(CkksError::InvalidLevel { .. })
+    ));
+}
+
+#[test]
+fn linear_ops_match_plain() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let (a, b) = (values(n, 3), values(n, 4));
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ca = k.pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
+    let cb = k.sk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let pb = enc.encode(&b, l, s).unwrap();
+    let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
+    let zip = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
+        a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect()
+    };
+
+    assert!(max_err(&dec(&ca), &a) < FRESH_26);
+    assert!(max_err(&dec(&cb), &b) < FRESH_26);
+    assert!(max_err(&dec(&ev.add(&ca, &cb).unwrap()), &zip(&|x, y| x + y)) < 2.0 * FRESH_26);
+    assert!(max_err(&dec(&ev.sub(&ca, &cb).unwrap()), &zip(&|x, y| x - y)) < 2.0 * FRESH_26);
+    assert!(max_err(&dec(&ev.negate(&ca).unwrap()), &zip(&|x, _| -x)) < FRESH_26);
+    assert!(max_err(&dec(&ev.add_plain(&ca, &pb).unwrap()), &zip(&|x, y| x + y)) < FRESH_26);
+    assert!(max_err(&dec(&ev.sub_plain(&ca, &pb).unwrap()), &zip(&|x, y| x - y)) < FRESH_26);
+    assert!(
+        max_err(
+            &dec(&ev.add_scalar(&ca, 0.25).unwrap()),
+            &zip(&|x, _| x + 0.25)
+        ) < FRESH_26
+    );
+    assert!(
+        max_err(
+            &dec(&ev.mul_integer(&ca, -3).unwrap()),
+            &zip(&|x, _| -3.0 * x)
+        ) < 3.0 * FRESH_26
+    );
+    let sum = ev.add_many(&[ca.clone(), cb.clone(), ca.clone()]).unwrap();
+    assert!(max_err(&dec(&sum), &zip(&|x, y| 2.0 * x + y)) < 3.0 * FRESH_26);
+}
+
+#[test]
+fn multiplicative_ops_match_plain() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let (a, b) = (values(n, 5), values(n, 6));
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ca = k.pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
+    let cb = k.pk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
+    let prod: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+
+    let c = ev.mul_relin_rescale(&ca, &cb, &k.rlk).unwrap();
+    assert_eq!(c.level(), l - 1);
+    assert!(max_err(&dec(&c), &prod) < FRESH_26);
+    // Without relinearisation, decryption handles the 3-polynomial ciphertext.
+    let c3 = ev.mul_no_relin(&ca, &cb).unwrap();
+    assert_eq!(c3.size(), 3);
+    let e = max_err(&dec(&c3), &prod);
+    assert!(e < FRESH_26, "{e}");
+    let e = max_err(
+        &dec(&ev.rescale(&ev.relinearize(&c3, &k.rlk).unwrap()).unwrap()),
+        &prod,
+    );
+    assert!(e < FRESH_26, "{e}");
+    // Plaintext and scalar products.
+    let pb = enc.encode(&b, l, s).unwrap();
+    let c = ev.rescale(&ev.mul_plain(&ca, &pb).unwrap()).unwrap();
+    assert!(max_err(&dec(&c), &prod) < FRESH_26);
+    let c = ev.rescale(&ev.mul_scalar(&ca, -0.75, s).unwrap()).unwrap();
+    let want: Vec<f64> = a.iter().map(|x| -0.75 * x).collect();
+    assert!(max_err(&dec(&c), &want) < FRESH_26);
+    // Level management: a level-(L-1) product times a fresh level-L ciphertext.
+    let c = ev.mul_relin_rescale(&ca, &cb, &k.rlk).unwrap();
+    let cc = ev.mul_relin_rescale(&c, &ca, &k.rlk).unwrap();
+    assert_eq!(cc.level(), l - 2);
+    let want: Vec<f64> = prod.iter().zip(&a).map(|(p, x)| p * x).collect();
+    assert!(max_err(&dec(&cc), &want) < 2.0 * FRESH_26);
+    // Scales must match for additions.
+    let e = ev.add(&c, &ca).unwrap_err();
+    assert!(matches!(e, CkksError::ScaleMismatch { .. }), "{e}");
+    assert!(matches!(
+        ev.rescale(&ev.drop_to_level(&ca, 0).unwrap()),
+        Err(CkksError::RescaleAtLevelZero)
+    ));
+}
+
+/// The bound: after one multiply-rescale at scale 2^40, error < 2^-20 relative to the
+/// inputs' magnitude.
+#[test]
+fn precision_at_scale_2_40() {
+    let params = Preset::N8192Depth2.build().unwrap();
+    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+    let pk = sk.public_key().unwrap();
+    let rlk = sk.relinearization_key().unwrap();
+    let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+    let n = params.slots();
+    let magnitude = 8.0;
+    let a: Vec<f64> = values(n, 7).iter().map(|x| x * magnitude).collect();
+    let b: Vec<f64> = values(n, 8).iter().map(|x| x * magnitude).collect();
+    let (l, s) = (params.max_level(), params.scale());
+    let ca = pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
+    let cb = pk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let c = ev.mul_relin_rescale(&ca, &cb, &rlk).unwrap();
+    let d = enc.decode(&sk.decrypt(&c).unwrap()).unwrap();
+    let prod: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+    let rel = max_err(&d, &prod) / (magnitude * magnitude);
+    assert!(rel < 2f64.powi(-20), "relative error {rel:e}");
+}
+
+#[test]
+fn rotations_by_powers_of_two_and_random_steps() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let a = values(n, 9);
+    let ca =
+        k.sk.encrypt(
+            &enc.encode(&a, k.params.max_level(), k.params.scale())
+                .unwrap(),
+        )
+        .unwrap();
+    let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
+    let rotated = |s: i64| -> Vec<f64> {
+        (0..n)
+            .map(|i| a[(i as i64 + s).rem_euclid(n as i64) as usize])
+            .collect()
+    };
+    for step in common::steps(n) {
+        let r = ev.rotate(&ca, step, &k.gk).unwrap();
+        let e = max_err(&dec(&r), &rotated(step));
+        assert!(e < FRESH_26, "step {step}: {e}");
+    }
+    assert!(max_err(&dec(&ev.rotate(&ca, 0, &k.gk).unwrap()), &a) < FRESH_26);
+    // Hoisted rotations agree with the plain rotations.
+    let steps = [1i64, 2, 77, -1, 0];
+    let hs = ev.rotate_hoisted(&ca, &steps, &k.gk).unwrap();
+    for (s, c) in steps.iter().zip(&hs) {
+        assert!(max_err(&dec(c), &rotated(*s)) < FRESH_26, "hoisted {s}");
+    }
+    // Missing keys are reported.
+    assert!(matches!(
+        ev.rotate(&ca, 11, &k.gk),
+        Err(CkksError::MissingGaloisKey { .. })
+    ));
+    // Rotation after a multiplication (lower level).
+    let c = ev.mul_relin_rescale(&ca, &ca, &k.rlk).unwrap();
+    let sq: Vec<f64> = rotated(5).iter().map(|x| x * x).collect();
+    assert!(max_err(&dec(&ev.rotate(&c, 5, &k.gk).unwrap()), &sq) < FRESH_26);
+}
+
+#[test]
+fn conjugation() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let (re, im) = (values(n, 10), values(n, 11));
+    let z: Vec<Complex> = re
+        .iter()
+        .zip(&im)
+        .map(|(&a, &b)| Complex::new(a, b))
+        .collect();
+    let ct =
+        k.pk.encrypt(
+            &enc.encode_complex(&z, k.params.max_level(), k.params.scale())
+                .unwrap(),
+        )
+        .unwrap();
+    let d = enc
+        .decode_complex(&k.sk.decrypt(&ev.conjugate(&ct, &k.gk).unwrap()).unwrap())
+        .unwrap();
+    for (x, y) in z.iter().zip(&d) {
+        assert!((x.re - y.re).abs() < FRESH_26 && (x.im + y.im).abs() < FRESH_26);
+    }
+}
+
+#[test]
+fn bsgs_matrix_vector_product() {
+    use std::collections::BTreeMap;
+    let params = Preset::N4096Depth1.build().unwrap();
+    let n = params.slots();
+    // A random banded matrix given by 20 diagonals, some far apart.
+    let idx: Vec<usize> = (0..16).chain([100, 101, 517, n - 1]).collect();
+    let diagonals: BTreeMap<usize, Vec<f64>> = idx
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (i, values(n, 100 + k as u64)))
+        .collect();
+    let lt = ppml_ckks::LinearTransform::new(&params, &diagonals, 1, params.scale(), 0).unwrap();
+    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+    let gk = sk.galois_keys(&lt.required_rotations(), false).unwrap();
+    let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+    let x = values(n, 12);
+    let ct = sk
+        .encrypt(&enc.encode(&x, 1, params.scale()).unwrap())
+        .unwrap();
+    let y = ev
+        .rescale(&ev.linear_transform(&ct, &lt, &gk).unwrap())
+        .unwrap();
+    let got = enc.decode(&sk.decrypt(&y).unwrap()).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|r| diagonals.iter().map(|(&i, d)| d[r] * x[(r + i) % n]).sum())
+        .collect();
+    let e = max_err(&got, &want);
+    assert!(e < 1e-3, "{e}");
+}
+
+/// A depth-L circuit at every preset: x^(L+1) by L ciphertext-ciphertext multiplications, each
+/// with a fresh encryption of x encoded at scale q_level so that the scale stays put (the way to
+/// avoid scale drift when primes are not exactly 2^bits), then a sum with a fresh ciphertext.
+#[test]
+fn depth_l_circuit_at_every_preset() {
+    for preset in Preset::ALL {
+        let params = preset.build().unwrap();
+        let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+        let pk = sk.public_key().unwrap();
+        let rlk = sk.relinearization_key().unwrap();
+        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let n = params.slots();
+        let x: Vec<f64> = values(n, 13).iter().map(|v| 0.9 + 0.1 * v.abs()).collect();
+        let (l, s) = (params.max_level(), params.scale());
+        let mut c = pk.encrypt(&enc.encode(&x, l, s).unwrap()).unwrap();
+        let mut want = x.clone();
+        for level in (1..=l).rev() {
+            let q = params.chain()[level] as f64;
+            let y = pk.encrypt(&enc.encode(&x, level, q).unwrap()).unwrap();
+            c = ev.mul_relin_rescale(&c, &y, &rlk).unwrap();
+            want.iter_mut().zip(&x).for_each(|(w, v)| *w *= v);
+        }
+        assert_eq!(c.level(), 0);
+        assert!((c.scale() / s - 1.0).abs() < 1e-9);
+        let y = pk.encrypt(&enc.encode(&x, l, c.scale()).unwrap()).unwrap();
+        let c = ev.add(&c, &y).unwrap();
+        want.iter_mut().zip(&x).for_each(|(w, v)| *w += v);
+        let got = enc.decode(&sk.decrypt(&c).unwrap()).unwrap();
+        let e = max_err(&got, &want);
+        // About 2^-(log scale - 14) per level for the fresh and key-switching noise.
+        let bound = 2f64.powi(14 - s.log2() as i32) * (l + 2) as f64;
+        assert!(e < bound, "{preset:?}: error {e}, bound {bound}");
+    }
+}
