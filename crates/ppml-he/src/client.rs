@@ -1,0 +1,341 @@
+//! The client: holds the secret key, lays out and encrypts images, decrypts logits.
+//! It never sees the model's weights, only what [`ClientSpec`] tells it.
+
+use std::sync::Arc;
+
+use ppml_ckks::{Ciphertext, CkksParameters, Encoder, SecretKey};
+use rayon::prelude::*;
+
+use crate::error::{HeError, Result};
+use crate::latency;
+use crate::plan::{InputLayout, Plan};
+use crate::wire::{Reader, Writer};
+
+/// What the server tells the client at setup: parameters and the public shape of the plan
+/// (the architecture; no weights).
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Serialised CKKS parameters.
+    pub params: Vec<u8>,
+    /// `[c, h, w]` of an image.
+    pub image: [usize; 3],
+    /// Input layout (weights stripped).
+    pub layout: InputLayout,
+    /// Length of the input vector.
+    pub input_len: usize,
+    /// Level at which inputs are encrypted (the plan's depth: no wasted primes).
+    pub level: usize,
+    /// Number of logits.
+    pub outputs: usize,
+    /// Throughput mode: indices of the inputs the server reads.
+    pub needed: Vec<u32>,
+    /// Latency mode: rotations whose Galois keys the server needs (empty: no latency mode).
+    pub rotations: Vec<i64>,
+    /// Latency mode: the input layout (im2col or pixels).
+    pub latency_layout: Option<InputLayout>,
+}
+
+const SPEC_MAGIC: &[u8; 4] = b"PPHS";
+const MAX_ITEMS: usize = 1 << 20;
+
+fn write_layout(w: &mut Writer, l: &InputLayout) {
+    match l {
+        InputLayout::Pixels => w.u8(0),
+        InputLayout::Im2col(c) => {
+            w.u8(1);
+            for v in [c.in_channels, c.out_channels, c.kernel, c.stride, c.padding] {
+                w.u32(v);
+            }
+        }
+    }
+}
+
+fn read_layout(r: &mut Reader<'_>) -> Result<InputLayout> {
+    match r.u8()? {
+        0 => Ok(InputLayout::Pixels),
+        1 => {
+            let mut v = [0usize; 5];
+            for x in &mut v {
+                *x = r.u32_max(4096, "convolution geometry out of range")?;
+            }
+            if v[2] == 0 || v[3] == 0 {
+                return Err(HeError::Malformed("zero kernel or stride"));
+            }
+            Ok(InputLayout::Im2col(ppml_nn::model::Conv2d {
+                in_channels: v[0],
+                out_channels: v[1],
+                kernel: v[2],
+                stride: v[3],
+                padding: v[4],
+                weight: Vec::new(),
+                bias: Vec::new(),
+            }))
+        }
+        _ => Err(HeError::Malformed("unknown input layout")),
+    }
+}
+
+impl ClientSpec {
+    /// Serialises the spec.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.out.extend_from_slice(SPEC_MAGIC);
+        w.blob(&self.params);
+        self.image.iter().for_each(|&d| w.u32(d));
+        write_layout(&mut w, &self.layout);
+        w.u32(self.input_len);
+        w.u32(self.level);
+        w.u32(self.outputs);
+        w.u32(self.needed.len());
+        self.needed.iter().for_each(|&j| w.u32(j as usize));
+        w.u32(self.rotations.len());
+        self.rotations.iter().for_each(|&r| w.i64(r));
+        match &self.latency_layout {
+            None => w.u8(0),
+            Some(l) => {
+                w.u8(1);
+                write_layout(&mut w, l);
+            }
+        }
+        w.out
+    }
+
+    /// Decodes and validates a spec (sizes, ranges, the parameters' security).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        if r.blob_fixed(4)? != SPEC_MAGIC {
+            return Err(HeError::Malformed("not a client spec"));
+        }
+        let params = r.blob()?.to_vec();
+        let p = CkksParameters::from_bytes(&params)?;
+        let mut image = [0usize; 3];
+        for d in &mut image {
+            *d = r.u32_max(4096, "image dimension out of range")?;
+        }
+        if image.iter().product::<usize>() > MAX_ITEMS {
+            return Err(HeError::Malformed("image too large"));
+        }
+        let layout = read_layout(&mut r)?;
+        let input_len = r.u32_max(MAX_ITEMS * 64, "input length out of range")?;
+        let level = r.u32_max(p.max_level(), "level above the parameters' chain")?;
+        let outputs = r.u32_max(p.slots(), "more outputs than slots")?;
+        let n = r.u32_max(MAX_ITEMS, "too many inputs")?;
+        let needed = (0..n)
+            .map(|_| {
+                r.u32_max(input_len.saturating_sub(1), "input index out of range")
+                    .map(|j| j as u32)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = r.u32_max(p.slots(), "too many rotations")?;
+        let rotations = (0..n).map(|_| r.i64()).collect::<Result<Vec<_>>>()?;
+        let latency_layout = match r.u8()? {
+            0 => None,
+            1 => Some(read_layout(&mut r)?),
+            _ => return Err(HeError::Malformed("bad latency flag")),
+        };
+        r.finish()?;
+        let [c, h, w] = image;
+        let layout_len = |l: &InputLayout| -> Result<usize> {
+            match l {
+                InputLayout::Pixels => Ok(c * h * w),
+                InputLayout::Im2col(conv) => {
+                    let (oh, ow) = conv
+                        .output_hw(h, w)
+                        .ok_or(HeError::Malformed("convolution does not fit the image"))?;
+                    if conv.in_channels != c {
+                        return Err(HeError::Malformed(
+                            "convolution channels differ from the image's",
+                        ));
+                    }
+                    Ok(conv.patch_len() * oh * ow)
+                }
+            }
+        };
+        if layout_len(&layout)? != input_len {
+            return Err(HeError::Malformed("input length does not match the layout"));
+        }
+        if let Some(l) = &latency_layout {
+            if latency::period(layout_len(l)?) > p.slots() {
+                return Err(HeError::Malformed("latency layout larger than the slots"));
+            }
+        }
+        Ok(Self {
+            params,
+            image,
+            layout,
+            input_len,
+            level,
+            outputs,
+            needed,
+            rotations,
+            latency_layout,
+        })
+    }
+}
+
+/// Strips the weights from a layout so that the client holds only the architecture.
+pub fn public_layout(layout: &InputLayout) -> InputLayout {
+    match layout {
+        InputLayout::Pixels => InputLayout::Pixels,
+        InputLayout::Im2col(c) => {
+            let mut c = c.clone();
+            c.weight.clear();
+            c.bias.clear();
+            InputLayout::Im2col(c)
+        }
+    }
+}
+
+/// Serialised evaluation keys the client sends at setup.
+#[derive(Debug, Clone)]
+pub struct EvaluationKeys {
+    /// Relinearisation key.
+    pub relin: Vec<u8>,
+    /// Galois keys (empty when no rotation is needed).
+    pub galois: Vec<u8>,
+}
+
+/// The client.
+pub struct Client {
+    params: Arc<CkksParameters>,
+    sk: SecretKey,
+    encoder: Encoder,
+    spec: ClientSpec,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Decodes the server's spec, generates a secret key and the evaluation keys.
+    pub fn new(spec: ClientSpec) -> Result<(Self, EvaluationKeys)> {
+        let params = CkksParameters::from_bytes(&spec.params)?;
+        let sk = SecretKey::generate(&params)?;
+        let relin = sk.relinearization_key()?.to_bytes();
+        let galois = if spec.rotations.is_empty() {
+            Vec::new()
+        } else {
+            sk.galois_keys(&spec.rotations, false)?.to_bytes()
+        };
+        let encoder = Encoder::new(&params);
+        Ok((
+            Self {
+                params,
+                sk,
+                encoder,
+                spec,
+            },
+            EvaluationKeys { relin, galois },
+        ))
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<CkksParameters> {
+        &self.params
+    }
+
+    fn check_images(&self, images: &[&[f32]]) -> Result<()> {
+        let [c, h, w] = self.spec.image;
+        if let Some(bad) = images.iter().find(|i| i.len() != c * h * w) {
+            return Err(HeError::BadInput {
+                expected: format!("images of {} values", c * h * w),
+                got: bad.len().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Throughput mode: encrypts up to `slots` images, one ciphertext per needed input.
+    pub fn encrypt_batch(&self, images: &[&[f32]]) -> Result<Vec<Vec<u8>>> {
+        self.check_images(images)?;
+        if images.len() > self.params.slots() {
+            return Err(HeError::BadInput {
+                expected: format!("at most {} images per ciphertext", self.params.slots()),
+                got: images.len().to_string(),
+            });
+        }
+        let plan_stub = self.stub(self.spec.layout.clone());
+        let inputs: Vec<Vec<f64>> = images.iter().map(|i| plan_stub.layout_input(i)).collect();
+        self.spec
+            .needed
+            .par_iter()
+            .map(|&j| {
+                let vals = inputs
+                    .iter()
+                    .map(|x| x.get(j as usize).copied())
+                    .collect::<Option<Vec<f64>>>()
+                    .ok_or(HeError::Malformed("input index outside the layout"))?;
+                let pt = self
+                    .encoder
+                    .encode(&vals, self.spec.level, self.params.scale())?;
+                Ok(self.sk.encrypt(&pt)?.to_bytes())
+            })
+            .collect()
+    }
+
+    /// Throughput mode: decrypts the server's answer into `n` rows of logits.
+    pub fn decrypt_batch(&self, response: &[Vec<u8>], n: usize) -> Result<Vec<Vec<f32>>> {
+        if response.len() != self.spec.outputs {
+            return Err(HeError::Malformed("wrong number of output ciphertexts"));
+        }
+        let cols: Vec<Vec<f64>> = response
+            .par_iter()
+            .map(|b| {
+                let ct = Ciphertext::from_bytes(&self.params, b)?;
+                Ok(self.encoder.decode(&self.sk.decrypt(&ct)?)?)
+            })
+            .collect::<Result<_>>()?;
+        Ok((0..n)
+            .map(|b| {
+                cols.iter()
+                    .map(|c| c.get(b).copied().unwrap_or(f64::NAN) as f32)
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Latency mode: encrypts one image into one ciphertext.
+    pub fn encrypt_one(&self, image: &[f32]) -> Result<Vec<u8>> {
+        self.check_images(&[image])?;
+        let layout = self
+            .spec
+            .latency_layout
+            .clone()
+            .ok_or(HeError::Unsupported {
+                mode: "latency",
+                model: String::new(),
+                reason: "the server did not set up latency mode".into(),
+            })?;
+        let x = self.stub(layout).layout_input(image);
+        let slots = latency::replicate(&x, self.params.slots());
+        let pt = self
+            .encoder
+            .encode(&slots, self.spec.level, self.params.scale())?;
+        Ok(self.sk.encrypt(&pt)?.to_bytes())
+    }
+
+    /// Latency mode: decrypts one image's logits.
+    pub fn decrypt_one(&self, response: &[u8]) -> Result<Vec<f32>> {
+        let ct = Ciphertext::from_bytes(&self.params, response)?;
+        let v = self.encoder.decode(&self.sk.decrypt(&ct)?)?;
+        Ok(v.iter()
+            .take(self.spec.outputs)
+            .map(|&x| x as f32)
+            .collect())
+    }
+
+    fn stub(&self, layout: InputLayout) -> Plan {
+        Plan {
+            model: String::new(),
+            image: self.spec.image,
+            layout,
+            input_len: self.spec.input_len,
+            stages: Vec::new(),
+        }
+    }
+}

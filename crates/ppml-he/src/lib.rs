@@ -1,0 +1,44 @@
+//! # ppml-he: encrypted MNIST inference with RNS-CKKS
+//!
+//! The client encrypts its image, the server holds the model and the client's evaluation keys
+//! (never the secret key) and computes on ciphertexts, the client decrypts the logits.
+//!
+//! - [`plan`]: compiles a polynomial [`ppml_nn::Model`] (`cnn`, `mlp-sq`, `lenet-sq`) into
+//!   stages: each run of linear layers becomes one sparse affine map (one level, one rescale),
+//!   `x^2` one ciphertext square, average pooling an additions-only sum (its `1/k^2` folded into
+//!   the next map).
+//! - [`params`]: the smallest secure ring degree and prime chain fitting the plan's depth.
+//! - [`throughput`]: one image per slot (CryptoNets); [`latency`]: one image per ciphertext,
+//!   im2col input layout, diagonal matrix-vector products with baby-step giant-step.
+//! - [`HeBackend`]: ppml-nn's `Backend` (`HeBackend::throughput()`, `::latency()`, `::auto()`).
+//! - [`net`]: the same over TCP, [`serve`] on the server and [`HeClient::connect`] on the client.
+//!
+//! # Example
+//! ```no_run
+//! use ppml_nn::backend::Backend;
+//! let mut model = ppml_nn::zoo::architecture("cnn").ok_or("no such model")?;
+//! ppml_nn::zoo::init_weights(&mut model, 1);
+//! let mut he = ppml_he::HeBackend::auto();
+//! let report = he.setup(&model)?;
+//! println!("{:?}", report.notes);
+//! let images = ppml_nn::Tensor::zeros(vec![1, 1, 28, 28]);
+//! let (logits, stats) = he.infer(&images)?;
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
+
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod latency;
+pub mod net;
+pub mod params;
+pub mod plan;
+mod raw;
+pub mod server;
+pub mod throughput;
+mod wire;
+
+pub use backend::HeBackend;
+pub use error::{HeError, Result};
+pub use net::{serve, HeClient};
+pub use server::{Mode, Server};

@@ -1,0 +1,293 @@
+//! Client and server over TCP. Frames are `[tag: u8][length: u64 LE][payload]`, with the length
+//! bounded by [`MAX_FRAME`] and read incrementally (a lying header cannot make the reader
+//! allocate more than what actually arrives). Everything in a payload is validated before use;
+//! any violation is a typed [`HeError`] and, on the server, an error frame to the client.
+//!
+//! Protocol: client `Hello(mode)` → server `Spec` (parameters and the architecture's public
+//! shape) → client `Keys` (relinearisation and Galois keys, never the secret key) → server
+//! `Ready`; then any number of `Batch` (throughput: one ciphertext per input) or `One`
+//! (latency: one ciphertext) requests, each answered by `Result` or `Error`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+use ppml_nn::backend::CallStats;
+use ppml_nn::{Model, Tensor};
+
+use crate::client::{Client, ClientSpec, EvaluationKeys};
+use crate::error::{HeError, Result};
+use crate::server::{Mode, Server};
+use crate::wire::{Reader, Writer};
+
+/// Largest frame accepted (1 GiB: a full throughput batch of `cnn` is about 140 MB).
+pub const MAX_FRAME: u64 = 1 << 30;
+/// Most blobs (ciphertexts) in one frame.
+pub const MAX_BLOBS: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Tag {
+    Hello = 1,
+    Spec = 2,
+    Keys = 3,
+    Ready = 4,
+    Batch = 5,
+    One = 6,
+    Result = 7,
+    Error = 8,
+}
+
+impl Tag {
+    fn from_u8(t: u8) -> Result<Self> {
+        Ok(match t {
+            1 => Tag::Hello,
+            2 => Tag::Spec,
+            3 => Tag::Keys,
+            4 => Tag::Ready,
+            5 => Tag::Batch,
+            6 => Tag::One,
+            7 => Tag::Result,
+            8 => Tag::Error,
+            _ => return Err(HeError::Malformed("unknown frame tag")),
+        })
+    }
+}
+
+fn write_frame(s: &mut impl Write, tag: Tag, payload: &[u8]) -> Result<u64> {
+    s.write_all(&[tag as u8])?;
+    s.write_all(&(payload.len() as u64).to_le_bytes())?;
+    s.write_all(payload)?;
+    s.flush()?;
+    Ok(9 + payload.len() as u64)
+}
+
+fn read_frame(s: &mut impl Read) -> Result<(Tag, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head)?;
+    let tag = Tag::from_u8(head[0])?;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&head[1..]);
+    let len = u64::from_le_bytes(len);
+    if len > MAX_FRAME {
+        return Err(HeError::FrameTooLarge {
+            len,
+            max: MAX_FRAME,
+        });
+    }
+    let mut buf = Vec::new();
+    s.take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(HeError::Malformed("connection closed inside a frame"));
+    }
+    if tag == Tag::Error {
+        return Err(HeError::Remote(String::from_utf8_lossy(&buf).into_owned()));
+    }
+    Ok((tag, buf))
+}
+
+fn expect(tag: Tag, want: Tag) -> Result<()> {
+    if tag == want {
+        Ok(())
+    } else {
+        Err(HeError::Malformed("unexpected frame"))
+    }
+}
+
+fn blobs(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(items.len());
+    items.iter().for_each(|b| w.blob(b));
+    w.out
+}
+
+fn unblobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut r = Reader::new(payload);
+    let n = r.u32_max(MAX_BLOBS, "too many blobs in a frame")?;
+    let out = (0..n)
+        .map(|_| r.blob().map(<[u8]>::to_vec))
+        .collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    Ok(out)
+}
+
+/// Serves `model` to every client that connects, one connection at a time, each with its own
+/// keys. Returns only on a listener error; a failing connection gets an error frame and is
+/// closed.
+pub fn serve(listener: &TcpListener, model: &Model) -> Result<()> {
+    loop {
+        let (stream, _) = listener.accept()?;
+        // A connection's failure ends that connection only.
+        let _ = serve_connection(stream, model);
+    }
+}
+
+/// Serves one connection until the client closes it.
+pub fn serve_connection(mut stream: TcpStream, model: &Model) -> Result<()> {
+    let result = serve_inner(&mut stream, model);
+    if let Err(e) = &result {
+        if !matches!(e, HeError::Io(_)) {
+            let _ = write_frame(&mut stream, Tag::Error, e.to_string().as_bytes());
+        }
+    }
+    result
+}
+
+fn serve_inner(stream: &mut TcpStream, model: &Model) -> Result<()> {
+    let (tag, hello) = read_frame(stream)?;
+    expect(tag, Tag::Hello)?;
+    let mode = match hello.as_slice() {
+        [c] => Mode::from_code(*c).ok_or(HeError::Malformed("unknown mode"))?,
+        _ => return Err(HeError::Malformed("bad hello")),
+    };
+    let (mut server, spec) = Server::prepare(model, mode)?;
+    write_frame(stream, Tag::Spec, &spec.to_bytes())?;
+    let (tag, keys) = read_frame(stream)?;
+    expect(tag, Tag::Keys)?;
+    let mut keys = unblobs(&keys)?.into_iter();
+    let (Some(relin), Some(galois), None) = (keys.next(), keys.next(), keys.next()) else {
+        return Err(HeError::Malformed("keys frame needs exactly two blobs"));
+    };
+    server.install_keys(&EvaluationKeys { relin, galois })?;
+    write_frame(stream, Tag::Ready, &[])?;
+    loop {
+        let (tag, payload) = match read_frame(stream) {
+            Err(HeError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            other => other?,
+        };
+        let answer = match tag {
+            Tag::Batch => server.handle_batch(&unblobs(&payload)?),
+            Tag::One => server.handle_one(&payload).map(|c| vec![c]),
+            _ => Err(HeError::Malformed("unexpected frame")),
+        };
+        match answer {
+            Ok(out) => write_frame(stream, Tag::Result, &blobs(&out))?,
+            Err(e) => write_frame(stream, Tag::Error, e.to_string().as_bytes())?,
+        };
+    }
+}
+
+/// A client connected to a [`serve`]d model.
+pub struct HeClient {
+    stream: TcpStream,
+    client: Client,
+    mode: Mode,
+    latency: bool,
+    classes: usize,
+    setup_bytes: u64,
+}
+
+impl std::fmt::Debug for HeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeClient")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeClient {
+    /// Connects, receives the spec, generates keys and sends the evaluation keys.
+    pub fn connect(addr: impl ToSocketAddrs, mode: Mode) -> Result<Self> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let mut bytes = write_frame(&mut stream, Tag::Hello, &[mode.code()])?;
+        let (tag, spec) = read_frame(&mut stream)?;
+        expect(tag, Tag::Spec)?;
+        bytes += 9 + spec.len() as u64;
+        let spec = ClientSpec::from_bytes(&spec)?;
+        let (latency, classes) = (spec.latency_layout.is_some(), spec.outputs);
+        let (client, keys) = Client::new(spec)?;
+        bytes += write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
+        let (tag, _) = read_frame(&mut stream)?;
+        expect(tag, Tag::Ready)?;
+        Ok(Self {
+            stream,
+            client,
+            mode,
+            latency,
+            classes,
+            setup_bytes: bytes + 9,
+        })
+    }
+
+    /// Bytes exchanged during setup (spec and evaluation keys).
+    pub fn setup_bytes(&self) -> u64 {
+        self.setup_bytes
+    }
+
+    /// Classifies preprocessed images `[n, c, h, w]`; returns logits `[n, classes]`.
+    pub fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
+        let n = images.batch();
+        let items: Vec<&[f32]> = (0..n).map(|i| images.item(i)).collect();
+        let use_latency = self.latency && (self.mode == Mode::Latency || n == 1);
+        let mut logits = Vec::with_capacity(n * self.classes);
+        let mut stats = CallStats::default();
+        if use_latency {
+            for img in items {
+                let req = self.client.encrypt_one(img)?;
+                stats.bytes_sent += write_frame(&mut self.stream, Tag::One, &req)?;
+                let (tag, resp) = read_frame(&mut self.stream)?;
+                expect(tag, Tag::Result)?;
+                stats.bytes_sent += 9 + resp.len() as u64;
+                stats.rounds += 1;
+                let resp = unblobs(&resp)?;
+                let first = resp.first().ok_or(HeError::Malformed("empty result"))?;
+                logits.extend(self.client.decrypt_one(first)?);
+            }
+        } else {
+            for chunk in items.chunks(self.client.params().slots().max(1)) {
+                let req = blobs(&self.client.encrypt_batch(chunk)?);
+                stats.bytes_sent += write_frame(&mut self.stream, Tag::Batch, &req)?;
+                let (tag, resp) = read_frame(&mut self.stream)?;
+                expect(tag, Tag::Result)?;
+                stats.bytes_sent += 9 + resp.len() as u64;
+                stats.rounds += 1;
+                for row in self.client.decrypt_batch(&unblobs(&resp)?, chunk.len())? {
+                    logits.extend(row);
+                }
+            }
+        }
+        Ok((Tensor::new(vec![n, self.classes], logits)?, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_and_unknown_frames_are_rejected() {
+        let mut big = vec![Tag::Batch as u8];
+        big.extend_from_slice(&(MAX_FRAME + 1).to_le_bytes());
+        assert!(matches!(
+            read_frame(&mut big.as_slice()),
+            Err(HeError::FrameTooLarge { .. })
+        ));
+        let mut unknown = vec![99u8];
+        unknown.extend_from_slice(&0u64.to_le_bytes());
+        assert!(matches!(
+            read_frame(&mut unknown.as_slice()),
+            Err(HeError::Malformed(_))
+        ));
+        let mut short = vec![Tag::One as u8];
+        short.extend_from_slice(&100u64.to_le_bytes());
+        short.extend_from_slice(&[0; 10]);
+        assert!(matches!(
+            read_frame(&mut short.as_slice()),
+            Err(HeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn blob_lists_are_bounds_checked() {
+        let ok = blobs(&[vec![1, 2], vec![3]]);
+        assert_eq!(unblobs(&ok).expect("valid"), vec![vec![1, 2], vec![3]]);
+        assert!(unblobs(&ok[..ok.len() - 1]).is_err());
+        let mut lying = Writer::default();
+        lying.u32(2);
+        lying.u32(1 << 30);
+        assert!(unblobs(&lying.out).is_err());
+        let mut many = Writer::default();
+        many.u32(MAX_BLOBS + 1);
+        assert!(unblobs(&many.out).is_err());
+    }
+}

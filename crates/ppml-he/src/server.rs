@@ -1,0 +1,218 @@
+//! The server: compiles the model, chooses parameters, encodes weights, and evaluates requests
+//! with the client's evaluation keys. It never holds a secret key.
+
+use std::sync::Arc;
+
+use ppml_ckks::{CkksParameters, RelinearizationKey};
+use ppml_nn::Model;
+
+use crate::client::{public_layout, ClientSpec, EvaluationKeys};
+use crate::error::{HeError, Result};
+use crate::latency::{self, LatencyServer};
+use crate::params::{choose, describe, PlannerGoals};
+use crate::plan::{InputLayout, Plan, PoolStrategy};
+use crate::throughput::{needed_inputs, peak_memory, ThroughputServer, MEMORY_BUDGET};
+
+/// Which packing a call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One image per slot: a batch of up to N/2 images shares every ciphertext.
+    Throughput,
+    /// One image per ciphertext, diagonal matrix-vector products.
+    Latency,
+    /// Latency for one-image calls when the model's layout fits, throughput otherwise.
+    Auto,
+}
+
+impl Mode {
+    /// Wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Throughput => 0,
+            Mode::Latency => 1,
+            Mode::Auto => 2,
+        }
+    }
+
+    /// From a wire code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(Mode::Throughput),
+            1 => Some(Mode::Latency),
+            2 => Some(Mode::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// The server of one model for one client.
+#[derive(Debug)]
+pub struct Server {
+    mode: Mode,
+    params: Arc<CkksParameters>,
+    plan: Plan,
+    throughput_ok: bool,
+    throughput: Option<ThroughputServer>,
+    latency: Option<LatencyServer>,
+    notes: Vec<String>,
+}
+
+impl Server {
+    /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights; returns
+    /// the server and the spec to send to the client.
+    pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
+        let plan = Plan::compile(model, PoolStrategy::SumStage, false)?;
+        let lat_plan = match mode {
+            Mode::Throughput => None,
+            _ => Some(Plan::compile(model, PoolStrategy::Fold, true)?),
+        };
+        let depth = plan.depth();
+        let goals = PlannerGoals::new(depth);
+        // Latency (and auto): parameters with enough slots for the latency layout, if its encoded
+        // weights fit; auto falls back to throughput-only parameters otherwise.
+        let mut latency_setup = None;
+        if let Some(lp) = &lat_plan {
+            let attempt = choose(&PlannerGoals {
+                min_slots: latency::required_slots(lp),
+                ..goals
+            })
+            .and_then(|p| LatencyServer::new(&p, lp).map(|s| (p, s)));
+            match attempt {
+                Ok(ok) => latency_setup = Some(ok),
+                Err(e) if mode == Mode::Latency => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let (params, latency) = match latency_setup {
+            Some((p, s)) => (p, Some(s)),
+            None => (choose(&goals)?, None),
+        };
+        let peak = peak_memory(&params, &plan);
+        let throughput_ok = peak <= MEMORY_BUDGET;
+        if !throughput_ok && (mode == Mode::Throughput || latency.is_none()) {
+            return Err(HeError::Unsupported {
+                mode: "throughput",
+                model: model.name.clone(),
+                reason: format!(
+                    "one batch would hold {:.1} GiB of ciphertexts (budget {} GiB) at N={}",
+                    peak as f64 / f64::from(1u32 << 30),
+                    MEMORY_BUDGET >> 30,
+                    params.degree()
+                ),
+            });
+        }
+        let spec = ClientSpec {
+            params: params.to_bytes(),
+            image: model.input,
+            layout: public_layout(&plan.layout),
+            input_len: plan.input_len,
+            level: depth,
+            outputs: plan.outputs(),
+            needed: needed_inputs(&plan),
+            rotations: latency
+                .as_ref()
+                .map(|s| s.rotations().to_vec())
+                .unwrap_or_default(),
+            latency_layout: lat_plan
+                .as_ref()
+                .filter(|_| latency.is_some())
+                .map(|p| public_layout(&p.layout)),
+        };
+        let effective = match (mode, latency.is_some()) {
+            (Mode::Throughput, _) | (Mode::Auto, false) => "throughput",
+            (Mode::Latency, _) => "latency",
+            (Mode::Auto, true) => "auto (latency for 1 image, throughput otherwise)",
+        };
+        let mut notes = vec![
+            format!("mode: {effective}"),
+            format!("params: {}", describe(&params)),
+            format!(
+                "plan: {} stages, depth {depth}, {} multiply-accumulates",
+                plan.stages.len(),
+                plan.mac_count()
+            ),
+        ];
+        if throughput_ok {
+            notes.push(format!(
+                "throughput mode: {} images per ciphertext, {} input ciphertexts",
+                params.slots(),
+                spec.needed.len()
+            ));
+        }
+        if let (Some(s), Some(lp)) = (&latency, &lat_plan) {
+            notes.push(format!(
+                "latency mode: im2col input {}, {} rotations {:?}",
+                matches!(lp.layout, InputLayout::Im2col(_)),
+                s.rotations().len(),
+                s.rotations()
+            ));
+        } else if mode != Mode::Throughput {
+            notes.push(
+                "latency mode unavailable for this model: throughput mode for every call".into(),
+            );
+        }
+        let server = Self {
+            mode,
+            params,
+            plan,
+            throughput_ok,
+            throughput: None,
+            latency,
+            notes,
+        };
+        Ok((server, spec))
+    }
+
+    /// Installs the client's serialised evaluation keys.
+    pub fn install_keys(&mut self, keys: &EvaluationKeys) -> Result<()> {
+        let rlk = RelinearizationKey::from_bytes(&self.params, &keys.relin)?;
+        if let Some(l) = &mut self.latency {
+            l.set_keys(&keys.relin, &keys.galois)?;
+        }
+        if self.throughput_ok {
+            self.throughput = Some(ThroughputServer::new(&self.params, self.plan.clone(), rlk));
+        }
+        self.notes
+            .push(format!("relinearisation key: {} bytes", keys.relin.len()));
+        if !keys.galois.is_empty() {
+            self.notes
+                .push(format!("Galois keys: {} bytes", keys.galois.len()));
+        }
+        Ok(())
+    }
+
+    /// Human-readable facts about the setup.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<CkksParameters> {
+        &self.params
+    }
+
+    /// Whether a call with `n` images runs in latency mode.
+    pub fn uses_latency(&self, n: usize) -> bool {
+        match self.mode {
+            Mode::Latency => true,
+            Mode::Auto => self.latency.is_some() && (n == 1 || !self.throughput_ok),
+            Mode::Throughput => false,
+        }
+    }
+
+    /// Throughput mode: one batch's input ciphertexts to its output ciphertexts.
+    pub fn handle_batch(&self, request: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        self.throughput
+            .as_ref()
+            .ok_or(HeError::NotSetUp)?
+            .handle(request)
+    }
+
+    /// Latency mode: one image's ciphertext to its logits' ciphertext.
+    pub fn handle_one(&self, request: &[u8]) -> Result<Vec<u8>> {
+        self.latency
+            .as_ref()
+            .ok_or(HeError::NotSetUp)?
+            .handle(request)
+    }
+}

@@ -1,0 +1,228 @@
+//! End-to-end: encrypted inference agrees with the f32 reference engine.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly"
+)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ppml_he::{HeBackend, Mode};
+use ppml_nn::backend::Backend;
+use ppml_nn::{engine, idx, zoo, Model, Tensor};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The trained model when its file is committed, else random PyTorch-style weights.
+fn model(name: &str) -> (Model, bool) {
+    let path = root().join("models").join(format!("{name}.safetensors"));
+    if let Ok(m) = ppml_nn::io::load(&path) {
+        return (m, true);
+    }
+    let mut m = zoo::architecture(name).expect("zoo model");
+    zoo::init_weights(&mut m, 42);
+    (m, false)
+}
+
+/// `n` MNIST test images (preprocessed), or synthetic ones when the data set is absent.
+fn images(m: &Model, n: usize) -> Tensor {
+    let mut data = Vec::with_capacity(n * 784);
+    match idx::load_mnist(&root().join("data/mnist"), idx::Split::Test) {
+        Ok(ds) => (0..n).for_each(|i| m.preprocess_into(ds.image(i), &mut data)),
+        Err(_) => {
+            let px: Vec<u8> = (0..n * 784).map(|i| ((i * 7919) % 256) as u8).collect();
+            m.preprocess_into(&px, &mut data);
+        }
+    }
+    Tensor::new(vec![n, 1, 28, 28], data).expect("tensor")
+}
+
+/// Runs `backend` on `x` and checks logits against the plain engine: max error below
+/// `tol * (1 + max |logit|)` and the same argmax wherever the plain margin exceeds the error.
+fn check(backend: &mut HeBackend, m: &Model, x: &Tensor, tol: f64) {
+    let t = Instant::now();
+    let setup = backend.setup(m).expect("setup");
+    eprintln!("setup {:.2}s {:?}", t.elapsed().as_secs_f64(), setup.notes);
+    let t = Instant::now();
+    let (got, stats) = backend.infer(x).expect("infer");
+    eprintln!(
+        "{}: {} images in {:.2}s, {} bytes, {} rounds",
+        m.name,
+        x.batch(),
+        t.elapsed().as_secs_f64(),
+        stats.bytes_sent,
+        stats.rounds
+    );
+    let want = engine::forward(m, x).expect("forward");
+    assert_eq!(got.shape(), want.shape());
+    let scale = 1.0
+        + want
+            .data()
+            .iter()
+            .fold(0.0f64, |a, &v| a.max(f64::from(v).abs()));
+    let err = got
+        .data()
+        .iter()
+        .zip(want.data())
+        .fold(0.0f64, |a, (&g, &w)| {
+            a.max((f64::from(g) - f64::from(w)).abs())
+        });
+    eprintln!(
+        "{}: max |logit error| {err:.3e} (max |logit| {:.2})",
+        m.name,
+        scale - 1.0
+    );
+    assert!(
+        err <= tol * scale,
+        "logit error {err} exceeds {tol} * {scale}"
+    );
+    let classes = want.shape()[1];
+    for (g, w) in got.data().chunks(classes).zip(want.data().chunks(classes)) {
+        let mut sorted: Vec<f32> = w.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        if f64::from(sorted[0] - sorted[1]) > 2.0 * err {
+            assert_eq!(ppml_nn::tensor::argmax(g), ppml_nn::tensor::argmax(w));
+        }
+    }
+}
+
+#[test]
+fn cnn_throughput_matches_plain() {
+    let (m, trained) = model("cnn");
+    eprintln!("cnn trained weights: {trained}");
+    let x = images(&m, 64);
+    check(&mut HeBackend::throughput(), &m, &x, 1e-3);
+}
+
+#[test]
+fn cnn_latency_matches_plain() {
+    let (m, _) = model("cnn");
+    let x = images(&m, 3);
+    check(&mut HeBackend::latency(), &m, &x, 1e-3);
+}
+
+#[test]
+fn auto_picks_latency_for_one_image() {
+    let (m, _) = model("cnn");
+    let mut he = HeBackend::auto();
+    assert_eq!(he.mode(), Mode::Auto);
+    check(&mut he, &m, &images(&m, 1), 1e-3);
+}
+
+#[test]
+fn relu_models_are_refused() {
+    let m = zoo::architecture("mlp").expect("zoo");
+    let err = HeBackend::throughput().setup(&m).expect_err("relu model");
+    assert!(err.to_string().contains("not polynomial"), "{err}");
+}
+
+#[test]
+fn infer_before_setup_fails() {
+    let m = zoo::architecture("cnn").expect("zoo");
+    let err = HeBackend::throughput()
+        .infer(&images(&m, 1))
+        .expect_err("no setup");
+    assert!(err.to_string().contains("before setup"), "{err}");
+}
+
+#[test]
+fn fused_kernel_matches_evaluator_ops() {
+    use ppml_he::client::{public_layout, Client, ClientSpec};
+    use ppml_he::plan::{Plan, PoolStrategy};
+    use ppml_he::throughput::{needed_inputs, ThroughputServer};
+    // A small model: one linear map, a square, another map (depth 3).
+    let lin = |i: usize, o: usize| {
+        ppml_nn::Layer::Linear(ppml_nn::model::Linear {
+            in_features: i,
+            out_features: o,
+            weight: (0..i * o)
+                .map(|k| ((k * 37 % 19) as f32 - 9.0) / (9.0 * i as f32))
+                .collect(),
+            bias: (0..o).map(|k| k as f32 * 0.1).collect(),
+        })
+    };
+    let mut m = zoo::architecture("cnn").expect("zoo");
+    m.name = "tiny".into();
+    m.layers = vec![
+        ppml_nn::Layer::Flatten,
+        lin(784, 2),
+        ppml_nn::Layer::Square,
+        lin(2, 3),
+    ];
+    let plan = Plan::compile(&m, PoolStrategy::SumStage, false).expect("plan");
+    let params =
+        ppml_he::params::choose(&ppml_he::params::PlannerGoals::new(plan.depth())).expect("params");
+    let spec = ClientSpec {
+        params: params.to_bytes(),
+        image: m.input,
+        layout: public_layout(&plan.layout),
+        input_len: plan.input_len,
+        level: plan.depth(),
+        outputs: plan.outputs(),
+        needed: needed_inputs(&plan),
+        rotations: vec![],
+        latency_layout: None,
+    };
+    let (client, keys) = Client::new(spec).expect("client");
+    let rlk = || ppml_ckks::RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
+    let fused = ThroughputServer::new(&params, plan.clone(), rlk());
+    let ops = ThroughputServer::new(&params, plan, rlk()).without_fused_kernel();
+    let x = images(&m, 4);
+    let items: Vec<&[f32]> = (0..4).map(|i| x.item(i)).collect();
+    let req = client.encrypt_batch(&items).expect("encrypt");
+    let a = client
+        .decrypt_batch(&fused.handle(&req).expect("fused"), 4)
+        .expect("dec");
+    let b = client
+        .decrypt_batch(&ops.handle(&req).expect("ops"), 4)
+        .expect("dec");
+    for (ra, rb) in a.iter().zip(&b) {
+        for (u, v) in ra.iter().zip(rb) {
+            assert!((u - v).abs() < 1e-4, "{u} vs {v}");
+        }
+    }
+}
+
+#[test]
+fn mlp_sq_throughput_matches_plain() {
+    let (mut m, _) = model("mlp-sq");
+    // Random x^2 networks grow fast: shrink the first layer so logits stay O(1).
+    if let ppml_nn::Layer::Linear(l) = &mut m.layers[1] {
+        l.weight.iter_mut().for_each(|w| *w *= 0.5);
+    }
+    let x = images(&m, 16);
+    check(&mut HeBackend::throughput(), &m, &x, 1e-3);
+}
+
+#[test]
+fn lenet_sq_is_refused_with_a_reason() {
+    let mut m = zoo::architecture("lenet-sq").expect("zoo");
+    zoo::init_weights(&mut m, 5);
+    let err = HeBackend::throughput().setup(&m).expect_err("too large");
+    assert!(err.to_string().contains("GiB"), "{err}");
+}
+
+#[test]
+fn mlp_sq_latency_matches_plain() {
+    let (mut m, _) = model("mlp-sq");
+    if let ppml_nn::Layer::Linear(l) = &mut m.layers[1] {
+        l.weight.iter_mut().for_each(|w| *w *= 0.5);
+    }
+    check(&mut HeBackend::latency(), &m, &images(&m, 1), 1e-3);
+}
+
+#[test]
+fn lenet_sq_latency_is_refused_with_a_reason() {
+    let mut m = zoo::architecture("lenet-sq").expect("zoo");
+    zoo::init_weights(&mut m, 5);
+    let t = Instant::now();
+    let err = HeBackend::latency().setup(&m).expect_err("too large");
+    eprintln!(
+        "lenet-sq latency refusal took {:.2}s: {err}",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(err.to_string().contains("latency"), "{err}");
+}

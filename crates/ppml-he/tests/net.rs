@@ -1,0 +1,87 @@
+//! Client and server over TCP on localhost.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly"
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use ppml_he::net::serve_connection;
+use ppml_he::{HeClient, Mode};
+use ppml_nn::{engine, zoo, Tensor};
+
+fn cnn() -> ppml_nn::Model {
+    let mut m = zoo::architecture("cnn").expect("zoo");
+    zoo::init_weights(&mut m, 9);
+    m
+}
+
+#[test]
+fn latency_over_tcp_matches_plain() {
+    let m = cnn();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let model = m.clone();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        serve_connection(s, &model)
+    });
+    let mut client = HeClient::connect(addr, Mode::Latency).expect("connect");
+    assert!(client.setup_bytes() > 1_000_000);
+    let px: Vec<u8> = (0..2 * 784).map(|i| ((i * 7919) % 256) as u8).collect();
+    let mut data = Vec::new();
+    m.preprocess_into(&px, &mut data);
+    let x = Tensor::new(vec![2, 1, 28, 28], data).expect("tensor");
+    let (got, stats) = client.infer(&x).expect("infer");
+    assert_eq!(stats.rounds, 2);
+    assert!(stats.bytes_sent > 0);
+    let want = engine::forward(&m, &x).expect("forward");
+    for (g, w) in got.data().iter().zip(want.data()) {
+        assert!((g - w).abs() < 1e-3, "{g} vs {w}");
+    }
+    drop(client);
+    server.join().expect("join").expect("server");
+}
+
+#[test]
+fn server_rejects_garbage_with_an_error_frame() {
+    let m = cnn();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        serve_connection(s, &m)
+    });
+    let mut s = TcpStream::connect(addr).expect("connect");
+    // Tag 1 (hello) with an unknown mode byte.
+    s.write_all(&[1]).expect("write");
+    s.write_all(&1u64.to_le_bytes()).expect("write");
+    s.write_all(&[77]).expect("write");
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).expect("error frame");
+    assert_eq!(head[0], 8, "error tag");
+    let mut msg = Vec::new();
+    s.read_to_end(&mut msg).expect("read");
+    assert!(String::from_utf8_lossy(&msg).contains("unknown mode"));
+    assert!(server.join().expect("join").is_err());
+}
+
+#[test]
+fn client_spec_round_trips_and_rejects_corruption() {
+    let m = cnn();
+    let (_, spec) = ppml_he::Server::prepare(&m, Mode::Auto).expect("prepare");
+    let bytes = spec.to_bytes();
+    let back = ppml_he::client::ClientSpec::from_bytes(&bytes).expect("decode");
+    assert_eq!(back.to_bytes(), bytes);
+    assert!(ppml_he::client::ClientSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(ppml_he::client::ClientSpec::from_bytes(&extra).is_err());
+    for i in (0..bytes.len()).step_by(97) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0xff;
+        let _ = ppml_he::client::ClientSpec::from_bytes(&bad); // must not panic
+    }
+}
