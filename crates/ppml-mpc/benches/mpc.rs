@@ -1,0 +1,54 @@
+//! Benchmarks of the MPC backends on `lenet` and `mlp` (random weights), one image and batch 100,
+//! next to plain inference.
+#![allow(
+    missing_docs,
+    clippy::expect_used,
+    reason = "benchmark harness: criterion macros, fixed inputs"
+)]
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_nn::backend::{Backend, PlainBackend};
+use ppml_nn::Tensor;
+
+fn images(n: usize) -> Tensor {
+    let data = (0..n * 784)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.4)
+        .collect();
+    Tensor::new(vec![n, 1, 28, 28], data).expect("shape")
+}
+
+fn bench(c: &mut Criterion) {
+    for name in ["mlp", "lenet"] {
+        let mut model = ppml_nn::zoo::architecture(name).expect("zoo");
+        ppml_nn::zoo::init_weights(&mut model, 1);
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10);
+        let backends: Vec<Box<dyn Backend>> = vec![
+            Box::new(PlainBackend::default()),
+            Box::new(Mpc3Backend::new(MpcConfig::default()).expect("config")),
+            Box::new(Mpc2Backend::new(MpcConfig::default()).expect("config")),
+        ];
+        for mut b in backends {
+            b.setup(&model).expect("setup");
+            for n in [1usize, 100] {
+                let x = images(n);
+                let (_, stats) = b.infer(&x).expect("infer");
+                eprintln!(
+                    "{name} {} batch {n}: {} bytes, {} rounds",
+                    b.name(),
+                    stats.bytes_sent,
+                    stats.rounds
+                );
+                group.throughput(Throughput::Elements(n as u64));
+                group.bench_function(format!("{}/batch{n}", b.name()), |bch| {
+                    bch.iter(|| b.infer(&x).expect("infer"))
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

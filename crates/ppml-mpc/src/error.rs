@@ -1,0 +1,76 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in `ppml-mpc`.
+#[derive(Debug, thiserror::Error)]
+pub enum MpcError {
+    /// A peer closed its connection (or its thread ended) before sending what was expected.
+    #[error("party {party}: peer {peer} disconnected")]
+    Disconnected {
+        /// The party that noticed.
+        party: usize,
+        /// The peer that went away.
+        peer: usize,
+    },
+    /// A peer sent nothing within the configured timeout.
+    #[error("party {party}: no message from peer {peer} within {timeout:?}")]
+    Timeout {
+        /// The party that waited.
+        party: usize,
+        /// The silent peer.
+        peer: usize,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// A frame of the wrong length arrived.
+    #[error(
+        "party {party}: malformed frame from peer {peer}: expected {expected} words, got {got}"
+    )]
+    Malformed {
+        /// The receiving party.
+        party: usize,
+        /// The sender.
+        peer: usize,
+        /// Words the protocol expected.
+        expected: usize,
+        /// Words that arrived.
+        got: usize,
+    },
+    /// A party's thread ended abnormally.
+    #[error("party {party} stopped abnormally")]
+    PartyFailed {
+        /// The party.
+        party: usize,
+    },
+    /// The model is invalid or the input does not fit it.
+    #[error(transparent)]
+    Model(#[from] ppml_nn::NnError),
+    /// The input batch does not have the model's input shape.
+    #[error("input shape {got:?} does not match the model input [n, {expected:?}]")]
+    InputShape {
+        /// The shape given.
+        got: Vec<usize>,
+        /// One image's shape.
+        expected: Vec<usize>,
+    },
+    /// `infer` was called before `setup`.
+    #[error("{backend} backend used before setup")]
+    NotSetUp {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {field} = {value} ({reason})")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = MpcError> = std::result::Result<T, E>;

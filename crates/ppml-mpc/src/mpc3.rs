@@ -1,0 +1,461 @@
+//! `mpc3`: three parties, 2-out-of-3 replicated secret sharing, honest majority, semi-honest
+//! (ABY3/Falcon style).
+//!
+//! A value `x = x0 + x1 + x2` (mod 2^64) is held as party `i` holding `(x_i, x_{i+1})`.
+//! - Linear layers (convolution, fully connected, `x^2`): each party computes its 3-out-of-3
+//!   share of the product locally (`(W_i + W_{i+1}) x_i + W_i x_{i+1}`, one stacked matrix
+//!   product), adds a zero share from pairwise PRGs and sends it to one neighbour: one round,
+//!   one ring element per output per party.
+//! - Truncation (ABY3's first method): parties 0 and {1, 2} hold the 2-out-of-2 sharing
+//!   `(x0 + x1, x2)`, truncate it locally and re-share with one PRG-derived share and one word
+//!   sent by party 0: one round, one element per value. Correct to one unit in the last place
+//!   except with probability about `|x| / 2^63` per value (see [`crate::ring::trunc_second`]).
+//! - ReLU and max-pooling: the replicated sharing is viewed locally as the 2-out-of-2 sharing
+//!   `(x0 + x1, x2)` between parties 0 and 1, party 2 acts as the helper of the exact
+//!   comparison of [`crate::compare`] (it sees nothing derived from `x`), and the result is
+//!   re-shared into replicated form with one round (parties 0 and 1 exchange one word each).
+
+use std::time::{Duration, Instant};
+
+use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
+use ppml_nn::{Model, Tensor};
+
+use crate::compare::{max_windows, relu, Role};
+use crate::error::{MpcError, Result};
+use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
+use crate::plan::{add_bias_channels, encode_conv, encode_input, encode_linear, plan, Step};
+use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_ZERO};
+use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
+use crate::session::run_nodes;
+use crate::transport::Transport;
+use crate::MpcConfig;
+
+/// One party's shares of one layer's parameters, laid out for the stacked product.
+enum Weights {
+    None,
+    /// `[cout, 2 * patch]`: `[W_i + W_{i+1} | W_i]`, and the bias share `b_i` at `2f` bits.
+    Conv {
+        wcat: Vec<u64>,
+        bias: Vec<u64>,
+    },
+    /// `[2 * in, out]`: `[(W_i + W_{i+1})^T ; W_i^T]`, and the bias share.
+    Linear {
+        wtcat: Vec<u64>,
+        bias: Vec<u64>,
+    },
+}
+
+/// One of the three computing parties.
+struct Party {
+    id: usize,
+    weights: Vec<Weights>,
+    /// PRG of key `k_i`, shared with the previous party, for zero shares.
+    zero_prev: Prg,
+    /// PRG of key `k_{i+1}`, shared with the next party, for zero shares.
+    zero_next: Prg,
+    /// Auxiliary PRG of `k_i` (previous party).
+    aux_prev: Prg,
+    /// Auxiliary PRG of `k_{i+1}` (next party).
+    aux_next: Prg,
+}
+
+/// Activations as one party holds them.
+enum Act {
+    /// Replicated: `(x_i, x_{i+1})`.
+    Rss(Vec<u64>, Vec<u64>),
+    /// Additive between parties 0 and 1 (`(x0 + x1, x2)`); empty at party 2.
+    Add(Vec<u64>),
+}
+
+impl Party {
+    fn prev(&self) -> usize {
+        (self.id + 2) % 3
+    }
+
+    fn next(&self) -> usize {
+        (self.id + 1) % 3
+    }
+
+    /// Adds a fresh zero share to the 3-out-of-3 share `z` and re-shares it (one round).
+    fn reshare(
+        &mut self,
+        net: &mut dyn Transport,
+        mut z: Vec<u64>,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let n = z.len();
+        let a = self.zero_prev.u64s(n);
+        let b = self.zero_next.u64s(n);
+        z.iter_mut()
+            .zip(a.iter().zip(&b))
+            .for_each(|(v, (a, b))| *v = v.wrapping_add(a.wrapping_sub(*b)));
+        net.send(self.prev(), z.clone())?;
+        let zn = net.recv_exact(self.next(), n)?;
+        Ok((z, zn))
+    }
+
+    /// Divides a replicated sharing by `2^bits` (one round, one word per value from party 0).
+    fn trunc(
+        &mut self,
+        net: &mut dyn Transport,
+        x: Vec<u64>,
+        y: Vec<u64>,
+        bits: u32,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let n = x.len();
+        match self.id {
+            0 => {
+                let s1 = self.aux_next.u64s(n);
+                let s0: Vec<u64> = x
+                    .iter()
+                    .zip(&y)
+                    .zip(&s1)
+                    .map(|((a, b), r)| trunc_first(a.wrapping_add(*b), bits).wrapping_sub(*r))
+                    .collect();
+                net.send(2, s0.clone())?;
+                Ok((s0, s1))
+            }
+            1 => {
+                let s1 = self.aux_prev.u64s(n);
+                Ok((s1, y.iter().map(|v| trunc_second(*v, bits)).collect()))
+            }
+            _ => {
+                let s2 = x.iter().map(|v| trunc_second(*v, bits)).collect();
+                let s0 = net.recv_exact(0, n)?;
+                Ok((s2, s0))
+            }
+        }
+    }
+
+    /// Local view of a replicated sharing as the additive sharing `(x0 + x1, x2)`.
+    fn additive(&self, act: Act) -> Vec<u64> {
+        match act {
+            Act::Add(v) => v,
+            Act::Rss(a, b) => match self.id {
+                0 => ring::add(&a, &b),
+                1 => b,
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// Back to replicated form (`len` values; one round between parties 0 and 1).
+    fn replicated(
+        &mut self,
+        net: &mut dyn Transport,
+        act: Act,
+        len: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let y = match act {
+            Act::Rss(a, b) => return Ok((a, b)),
+            Act::Add(y) => y,
+        };
+        match self.id {
+            0 => {
+                let s0 = self.aux_prev.u64s(len);
+                let v = ring::sub(&y, &s0);
+                let w = net.exchange(1, v.clone())?;
+                Ok((s0, ring::add(&v, &w)))
+            }
+            1 => {
+                let s2 = self.aux_next.u64s(len);
+                let w = ring::sub(&y, &s2);
+                let v = net.exchange(0, w.clone())?;
+                Ok((ring::add(&v, &w), s2))
+            }
+            _ => {
+                let s2 = self.aux_prev.u64s(len);
+                let s0 = self.aux_next.u64s(len);
+                Ok((s2, s0))
+            }
+        }
+    }
+
+    /// Runs the plan on `n` images whose replicated input shares are `x`; returns this party's
+    /// first output share (the client adds the three).
+    fn run(
+        &mut self,
+        net: &mut dyn Transport,
+        steps: &[Step],
+        fp: FixedPoint,
+        x: (Vec<u64>, Vec<u64>),
+        n: usize,
+    ) -> Result<Vec<u64>> {
+        let f = fp.frac_bits();
+        let mut act = Act::Rss(x.0, x.1);
+        let mut len = act_len(&act) / n.max(1);
+        for (s, step) in steps.iter().enumerate() {
+            act = match *step {
+                Step::Conv { g, .. } => {
+                    let (a, b) = self.replicated(net, act, n * len)?;
+                    let Weights::Conv { wcat, bias } = &self.weights[s] else {
+                        return Err(internal(self.id));
+                    };
+                    let mut z = conv_stacked(&g, wcat, &a, &b, n);
+                    add_bias_channels(&mut z, bias, g.positions());
+                    let (a, b) = self.reshare(net, z)?;
+                    len = g.out_len();
+                    let (a, b) = self.trunc(net, a, b, f)?;
+                    Act::Rss(a, b)
+                }
+                Step::Linear { inp, out, .. } => {
+                    let (a, b) = self.replicated(net, act, n * len)?;
+                    let Weights::Linear { wtcat, bias } = &self.weights[s] else {
+                        return Err(internal(self.id));
+                    };
+                    let mut xs = Vec::with_capacity(2 * n * inp);
+                    for j in 0..n {
+                        xs.extend_from_slice(&a[j * inp..(j + 1) * inp]);
+                        xs.extend_from_slice(&b[j * inp..(j + 1) * inp]);
+                    }
+                    let mut z = matmul(&xs, wtcat, n, 2 * inp, out);
+                    add_bias_channels(&mut z, bias, 1);
+                    let (a, b) = self.reshare(net, z)?;
+                    len = out;
+                    let (a, b) = self.trunc(net, a, b, f)?;
+                    Act::Rss(a, b)
+                }
+                Step::Square { .. } => {
+                    let (a, b) = self.replicated(net, act, n * len)?;
+                    let z = a
+                        .iter()
+                        .zip(&b)
+                        .map(|(x, y)| x.wrapping_mul(x.wrapping_add(y.wrapping_mul(2))))
+                        .collect();
+                    let (a, b) = self.reshare(net, z)?;
+                    let (a, b) = self.trunc(net, a, b, f)?;
+                    Act::Rss(a, b)
+                }
+                Step::AvgPool(g) => {
+                    let (a, b) = self.replicated(net, act, n * len)?;
+                    let c = fp.reciprocal(g.k * g.k);
+                    let scale =
+                        |v: Vec<u64>| v.into_iter().map(|x| x.wrapping_mul(c)).collect::<Vec<_>>();
+                    let (a, b) = (scale(pool_sum(&g, &a, n)), scale(pool_sum(&g, &b, n)));
+                    len = g.out_len();
+                    let (a, b) = self.trunc(net, a, b, f)?;
+                    Act::Rss(a, b)
+                }
+                Step::Relu { .. } => {
+                    let y = self.additive(act);
+                    let y = relu(net, &mut self.role(), &y, n * len)?;
+                    Act::Add(y)
+                }
+                Step::MaxPool(g) => {
+                    let y = self.additive(act);
+                    let wins = pool_windows(&g, &y, if self.id == 2 { 0 } else { n });
+                    len = g.out_len();
+                    Act::Add(max_windows(net, &mut self.role(), wins, n * len)?)
+                }
+            };
+        }
+        let (a, _) = self.replicated(net, act, n * len)?;
+        Ok(a)
+    }
+
+    fn role(&mut self) -> Role<'_> {
+        match self.id {
+            0 => Role::A {
+                peer: 1,
+                prg: &mut self.aux_prev,
+            },
+            1 => Role::B {
+                peer: 0,
+                helper: 2,
+                prg: &mut self.aux_next,
+            },
+            _ => Role::H {
+                b: 1,
+                prg_a: &mut self.aux_next,
+                prg_b: &mut self.aux_prev,
+            },
+        }
+    }
+}
+
+fn act_len(a: &Act) -> usize {
+    match a {
+        Act::Rss(x, _) => x.len(),
+        Act::Add(x) => x.len(),
+    }
+}
+
+fn internal(party: usize) -> MpcError {
+    // The plan and the weights are built together; a mismatch means the party's state is corrupt.
+    MpcError::PartyFailed { party }
+}
+
+/// Replicated shares of `v`: `[(x0, x1), (x1, x2), (x2, x0)]`.
+fn share3(v: &[u64], prg: &mut Prg) -> [(Vec<u64>, Vec<u64>); 3] {
+    let s0 = prg.u64s(v.len());
+    let s1 = prg.u64s(v.len());
+    let s2: Vec<u64> = v
+        .iter()
+        .zip(s0.iter().zip(&s1))
+        .map(|(x, (a, b))| x.wrapping_sub(*a).wrapping_sub(*b))
+        .collect();
+    [(s0.clone(), s1.clone()), (s1, s2.clone()), (s2, s0)]
+}
+
+struct State {
+    steps: Vec<Step>,
+    parties: Vec<Party>,
+    in_len: usize,
+    input: Vec<usize>,
+    classes: usize,
+}
+
+/// The `mpc3` backend: three parties with replicated sharing, run as threads in-process.
+pub struct Mpc3Backend {
+    config: MpcConfig,
+    fp: FixedPoint,
+    state: Option<State>,
+}
+
+impl Mpc3Backend {
+    /// A backend with the given configuration (see [`MpcConfig`]).
+    pub fn new(config: MpcConfig) -> Result<Self> {
+        let fp = FixedPoint::new(config.frac_bits)?;
+        Ok(Self {
+            config,
+            fp,
+            state: None,
+        })
+    }
+
+    fn setup_inner(&mut self, model: &Model) -> Result<SetupReport> {
+        let start = Instant::now();
+        let (steps, in_len, classes) = plan(model)?;
+        // The model owner shares its weights; each pair of parties agrees on a PRG key.
+        let mut owner = Prg::from_os();
+        let keys = [PrgKey::random(), PrgKey::random(), PrgKey::random()];
+        let mut per_party: [Vec<Weights>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mut words = 0u64;
+        for step in &steps {
+            match *step {
+                Step::Conv { layer, g } => {
+                    let (w, b) = encode_conv(model, layer, &self.fp);
+                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
+                    words += 6 * (w.len() + b.len()) as u64;
+                    let patch = g.patch();
+                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
+                        let mut wcat = Vec::with_capacity(2 * w.len());
+                        for o in 0..g.cout {
+                            let r = o * patch..(o + 1) * patch;
+                            wcat.extend(ring::add(&wi[r.clone()], &wn[r.clone()]));
+                            wcat.extend_from_slice(&wi[r]);
+                        }
+                        per_party[i].push(Weights::Conv { wcat, bias: bi });
+                    }
+                }
+                Step::Linear { layer, .. } => {
+                    let (w, b) = encode_linear(model, layer, &self.fp);
+                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
+                    words += 6 * (w.len() + b.len()) as u64;
+                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
+                        let mut wtcat = ring::add(&wi, &wn);
+                        wtcat.extend_from_slice(&wi);
+                        per_party[i].push(Weights::Linear { wtcat, bias: bi });
+                    }
+                }
+                _ => per_party.iter_mut().for_each(|p| p.push(Weights::None)),
+            }
+        }
+        let parties = per_party
+            .into_iter()
+            .enumerate()
+            .map(|(id, weights)| {
+                let (kp, kn) = (&keys[id], &keys[(id + 1) % 3]);
+                Party {
+                    id,
+                    weights,
+                    zero_prev: kp.prg(STREAM_ZERO),
+                    zero_next: kn.prg(STREAM_ZERO),
+                    aux_prev: kp.prg(STREAM_AUX),
+                    aux_next: kn.prg(STREAM_AUX),
+                }
+            })
+            .collect();
+        self.state = Some(State {
+            steps,
+            parties,
+            in_len,
+            input: model.input.to_vec(),
+            classes,
+        });
+        Ok(SetupReport {
+            seconds: start.elapsed().as_secs_f64(),
+            bytes_sent: 8 * words + 3 * 32,
+            notes: vec![
+                format!("Z_2^64 fixed point with {} fractional bits", self.fp.frac_bits()),
+                "3 parties, 2-out-of-3 replicated sharing, semi-honest, honest majority".into(),
+                "weights replicated-shared by the model owner; pairwise PRG keys for zero shares".into(),
+                "comparison: exact bitsliced carry chain, party 2 as helper; truncation: ABY3 share truncation (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
+            ],
+        })
+    }
+
+    fn infer_inner(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
+        let fp = self.fp;
+        let timeout = self.config.timeout;
+        let st = self
+            .state
+            .as_mut()
+            .ok_or(MpcError::NotSetUp { backend: "mpc3" })?;
+        let x = encode_input(images, st.in_len, &st.input, &fp)?;
+        let n = images.batch();
+        let inputs = share3(&x, &mut Prg::from_os());
+        let steps = &st.steps;
+        let res = run_nodes(&mut st.parties, timeout, |i, party, net| {
+            party.run(net, steps, fp, inputs[i].clone(), n)
+        });
+        let (outs, stats) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                // The parties' PRGs may be out of step: demand a fresh setup.
+                self.state = None;
+                return Err(e);
+            }
+        };
+        let mut y = vec![0u64; n * st.classes];
+        for o in &outs {
+            if o.len() != y.len() {
+                return Err(MpcError::Malformed {
+                    party: 3,
+                    peer: 0,
+                    expected: y.len(),
+                    got: o.len(),
+                });
+            }
+            ring::add_assign(&mut y, o);
+        }
+        let logits = Tensor::new(
+            vec![n, st.classes],
+            y.iter().map(|&v| fp.decode(v)).collect(),
+        )?;
+        let client_words = (6 * x.len() + 3 * y.len()) as u64;
+        Ok((
+            logits,
+            CallStats {
+                bytes_sent: stats.iter().map(|s| s.bytes_sent).sum::<u64>() + 8 * client_words,
+                rounds: stats.iter().map(|s| s.rounds).max().unwrap_or(0) + 2,
+            },
+        ))
+    }
+}
+
+impl Backend for Mpc3Backend {
+    fn name(&self) -> &str {
+        "mpc3"
+    }
+
+    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
+        Ok(self.setup_inner(model)?)
+    }
+
+    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
+        Ok(self.infer_inner(images)?)
+    }
+}
+
+/// Timeout used when none is configured.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

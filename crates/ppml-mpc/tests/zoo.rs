@@ -1,0 +1,211 @@
+//! Every zoo model under both backends, against the f32 reference engine.
+#![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
+
+use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig, MpcError};
+use ppml_nn::backend::Backend;
+use ppml_nn::{engine, zoo, Tensor};
+
+/// Deterministic inputs that look like normalised MNIST digits (mostly background, some ink).
+fn images(n: usize, seed: usize) -> Tensor {
+    let data = (0..n * 784)
+        .map(|i| {
+            let h = (i * 2_654_435_761 + seed * 97) % 1000;
+            if h < 700 {
+                -0.4242
+            } else {
+                (h as f32 / 1000.0) * 2.8 - 0.4242
+            }
+        })
+        .collect();
+    Tensor::new(vec![n, 1, 28, 28], data).expect("shape")
+}
+
+fn check(backend: &mut dyn Backend, name: &str, n: usize) {
+    let mut model = zoo::architecture(name).expect("zoo");
+    zoo::init_weights(&mut model, 3);
+    backend.setup(&model).expect("setup");
+    let x = images(n, name.len());
+    let want = engine::forward(&model, &x).expect("plain");
+    let (got, stats) = backend.infer(&x).expect("infer");
+    assert_eq!(got.shape(), want.shape());
+    let scale = want
+        .data()
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(1.0);
+    let err = got
+        .data()
+        .iter()
+        .zip(want.data())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    // Fixed point with 16 fractional bits: a few ulps per layer, amplified by the weights.
+    assert!(
+        err < 2e-3 * scale,
+        "{} {name}: max error {err} (scale {scale})",
+        backend.name()
+    );
+    // Predictions agree unless the top two plain logits are closer than the error.
+    for (i, (g, w)) in got.argmax_rows().iter().zip(want.argmax_rows()).enumerate() {
+        if *g != w {
+            let row = want.item(i);
+            assert!(
+                (row[*g] - row[w]).abs() <= 2.0 * err,
+                "{} {name}: image {i} disagrees",
+                backend.name()
+            );
+        }
+    }
+    assert!(stats.bytes_sent > 0 && stats.rounds > 0);
+}
+
+const MODELS: [&str; 7] = [
+    "mlp",
+    "cnn",
+    "lenet",
+    "minionn",
+    "chameleon",
+    "mlp-sq",
+    "lenet-sq",
+];
+
+#[test]
+fn every_zoo_model_under_mpc3_matches_plain() {
+    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    for name in MODELS {
+        check(&mut b, name, 3);
+    }
+}
+
+#[test]
+fn every_zoo_model_under_mpc2_matches_plain() {
+    let mut b = Mpc2Backend::new(MpcConfig::default()).expect("config");
+    for name in MODELS {
+        check(&mut b, name, 3);
+    }
+}
+
+#[test]
+fn repeated_queries_stay_correct_and_fresh() {
+    // PRG streams advance across calls; results stay right and shares never repeat.
+    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    for _ in 0..3 {
+        check(&mut b, "chameleon", 2);
+    }
+    let mut b = Mpc2Backend::new(MpcConfig::default()).expect("config");
+    for _ in 0..3 {
+        check(&mut b, "minionn", 2);
+    }
+}
+
+#[test]
+fn misuse_is_reported_not_panicked() {
+    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    assert!(b.infer(&images(1, 0)).is_err());
+    let mut model = zoo::architecture("mlp").expect("zoo");
+    zoo::init_weights(&mut model, 1);
+    b.setup(&model).expect("setup");
+    let wrong = Tensor::zeros(vec![1, 1, 27, 28]);
+    let e = b.infer(&wrong).expect_err("shape");
+    assert!(e
+        .downcast_ref::<MpcError>()
+        .is_some_and(|e| matches!(e, MpcError::InputShape { .. })));
+    assert!(Mpc2Backend::new(MpcConfig {
+        frac_bits: 40,
+        ..MpcConfig::default()
+    })
+    .is_err());
+}
+
+/// `Flatten, Linear(identity), Relu, Linear(identity)` on 1 x 1 x `n` inputs.
+fn relu_probe(n: usize, pool: bool) -> ppml_nn::Model {
+    use ppml_nn::model::{Layer, Linear, Normalization, Pool2d};
+    let eye: Vec<f32> = (0..n * n)
+        .map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let lin = || {
+        Layer::Linear(Linear {
+            in_features: n,
+            out_features: n,
+            weight: eye.clone(),
+            bias: vec![0.0; n],
+        })
+    };
+    let mut layers = vec![Layer::Flatten, lin(), Layer::Relu];
+    if pool {
+        // Back to CHW is impossible after Flatten; probe pooling on the raw input instead.
+        layers = vec![
+            Layer::MaxPool2d(Pool2d {
+                kernel: 2,
+                stride: 2,
+            }),
+            Layer::Flatten,
+            Layer::Linear(Linear {
+                in_features: n / 4,
+                out_features: n / 4,
+                weight: (0..n * n / 16)
+                    .map(|i| if i % (n / 4 + 1) == 0 { 1.0 } else { 0.0 })
+                    .collect(),
+                bias: vec![0.0; n / 4],
+            }),
+        ];
+    } else {
+        layers.push(lin());
+    }
+    ppml_nn::Model {
+        name: "probe".into(),
+        input: if pool { [1, 2, n / 2] } else { [1, 1, n] },
+        normalization: Normalization::default(),
+        layers,
+    }
+}
+
+#[test]
+fn relu_and_maxpool_edge_values_through_both_backends() {
+    let ulp = 1.0 / 65536.0;
+    let vals = [
+        0.0,
+        ulp,
+        -ulp,
+        2.0 * ulp,
+        -2.0 * ulp,
+        1.0,
+        -1.0,
+        30000.0,
+        -30000.0,
+        0.5,
+        -0.5,
+        123.456,
+    ];
+    let n = vals.len();
+    let backends: Vec<Box<dyn Backend>> = vec![
+        Box::new(Mpc3Backend::new(MpcConfig::default()).expect("config")),
+        Box::new(Mpc2Backend::new(MpcConfig::default()).expect("config")),
+    ];
+    for mut b in backends {
+        let m = relu_probe(n, false);
+        b.setup(&m).expect("setup");
+        let x = Tensor::new(vec![1, 1, 1, n], vals.to_vec()).expect("shape");
+        let (y, _) = b.infer(&x).expect("infer");
+        for (v, got) in vals.iter().zip(y.data()) {
+            // Two truncations (one per identity layer): at most a couple of ulps.
+            assert!(
+                (got - v.max(0.0)).abs() <= 3.0 * ulp,
+                "{} relu({v}) = {got}",
+                b.name()
+            );
+        }
+        // Max-pooling of 2x2 windows over a 2 x 6 image: windows (v0 v1 v6 v7), ...
+        let m = relu_probe(n, true);
+        b.setup(&m).expect("setup");
+        let x = Tensor::new(vec![1, 1, 2, n / 2], vals.to_vec()).expect("shape");
+        let (y, _) = b.infer(&x).expect("infer");
+        let want = engine::forward(&m, &x).expect("plain");
+        for (got, w) in y.data().iter().zip(want.data()) {
+            assert!(
+                (got - w).abs() <= 2.0 * ulp,
+                "{} max = {got}, want {w}",
+                b.name()
+            );
+        }
+    }
+}
