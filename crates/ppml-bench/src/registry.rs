@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ppml_nn::backend::{Backend, PlainBackend};
+use ppml_he::{HeBackend, HeError};
+use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
 use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
 
@@ -12,6 +14,12 @@ use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
 pub enum BackendKind {
     /// f32 inference in the clear: the reference.
     Plain,
+    /// CKKS homomorphic encryption (latency mode for one image, throughput mode for batches).
+    He,
+    /// Two computing parties with additive sharing and a dealer of correlated randomness.
+    Mpc2,
+    /// Three parties with 2-out-of-3 replicated sharing.
+    Mpc3,
     /// An enclave process behind an attested, encrypted channel.
     Tee,
 }
@@ -26,16 +34,35 @@ pub struct BackendOptions {
     pub enclave: Option<String>,
     /// `tee`: the measurement the enclave must prove (required with `enclave`).
     pub measurement: Option<Measurement>,
+    /// `mpc2`/`mpc3`: fractional bits of the fixed-point encoding (`None`: the default, 16).
+    pub frac_bits: Option<u32>,
+}
+
+fn mpc_config(opts: &BackendOptions) -> MpcConfig {
+    let default = MpcConfig::default();
+    MpcConfig {
+        frac_bits: opts.frac_bits.unwrap_or(default.frac_bits),
+        ..default
+    }
 }
 
 impl BackendKind {
     /// Every backend, in the order reports list them.
-    pub const ALL: &'static [BackendKind] = &[BackendKind::Plain, BackendKind::Tee];
+    pub const ALL: &'static [BackendKind] = &[
+        BackendKind::Plain,
+        BackendKind::He,
+        BackendKind::Mpc2,
+        BackendKind::Mpc3,
+        BackendKind::Tee,
+    ];
 
     /// The name the CLI uses.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Plain => "plain",
+            BackendKind::He => "he",
+            BackendKind::Mpc2 => "mpc2",
+            BackendKind::Mpc3 => "mpc3",
             BackendKind::Tee => "tee",
         }
     }
@@ -44,6 +71,13 @@ impl BackendKind {
     pub fn build(self, opts: &BackendOptions) -> Result<Box<dyn Backend>, String> {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
+            BackendKind::He => Box::new(HeBackend::auto()),
+            BackendKind::Mpc2 => {
+                Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?)
+            }
+            BackendKind::Mpc3 => {
+                Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?)
+            }
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {
                 (Some(addr), Some(m)) => {
                     Box::new(TeeBackend::connect(addr.clone(), m, opts.allow_simulated))
@@ -69,16 +103,31 @@ impl BackendKind {
     }
 
     /// Why this backend cannot run `model`, if it cannot.
-    pub fn unsupported(self, _model: &Model) -> Option<String> {
+    pub fn unsupported(self, model: &Model) -> Option<String> {
         match self {
-            BackendKind::Plain | BackendKind::Tee => None,
+            BackendKind::He if !model.is_polynomial() => {
+                Some("ReLU or max-pooling: CKKS evaluates polynomial activations only".into())
+            }
+            _ => None,
         }
     }
 
-    /// The batch size at which this backend's throughput is measured.
+    /// If `err` (from setup) says this backend cannot run the model at all (as opposed to a
+    /// failure while running), the reason.
+    pub fn unsupported_error(self, err: &BackendError) -> Option<String> {
+        match (self, err.downcast_ref::<HeError>()) {
+            (BackendKind::He, Some(e @ HeError::Unsupported { .. })) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The batch size at which this backend's throughput is measured (HE: one ciphertext of
+    /// N/2 = 4096 slots at the parameters chosen for the zoo's HE models; the bench caps it
+    /// at the number of images).
     pub fn throughput_batch(self) -> usize {
         match self {
-            BackendKind::Plain | BackendKind::Tee => 100,
+            BackendKind::He => 4096,
+            BackendKind::Plain | BackendKind::Mpc2 | BackendKind::Mpc3 | BackendKind::Tee => 100,
         }
     }
 }

@@ -192,13 +192,24 @@ impl Runner<'_> {
         }
         let (plain_lat, plain_thr) = self.plain_baseline(&model)?;
         reset_peak_rss();
-        let (lat, thr) = if kind == BackendKind::Plain {
-            (plain_lat.clone(), plain_thr.clone())
+        let measured = if kind == BackendKind::Plain {
+            Ok((plain_lat.clone(), plain_thr.clone()))
         } else {
-            (
-                self.measure(kind, &model, self.cfg.latency_images, 1)?,
-                self.measure(kind, &model, self.cfg.limit, kind.throughput_batch())?,
-            )
+            self.measure(kind, &model, self.cfg.latency_images, 1)
+                .and_then(|lat| {
+                    let batch = kind.throughput_batch().min(self.cfg.limit);
+                    Ok((lat, self.measure(kind, &model, self.cfg.limit, batch)?))
+                })
+        };
+        let (lat, thr) = match measured {
+            Ok(m) => m,
+            Err(BenchError::Backend { source, .. })
+                if kind.unsupported_error(&source).is_some() =>
+            {
+                result.skipped = kind.unsupported_error(&source);
+                return Ok(result);
+            }
+            Err(e) => return Err(e),
         };
         result.peak_rss_mib = peak_rss_mib();
         result.latency_slowdown = ratio(lat.latency_ms, plain_lat.latency_ms);

@@ -23,9 +23,9 @@ pub struct Cli {
     command: Command,
 }
 
-/// How the client reaches and trusts an enclave.
+/// Options that only some backends take.
 #[derive(Debug, clap::Args)]
-struct TeeArgs {
+struct BackendArgs {
     /// tee: accept simulated evidence (no hardware isolation).
     #[arg(long)]
     allow_simulated: bool,
@@ -35,14 +35,18 @@ struct TeeArgs {
     /// tee: the enclave measurement (64 hex digits) the client requires.
     #[arg(long)]
     measurement: Option<Measurement>,
+    /// mpc2/mpc3: fractional bits of the fixed-point encoding (default 16).
+    #[arg(long)]
+    frac_bits: Option<u32>,
 }
 
-impl TeeArgs {
+impl BackendArgs {
     fn options(&self) -> BackendOptions {
         BackendOptions {
             allow_simulated: self.allow_simulated,
             enclave: self.enclave.clone(),
             measurement: self.measurement,
+            frac_bits: self.frac_bits,
         }
     }
 }
@@ -107,7 +111,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        tee: TeeArgs,
+        backend_args: BackendArgs,
     },
     /// Runs the comparison: every model under every backend, against plain in the same run.
     Bench {
@@ -219,11 +223,11 @@ pub fn run(cli: Cli) -> Result<()> {
             data,
             models_dir,
             json,
-            tee,
+            backend_args,
         } => {
             let model = load_model(&model, models_dir)?;
             let test = load_split(data, Split::Test, limit)?;
-            evaluate(&model, backend, &tee.options(), &test, batch, json)
+            evaluate(&model, backend, &backend_args.options(), &test, batch, json)
         }
         Command::Enclave {
             model,
