@@ -60,7 +60,7 @@ impl TrainConfig {
             "mlp" | "mlp-sq" => (12, 1e-3),
             "cnn" => (15, 2e-3),
             "chameleon" => (16, 1e-3),
-            "lenet-sq" => (8, 5e-4),
+            "lenet-sq" => (3, 5e-4),
             _ => (8, 1e-3),
         };
         Self {

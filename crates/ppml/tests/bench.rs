@@ -1,0 +1,58 @@
+//! `ppml bench --quick` as CI's smoke test: the report has its structure and every secure
+//! backend agrees with plain inference.
+#![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
+
+use std::process::Command;
+
+#[test]
+fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
+    let out = std::env::temp_dir().join(format!("ppml-bench-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(["bench", "--quick", "--out"])
+        .arg(&out)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run ppml bench");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("| model | backend |"), "{table}");
+
+    for file in ["results.csv", "report.md", "slowdown.svg", "accuracy.svg"] {
+        let body = std::fs::read_to_string(out.join(file)).expect(file);
+        assert!(!body.is_empty(), "{file} is empty");
+    }
+    let json = std::fs::read_to_string(out.join("results.json")).expect("results.json");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert!(report["machine"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(report["commit"].as_str().is_some());
+    let results = report["results"].as_array().expect("results");
+    // mlp, cnn and lenet under plain, he, mpc2, mpc3 and tee.
+    assert_eq!(results.len(), 15, "{json}");
+    let mut ran = 0;
+    for r in results {
+        let (model, backend) = (&r["model"], &r["backend"]);
+        if let Some(why) = r["skipped"].as_str() {
+            // Only HE may decline, and only for a model it cannot evaluate.
+            assert_eq!(backend, "he", "{model} under {backend} skipped: {why}");
+            continue;
+        }
+        ran += 1;
+        for run in ["latency", "throughput"] {
+            let m = &r[run];
+            assert!(m["n"].as_u64().expect("n") > 0, "{model} {backend} {run}");
+            assert!(m["latency_ms"].as_f64().expect("latency") > 0.0);
+            if backend != "plain" {
+                let agreement = m["agreement"].as_f64().expect("agreement");
+                assert!(
+                    agreement >= 0.99,
+                    "{model} under {backend} ({run}): agreement {agreement}"
+                );
+                assert!(r["latency_slowdown"].as_f64().expect("slowdown") > 0.0);
+            }
+        }
+    }
+    // Everything but HE on lenet (ReLU; its -sq variant is too large for HE) ran.
+    assert!(ran >= 13, "only {ran} pairs ran");
+    let _ = std::fs::remove_dir_all(&out);
+}
