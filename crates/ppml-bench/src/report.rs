@@ -67,7 +67,9 @@ pub fn markdown(report: &Report) -> String {
     let mut s = format!(
         "Machine: {}. Commit: {}. {}. Accuracy, agreement and throughput on the first {} test \
          images; latency over {} images one at a time. \"vs plain\" = slowdown against plain \
-         inference of the same model in the same run.\n\n",
+         inference of the same model in the same run. \"peak MiB\": peak resident memory of \
+         the bench process during the pair, every party included (memory kept by the allocator \
+         from earlier pairs counts too).\n\n",
         report.machine, report.commit, report.date, report.limit, report.latency_images
     );
     let _ = writeln!(s, "| {} |", COLUMNS.join(" | "));

@@ -79,7 +79,8 @@ pub struct PairResult {
     pub latency_slowdown: Option<f64>,
     /// Plain throughput divided by this backend's, same model and batch size class.
     pub throughput_slowdown: Option<f64>,
-    /// Peak resident memory of this process during the pair, in MiB (in-process parties only).
+    /// Peak resident memory of the bench process during the pair, in MiB (all parties run in
+    /// this process; memory the allocator kept from earlier pairs counts too).
     pub peak_rss_mib: Option<f64>,
 }
 
@@ -191,7 +192,7 @@ impl Runner<'_> {
             return Ok(result);
         }
         let (plain_lat, plain_thr) = self.plain_baseline(&model)?;
-        reset_peak_rss();
+        let peak_resets = reset_peak_rss();
         let measured = if kind == BackendKind::Plain {
             Ok((plain_lat.clone(), plain_thr.clone()))
         } else {
@@ -211,7 +212,10 @@ impl Runner<'_> {
             }
             Err(e) => return Err(e),
         };
-        result.peak_rss_mib = peak_rss_mib();
+        // Without a working reset the counter holds the whole run's peak: report nothing.
+        result.peak_rss_mib = status_kib("VmHWM:")
+            .filter(|_| peak_resets)
+            .map(|kib| kib / 1024.0);
         result.latency_slowdown = ratio(lat.latency_ms, plain_lat.latency_ms);
         result.throughput_slowdown =
             ratio(plain_thr.throughput_img_per_s, thr.throughput_img_per_s);
@@ -225,17 +229,18 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0 && a.is_finite()).then(|| a / b)
 }
 
-/// Resets the kernel's peak-RSS counter of this process (Linux; ignored elsewhere).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Resets the kernel's peak-RSS counter of this process; true if the kernel honoured it (the
+/// peak then equals the current resident size), so that the next peak is this pair's own.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+        && matches!((status_kib("VmHWM:"), status_kib("VmRSS:")), (Some(p), Some(r)) if p <= r + 1024.0)
 }
 
-/// Peak resident memory since the last reset, from `/proc/self/status`.
-fn peak_rss_mib() -> Option<f64> {
+/// A `kB` field of `/proc/self/status`.
+fn status_kib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The CPU model and core count of this machine.
@@ -289,8 +294,12 @@ pub fn run(cfg: &BenchConfig, test: &Dataset) -> Result<Report, BenchError> {
             "need at least one model and one image".into(),
         ));
     }
-    let mut kinds = vec![BackendKind::Plain];
-    kinds.extend(cfg.backends.iter().filter(|k| **k != BackendKind::Plain));
+    // Plain first (the baseline), then the others in the registry's order.
+    let kinds: Vec<BackendKind> = BackendKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k == BackendKind::Plain || cfg.backends.contains(k))
+        .collect();
     let mut runner = Runner {
         cfg,
         test,
