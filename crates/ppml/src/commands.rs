@@ -175,6 +175,29 @@ enum Command {
         #[arg(long)]
         image: PathBuf,
     },
+    /// Serves encrypted inference: clients send CKKS evaluation keys and ciphertexts; the
+    /// server never receives a secret key.
+    HeServer {
+        /// Zoo name or model file (polynomial activations only: cnn, mlp-sq, lenet-sq).
+        #[arg(long)]
+        model: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7800")]
+        listen: String,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
+    /// Classifies 28x28 images through an `he-server`: encrypts them, sends the ciphertexts,
+    /// decrypts the logits. One image uses latency mode, several throughput mode.
+    HeClient {
+        /// Address of the server.
+        #[arg(long)]
+        server: String,
+        /// The images (28x28 PNG or binary PGM); repeat for a batch.
+        #[arg(long, required = true)]
+        image: Vec<PathBuf>,
+    },
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
         /// Zoo name or model file.
@@ -236,6 +259,12 @@ pub fn run(cli: Cli) -> Result<()> {
             sealing_key,
             models_dir,
         } => enclave(&model, &listen, provision_from, sealing_key, models_dir),
+        Command::HeServer {
+            model,
+            listen,
+            models_dir,
+        } => he_server(&load_model(&model, models_dir)?, &listen),
+        Command::HeClient { server, image } => he_client(&server, &image),
         Command::TeeClient {
             enclave,
             measurement,
@@ -522,6 +551,42 @@ fn enclave(
     }
     eprintln!("listening on {}", enclave.local_addr()?);
     enclave.run()?;
+    Ok(())
+}
+
+fn he_server(model: &Model, listen: &str) -> Result<()> {
+    if !model.is_polynomial() {
+        bail!(
+            "{} has ReLU or max-pooling; CKKS evaluates polynomial activations only (try {}-sq)",
+            model.name,
+            model.name
+        );
+    }
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    eprintln!("he-server: {} on {}", model.name, listener.local_addr()?);
+    ppml_he::serve(&listener, model)?;
+    Ok(())
+}
+
+fn he_client(server: &str, images: &[PathBuf]) -> Result<()> {
+    let mut x = Vec::new();
+    for path in images {
+        x.extend(image_tensor([1, 28, 28], Normalization::default(), path)?.into_data());
+    }
+    let batch = Tensor::new(vec![images.len(), 1, 28, 28], x)?;
+    let mut client = ppml_he::HeClient::connect(server, ppml_he::Mode::Auto)
+        .with_context(|| format!("connecting to the HE server at {server}"))?;
+    let (logits, stats) = client.infer(&batch)?;
+    for (path, label) in images.iter().zip(logits.argmax_rows()) {
+        println!("{}\t{label}", path.display());
+    }
+    eprintln!(
+        "setup (keys) {} bytes; queries {} bytes in {} rounds",
+        client.setup_bytes(),
+        stats.bytes_sent,
+        stats.rounds
+    );
     Ok(())
 }
 

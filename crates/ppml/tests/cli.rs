@@ -182,3 +182,58 @@ fn enclave_and_tee_client_run_as_separate_processes() {
         stderr(&no_flag)
     );
 }
+
+#[test]
+fn he_server_and_client_run_as_separate_processes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"])
+        .current_dir(repo)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start he-server");
+    let line = BufReader::new(server.stderr.take().expect("stderr"))
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf8");
+    let addr = line.rsplit(' ').next().expect("address").to_string();
+
+    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
+        .expect("MNIST");
+    let mut paths = Vec::new();
+    for i in 0..2 {
+        let mut pgm = b"P5\n28 28\n255\n".to_vec();
+        pgm.extend_from_slice(test.image(i));
+        let p = std::env::temp_dir().join(format!("ppml-he-{}-{i}.pgm", std::process::id()));
+        std::fs::write(&p, pgm).expect("write");
+        paths.push(p.to_str().expect("utf8").to_string());
+    }
+    let one = ppml(&["he-client", "--server", &addr, "--image", &paths[0]]);
+    let two = ppml(&[
+        "he-client",
+        "--server",
+        &addr,
+        "--image",
+        &paths[0],
+        "--image",
+        &paths[1],
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(stdout(&one).trim().ends_with(&test.labels[0].to_string()));
+    assert!(two.status.success(), "{}", stderr(&two));
+    let labels: Vec<String> = stdout(&two)
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        labels,
+        [test.labels[0].to_string(), test.labels[1].to_string()]
+    );
+}
