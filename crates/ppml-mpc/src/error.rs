@@ -37,6 +37,38 @@ pub enum MpcError {
         /// Words that arrived.
         got: usize,
     },
+    /// A TLS failure: a handshake that failed (wrong or unknown certificate, not TLS at all),
+    /// or bytes from a peer that are not valid TLS records.
+    #[error("party {party}: TLS with {peer} failed: {reason}")]
+    Tls {
+        /// The party that noticed.
+        party: usize,
+        /// The peer (its name when known).
+        peer: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A peer announced a frame larger than the configured bound.
+    #[error("party {party}: peer {peer} sent a frame of {words} words (at most {max} allowed)")]
+    FrameTooLarge {
+        /// The receiving party.
+        party: usize,
+        /// The sender.
+        peer: usize,
+        /// Words announced.
+        words: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// A deployment file (configuration, certificate, key) could not be read, written or
+    /// understood.
+    #[error("{path}: {reason}")]
+    Deploy {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A party's thread ended abnormally.
     #[error("party {party} stopped abnormally")]
     PartyFailed {

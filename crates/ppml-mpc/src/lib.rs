@@ -10,6 +10,8 @@
 //!
 //! Both run their parties as threads over the in-process [`transport::InProcess`] transport,
 //! which counts bytes and rounds; protocol code only sees the [`transport::Transport`] trait.
+//! The same protocols run as separate processes over TCP with mutually authenticated TLS 1.3
+//! ([`net::TcpTransport`]): see [Deployment](#deployment).
 //!
 //! # Numbers
 //! Fixed point in `Z_2^64` with `f` fractional bits (default 16). Weights are encoded with `f`
@@ -43,6 +45,31 @@
 //!   stop with an [`MpcError`]; no partial output is returned, and the backend must be set up
 //!   again (its PRG streams are no longer in step).
 //!
+//! # Deployment
+//! [`deploy`] runs each party as its own process (`ppml party --id I --config parties.toml`,
+//! i.e. [`run_party`]) and the client as a [`RemoteBackend`]; [`quick_start`]
+//! (`ppml mpc-certs --out DIR`) makes a CA and one certificate per node with
+//! [`generate_certs`] and writes a `parties.toml`, which [`PartiesConfig`] reads. Four nodes form a TLS mesh: `party-0` (also the model
+//! owner: it secret-shares the weights to the others at startup), `party-1`, `party-2` (the
+//! dealer under `mpc2`, the third replicated party under `mpc3`) and `client`, which shares its
+//! images and alone reconstructs the logits. PRG keys are agreed between the parties that share
+//! them (under `mpc2` the dealer draws them), not by the client. Quick start: `docs/mpc.md`.
+//!
+//! ## Network threat model
+//! - Every connection is TLS 1.3 (rustls, `ring` provider) with mutual authentication: chains
+//!   must lead to the deployment CA, server names must be the node's name, and each peer's
+//!   end-entity certificate must be the one configured for it (pinning). A network attacker
+//!   cannot read, alter, replay or inject messages or impersonate a node.
+//! - Frames are a word count plus words, bounded by `max_frame_words`; a larger announcement is
+//!   [`MpcError::FrameTooLarge`], a frame of the wrong length [`MpcError::Malformed`], bytes that
+//!   are not TLS [`MpcError::Tls`], a closed connection [`MpcError::Disconnected`], silence or a
+//!   peer that stops reading [`MpcError::Timeout`] after the configured timeout. Any of these
+//!   stops the node (and so, by disconnection, the others) with no output; nothing panics.
+//! - Not protected: traffic analysis (sizes and timing depend only on public shapes), denial of
+//!   service (anyone who can reach a port during mesh setup can make that node abort by failing
+//!   a handshake; any node can stall or abort the computation), and a malicious authenticated
+//!   party (the protocols are semi-honest). Private keys are read from files; protect them.
+//!
 //! # Performance
 //! The ring matrix products (the hot path) are `u64` kernels dispatched at run time with
 //! [`pulp`] to the best instruction set of the CPU (AVX-512 has 64-bit vector multiplication),
@@ -66,8 +93,9 @@
 //! # Not yet done
 //! - `mpc2` compares with the bit-decomposition protocol of [`compare`] (with dealer triples),
 //!   not yet with AriaNN's function secret sharing (DCF keys over an AES PRG).
-//! - Only the in-process transport exists: no TCP/TLS transport and no `run_party` entry point for
-//!   separate processes yet.
+//! - A deployed party serves one client session and then exits; there is no long-running
+//!   service accepting successive clients, and the client must send each query within the
+//!   timeout of the previous one. Traffic over TCP is not yet benchmarked.
 //!
 //! # Example
 //! ```
@@ -87,16 +115,22 @@
 use std::time::Duration;
 
 pub mod compare;
+pub mod deploy;
 mod error;
 pub mod linalg;
 mod mpc2;
 mod mpc3;
+pub mod net;
 mod plan;
 pub mod prg;
 pub mod ring;
 mod session;
 pub mod transport;
 
+pub use deploy::{
+    generate_certs, quick_start, run_party, CertFiles, PartiesConfig, PartyReport, Protocol,
+    RemoteBackend,
+};
 pub use error::{MpcError, Result};
 pub use mpc2::Mpc2Backend;
 pub use mpc3::Mpc3Backend;

@@ -23,6 +23,7 @@ use ppml_nn::{Model, Tensor};
 use crate::compare::{max_windows, relu, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
+use crate::mpc3::CLIENT;
 use crate::plan::{add_bias_channels, encode_conv, encode_input, encode_linear, plan, Step};
 use crate::prg::{Prg, PrgKey, STREAM_AUX};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
@@ -65,6 +66,26 @@ enum Node {
         prg0: Box<Prg>,
         prg1: Box<Prg>,
     },
+}
+
+/// A party's layout of its weight share `wp`, the opened `E_w = W - B` and its bias share.
+fn layout(step: &Step, wp: &[u64], e: &[u64], bias: Vec<u64>) -> Weights {
+    match *step {
+        Step::Conv { g, .. } => {
+            let patch = g.patch();
+            let mut wcat = Vec::with_capacity(2 * wp.len());
+            for o in 0..g.cout {
+                wcat.extend_from_slice(&wp[o * patch..(o + 1) * patch]);
+                wcat.extend_from_slice(&e[o * patch..(o + 1) * patch]);
+            }
+            Weights::Conv { wcat, bias }
+        }
+        Step::Linear { .. } => Weights::Linear {
+            wtcat: [wp, e].concat(),
+            bias,
+        },
+        _ => Weights::None,
+    }
 }
 
 fn trunc(id: usize, v: &mut [u64], bits: u32) {
@@ -316,40 +337,13 @@ impl Mpc2Backend {
             let e = ring::add(&ring::sub(&wa, &m0), &ring::sub(&wb, &m1));
             let mask = ring::add(&dm0, &dm1);
             words += 2 * (w.len() + b.len()) as u64 + 2 * w.len() as u64;
-            match conv_geom {
-                Some(g) => {
-                    let patch = g.patch();
-                    let cat = |wp: &[u64]| {
-                        let mut v = Vec::with_capacity(2 * wp.len());
-                        for o in 0..g.cout {
-                            v.extend_from_slice(&wp[o * patch..(o + 1) * patch]);
-                            v.extend_from_slice(&e[o * patch..(o + 1) * patch]);
-                        }
-                        v
-                    };
-                    w0s.push(Weights::Conv {
-                        wcat: cat(&wa),
-                        bias: ba,
-                    });
-                    w1s.push(Weights::Conv {
-                        wcat: cat(&wb),
-                        bias: bb,
-                    });
-                    masks.push(Masks::Conv(mask));
-                }
-                None => {
-                    let cat = |wp: &[u64]| [wp, &e[..]].concat();
-                    w0s.push(Weights::Linear {
-                        wtcat: cat(&wa),
-                        bias: ba,
-                    });
-                    w1s.push(Weights::Linear {
-                        wtcat: cat(&wb),
-                        bias: bb,
-                    });
-                    masks.push(Masks::Linear(mask));
-                }
-            }
+            let step = *step;
+            w0s.push(layout(&step, &wa, &e, ba));
+            w1s.push(layout(&step, &wb, &e, bb));
+            masks.push(match conv_geom {
+                Some(_) => Masks::Conv(mask),
+                None => Masks::Linear(mask),
+            });
         }
         let nodes = vec![
             Node::Party {
@@ -439,6 +433,122 @@ impl Mpc2Backend {
             },
         ))
     }
+}
+
+/// One `mpc2` node `id` (0 and 1: computing parties, 2: dealer) over a mesh whose node
+/// [`CLIENT`] is the client. The dealer draws the PRG keys it shares with each party; party 0
+/// (the model owner) shares `model`'s weights with party 1 (the others use only the
+/// architecture); the parties open `E_w = W - B`. Then answers queries until the client says
+/// goodbye; returns the number of queries answered.
+pub(crate) fn serve(
+    net: &mut dyn Transport,
+    id: usize,
+    model: &Model,
+    fp: FixedPoint,
+) -> Result<usize> {
+    let (steps, in_len, classes) = plan(model)?;
+    let mut node = if id == 2 {
+        let (k0, k1) = (PrgKey::random(), PrgKey::random());
+        net.send(0, k0.to_words())?;
+        net.send(1, k1.to_words())?;
+        Node::Dealer {
+            masks: Vec::new(),
+            prg0: Box::new(k0.prg(STREAM_AUX)),
+            prg1: Box::new(k1.prg(STREAM_AUX)),
+        }
+    } else {
+        let k = PrgKey::from_words(&net.recv_exact(2, 4)?);
+        Node::Party {
+            id,
+            weights: Vec::new(),
+            prg: Box::new(k.prg(STREAM_AUX)),
+        }
+    };
+    let mut owner = Prg::from_os();
+    for step in &steps {
+        let (w, b) = match *step {
+            Step::Conv { layer, .. } => encode_conv(model, layer, &fp),
+            Step::Linear { layer, .. } => encode_linear(model, layer, &fp),
+            _ => {
+                match &mut node {
+                    Node::Party { weights, .. } => weights.push(Weights::None),
+                    Node::Dealer { masks, .. } => masks.push(Masks::None),
+                }
+                continue;
+            }
+        };
+        match &mut node {
+            Node::Dealer { masks, prg0, prg1 } => {
+                let mask = ring::add(&prg0.u64s(w.len()), &prg1.u64s(w.len()));
+                masks.push(match step {
+                    Step::Conv { .. } => Masks::Conv(mask),
+                    _ => Masks::Linear(mask),
+                });
+            }
+            Node::Party { weights, prg, .. } => {
+                let (wp, bp) = if id == 0 {
+                    let wa = owner.u64s(w.len());
+                    let ba = owner.u64s(b.len());
+                    net.send(1, ring::sub(&w, &wa))?;
+                    net.send(1, ring::sub(&b, &ba))?;
+                    (wa, ba)
+                } else {
+                    let wb = net.recv_exact(0, w.len())?;
+                    (wb, net.recv_exact(0, b.len())?)
+                };
+                let mine = ring::sub(&wp, &prg.u64s(w.len()));
+                let e = ring::add(&mine, &net.exchange(1 - id, mine.clone())?);
+                weights.push(layout(step, &wp, &e, bp));
+            }
+        }
+    }
+    let mut queries = 0;
+    loop {
+        let n = match net.recv_exact(CLIENT, 1)?.first() {
+            Some(&n) if n > 0 => {
+                usize::try_from(n).map_err(|_| MpcError::PartyFailed { party: id })?
+            }
+            _ => return Ok(queries),
+        };
+        match &mut node {
+            Node::Dealer { masks, prg0, prg1 } => {
+                run_dealer(net, masks, prg0, prg1, &steps, n, in_len)?;
+            }
+            Node::Party { weights, prg, .. } => {
+                let len = n
+                    .checked_mul(in_len)
+                    .ok_or(MpcError::PartyFailed { party: id })?;
+                let x = net.recv_exact(CLIENT, len)?;
+                let y = run_party(net, id, weights, prg, &steps, fp, x, n)?;
+                if y.len() != n * classes {
+                    return Err(MpcError::PartyFailed { party: id });
+                }
+                net.send(CLIENT, y)?;
+            }
+        }
+        queries += 1;
+    }
+}
+
+/// The client's side of one `mpc2` query over a mesh (node [`CLIENT`]): shares the encoded
+/// images `x` (`n` of them) additively to parties 0 and 1 (the dealer only learns `n`) and
+/// reconstructs the `n * classes` outputs.
+pub(crate) fn query(
+    net: &mut dyn Transport,
+    x: &[u64],
+    n: usize,
+    classes: usize,
+) -> Result<Vec<u64>> {
+    let x0 = Prg::from_os().u64s(x.len());
+    let x1 = ring::sub(x, &x0);
+    for i in 0..3 {
+        net.send(i, vec![n as u64])?;
+    }
+    net.send(0, x0)?;
+    net.send(1, x1)?;
+    let mut y = net.recv_exact(0, n * classes)?;
+    ring::add_assign(&mut y, &net.recv_exact(1, n * classes)?);
+    Ok(y)
 }
 
 impl Backend for Mpc2Backend {

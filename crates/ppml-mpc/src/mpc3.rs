@@ -67,7 +67,42 @@ enum Act {
     Add(Vec<u64>),
 }
 
+/// Party `id`'s layout of its shares `(W_i, W_{i+1})` and `b_i` of a linear step's parameters.
+fn layout(step: &Step, wi: &[u64], wn: &[u64], bias: Vec<u64>) -> Weights {
+    match *step {
+        Step::Conv { g, .. } => {
+            let patch = g.patch();
+            let mut wcat = Vec::with_capacity(2 * wi.len());
+            for o in 0..g.cout {
+                let r = o * patch..(o + 1) * patch;
+                wcat.extend(ring::add(&wi[r.clone()], &wn[r.clone()]));
+                wcat.extend_from_slice(&wi[r]);
+            }
+            Weights::Conv { wcat, bias }
+        }
+        Step::Linear { .. } => {
+            let mut wtcat = ring::add(wi, wn);
+            wtcat.extend_from_slice(wi);
+            Weights::Linear { wtcat, bias }
+        }
+        _ => Weights::None,
+    }
+}
+
 impl Party {
+    /// Party `id` with its weights, `k_prev` (the key `k_id` it shares with the previous party)
+    /// and `k_next` (the key `k_{id+1}` it shares with the next one).
+    fn new(id: usize, weights: Vec<Weights>, k_prev: &PrgKey, k_next: &PrgKey) -> Self {
+        Party {
+            id,
+            weights,
+            zero_prev: k_prev.prg(STREAM_ZERO),
+            zero_next: k_next.prg(STREAM_ZERO),
+            aux_prev: k_prev.prg(STREAM_AUX),
+            aux_next: k_next.prg(STREAM_AUX),
+        }
+    }
+
     fn prev(&self) -> usize {
         (self.id + 2) % 3
     }
@@ -332,19 +367,12 @@ impl Mpc3Backend {
         let mut words = 0u64;
         for step in &steps {
             match *step {
-                Step::Conv { layer, g } => {
+                Step::Conv { layer, .. } => {
                     let (w, b) = encode_conv(model, layer, &self.fp);
                     let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
                     words += 6 * (w.len() + b.len()) as u64;
-                    let patch = g.patch();
                     for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        let mut wcat = Vec::with_capacity(2 * w.len());
-                        for o in 0..g.cout {
-                            let r = o * patch..(o + 1) * patch;
-                            wcat.extend(ring::add(&wi[r.clone()], &wn[r.clone()]));
-                            wcat.extend_from_slice(&wi[r]);
-                        }
-                        per_party[i].push(Weights::Conv { wcat, bias: bi });
+                        per_party[i].push(layout(step, &wi, &wn, bi));
                     }
                 }
                 Step::Linear { layer, .. } => {
@@ -352,9 +380,7 @@ impl Mpc3Backend {
                     let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
                     words += 6 * (w.len() + b.len()) as u64;
                     for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        let mut wtcat = ring::add(&wi, &wn);
-                        wtcat.extend_from_slice(&wi);
-                        per_party[i].push(Weights::Linear { wtcat, bias: bi });
+                        per_party[i].push(layout(step, &wi, &wn, bi));
                     }
                 }
                 _ => per_party.iter_mut().for_each(|p| p.push(Weights::None)),
@@ -363,17 +389,7 @@ impl Mpc3Backend {
         let parties = per_party
             .into_iter()
             .enumerate()
-            .map(|(id, weights)| {
-                let (kp, kn) = (&keys[id], &keys[(id + 1) % 3]);
-                Party {
-                    id,
-                    weights,
-                    zero_prev: kp.prg(STREAM_ZERO),
-                    zero_next: kn.prg(STREAM_ZERO),
-                    aux_prev: kp.prg(STREAM_AUX),
-                    aux_next: kn.prg(STREAM_AUX),
-                }
-            })
+            .map(|(id, weights)| Party::new(id, weights, &keys[id], &keys[(id + 1) % 3]))
             .collect();
         self.state = Some(State {
             steps,
@@ -456,6 +472,95 @@ impl Backend for Mpc3Backend {
         Ok(self.infer_inner(images)?)
     }
 }
+
+/// One `mpc3` party `id` over a mesh whose node [`CLIENT`] is the client: agrees on PRG keys
+/// with its neighbours, receives its weight shares from party 0 (the model owner, which shares
+/// `model`'s weights; the others use only `model`'s architecture), then answers queries until
+/// the client says goodbye. Returns the number of queries answered.
+pub(crate) fn serve(
+    net: &mut dyn Transport,
+    id: usize,
+    model: &Model,
+    fp: FixedPoint,
+) -> Result<usize> {
+    let (steps, in_len, classes) = plan(model)?;
+    // Key k_i is drawn by party i and shared with the previous party.
+    let k_prev = PrgKey::random();
+    let prev = (id + 2) % 3;
+    let next = (id + 1) % 3;
+    net.send(prev, k_prev.to_words())?;
+    let k_next = PrgKey::from_words(&net.recv_exact(next, 4)?);
+    let mut owner = Prg::from_os();
+    let mut weights = Vec::with_capacity(steps.len());
+    for step in &steps {
+        let (w, b) = match *step {
+            Step::Conv { layer, .. } => encode_conv(model, layer, &fp),
+            Step::Linear { layer, .. } => encode_linear(model, layer, &fp),
+            _ => {
+                weights.push(Weights::None);
+                continue;
+            }
+        };
+        let (wi, wn, bi) = if id == 0 {
+            let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
+            let [(w0, w1), (w1b, w2), (w2b, w0b)] = ws;
+            let [(b0, _), (b1, _), (b2, _)] = bs;
+            net.send(1, w1b)?;
+            net.send(1, w2)?;
+            net.send(1, b1)?;
+            net.send(2, w2b)?;
+            net.send(2, w0b)?;
+            net.send(2, b2)?;
+            (w0, w1, b0)
+        } else {
+            let wi = net.recv_exact(0, w.len())?;
+            let wn = net.recv_exact(0, w.len())?;
+            (wi, wn, net.recv_exact(0, b.len())?)
+        };
+        weights.push(layout(step, &wi, &wn, bi));
+    }
+    let mut party = Party::new(id, weights, &k_prev, &k_next);
+    let mut queries = 0;
+    loop {
+        let n = match net.recv_exact(CLIENT, 1)?.first() {
+            Some(&n) if n > 0 => usize::try_from(n).map_err(|_| internal(id))?,
+            _ => return Ok(queries),
+        };
+        let len = n.checked_mul(in_len).ok_or(internal(id))?;
+        let xa = net.recv_exact(CLIENT, len)?;
+        let xb = net.recv_exact(CLIENT, len)?;
+        let y = party.run(net, &steps, fp, (xa, xb), n)?;
+        if y.len() != n * classes {
+            return Err(internal(id));
+        }
+        net.send(CLIENT, y)?;
+        queries += 1;
+    }
+}
+
+/// The client's side of one `mpc3` query over a mesh (node [`CLIENT`]): shares the encoded
+/// images `x` (`n` of them) to the three parties and reconstructs the `n * classes` outputs.
+pub(crate) fn query(
+    net: &mut dyn Transport,
+    x: &[u64],
+    n: usize,
+    classes: usize,
+) -> Result<Vec<u64>> {
+    let shares = share3(x, &mut Prg::from_os());
+    for (i, (a, b)) in shares.into_iter().enumerate() {
+        net.send(i, vec![n as u64])?;
+        net.send(i, a)?;
+        net.send(i, b)?;
+    }
+    let mut y = vec![0u64; n * classes];
+    for i in 0..3 {
+        ring::add_assign(&mut y, &net.recv_exact(i, n * classes)?);
+    }
+    Ok(y)
+}
+
+/// The client's node id in a deployment mesh (after the three parties).
+pub(crate) const CLIENT: usize = 3;
 
 /// Timeout used when none is configured.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -33,6 +33,29 @@ impl PrgKey {
     }
 }
 
+impl PrgKey {
+    /// The key as four words (to send it to the party it is shared with).
+    pub(crate) fn to_words(&self) -> Vec<u64> {
+        self.0
+            .chunks_exact(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect()
+    }
+
+    /// The key of four words from [`PrgKey::to_words`] (missing words are zero).
+    pub(crate) fn from_words(words: &[u64]) -> Self {
+        let mut k = [0u8; 32];
+        for (c, w) in k.chunks_exact_mut(8).zip(words) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+        Self(k)
+    }
+}
+
 impl std::fmt::Debug for PrgKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PrgKey(..)")
@@ -90,6 +113,13 @@ pub(crate) const STREAM_AUX: u64 = 2;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_sent_as_words_is_the_same_key() {
+        let k = PrgKey::random();
+        let k2 = PrgKey::from_words(&k.to_words());
+        assert_eq!(k.prg(5).u64s(4), k2.prg(5).u64s(4));
+    }
 
     #[test]
     fn same_key_same_stream_agree_and_streams_differ() {
