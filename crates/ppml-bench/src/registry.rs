@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig, PartiesConfig, Protocol, RemoteBackend};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
 use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
@@ -36,6 +36,22 @@ pub struct BackendOptions {
     pub measurement: Option<Measurement>,
     /// `mpc2`/`mpc3`: fractional bits of the fixed-point encoding (`None`: the default, 16).
     pub frac_bits: Option<u32>,
+    /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
+    /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
+    pub parties: Option<PartiesConfig>,
+}
+
+/// The client of separately running parties, after checking the protocol matches.
+fn remote(cfg: &PartiesConfig, want: Protocol, name: &str) -> Result<Box<dyn Backend>, String> {
+    if cfg.protocol != want {
+        return Err(format!(
+            "--backend {name} but the parties file runs {:?}",
+            cfg.protocol
+        ));
+    }
+    Ok(Box::new(
+        RemoteBackend::new(cfg.clone()).map_err(|e| e.to_string())?,
+    ))
 }
 
 fn mpc_config(opts: &BackendOptions) -> MpcConfig {
@@ -73,12 +89,14 @@ impl BackendKind {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
             BackendKind::He => Box::new(HeBackend::auto()),
-            BackendKind::Mpc2 => {
-                Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?)
-            }
-            BackendKind::Mpc3 => {
-                Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?)
-            }
+            BackendKind::Mpc2 => match &opts.parties {
+                Some(cfg) => remote(cfg, Protocol::Mpc2, "mpc2")?,
+                None => Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+            },
+            BackendKind::Mpc3 => match &opts.parties {
+                Some(cfg) => remote(cfg, Protocol::Mpc3, "mpc3")?,
+                None => Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+            },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {
                 (Some(addr), Some(m)) => {
                     Box::new(TeeBackend::connect(addr.clone(), m, opts.allow_simulated))

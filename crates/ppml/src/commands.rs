@@ -13,6 +13,7 @@ use ppml_train::{Progress, TrainConfig};
 
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig};
+use ppml_mpc::{PartiesConfig, Protocol};
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
@@ -38,16 +39,27 @@ struct BackendArgs {
     /// mpc2/mpc3: fractional bits of the fixed-point encoding (default 16).
     #[arg(long)]
     frac_bits: Option<u32>,
+    /// mpc2/mpc3: be the client of parties started with `ppml party` (default: run the parties
+    /// as threads in this process).
+    #[arg(long)]
+    parties: Option<PathBuf>,
 }
 
 impl BackendArgs {
-    fn options(&self) -> BackendOptions {
-        BackendOptions {
+    fn options(&self) -> Result<BackendOptions> {
+        let parties = match &self.parties {
+            Some(path) => Some(
+                PartiesConfig::load(path).with_context(|| format!("reading {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(BackendOptions {
+            parties,
             allow_simulated: self.allow_simulated,
             enclave: self.enclave.clone(),
             measurement: self.measurement,
             frac_bits: self.frac_bits,
-        }
+        })
     }
 }
 
@@ -175,6 +187,38 @@ enum Command {
         #[arg(long)]
         image: PathBuf,
     },
+    /// Writes a CA, a certificate and key per MPC node and a `parties.toml` for a one-machine
+    /// quick start.
+    MpcCerts {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Protocol the parties will run.
+        #[arg(long, default_value = "mpc3")]
+        protocol: String,
+        /// Host the nodes listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port of party 0; parties 1, 2 and the client take the next three.
+        #[arg(long, default_value_t = 7000)]
+        base_port: u16,
+    },
+    /// Runs one MPC party as its own process, for one client session. Party 0 is the model
+    /// owner and shares the weights; parties 1 and 2 use the architecture only.
+    Party {
+        /// Party number: 0, 1 or 2 (under mpc2, party 2 is the dealer).
+        #[arg(long)]
+        id: usize,
+        /// The `parties.toml` written by `ppml mpc-certs`.
+        #[arg(long)]
+        config: PathBuf,
+        /// Zoo name or model file.
+        #[arg(long)]
+        model: String,
+        /// Folder of the zoo's weights.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
     /// Serves encrypted inference: clients send CKKS evaluation keys and ciphertexts; the
     /// server never receives a secret key.
     HeServer {
@@ -250,7 +294,14 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let model = load_model(&model, models_dir)?;
             let test = load_split(data, Split::Test, limit)?;
-            evaluate(&model, backend, &backend_args.options(), &test, batch, json)
+            evaluate(
+                &model,
+                backend,
+                &backend_args.options()?,
+                &test,
+                batch,
+                json,
+            )
         }
         Command::Enclave {
             model,
@@ -259,6 +310,47 @@ pub fn run(cli: Cli) -> Result<()> {
             sealing_key,
             models_dir,
         } => enclave(&model, &listen, provision_from, sealing_key, models_dir),
+        Command::MpcCerts {
+            out,
+            protocol,
+            host,
+            base_port,
+        } => {
+            let protocol = match protocol.as_str() {
+                "mpc2" => Protocol::Mpc2,
+                "mpc3" => Protocol::Mpc3,
+                other => bail!("unknown protocol `{other}` (mpc2 or mpc3)"),
+            };
+            ppml_mpc::quick_start(&out, protocol, &host, base_port)?;
+            println!(
+                "wrote {}/parties.toml with certificates and keys",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Party {
+            id,
+            config,
+            model,
+            models_dir,
+        } => {
+            let cfg = PartiesConfig::load(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let mut model = load_model(&model, models_dir)?;
+            if id != 0 {
+                // Only the model owner needs the weights; the others learn only the architecture.
+                for layer in &mut model.layers {
+                    layer.params_mut().into_iter().for_each(|p| p.fill(0.0));
+                }
+            }
+            eprintln!("party {id}: {:?} on {}", cfg.protocol, model.name);
+            let report = ppml_mpc::run_party(id, &cfg, &model)?;
+            eprintln!(
+                "party {id}: served {} queries, sent {} bytes",
+                report.queries, report.stats.bytes_sent
+            );
+            Ok(())
+        }
         Command::HeServer {
             model,
             listen,
