@@ -12,6 +12,19 @@ fn ppml(args: &[&str]) -> Output {
         .expect("run ppml")
 }
 
+/// The MNIST test set and a PGM file of its image `i` (named with `tag`), with the label.
+fn test_digit(tag: &str, i: usize) -> (String, String) {
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
+        .expect("MNIST");
+    let mut pgm = b"P5\n28 28\n255\n".to_vec();
+    pgm.extend_from_slice(test.image(i));
+    let path = std::env::temp_dir().join(format!("ppml-{tag}-{}-{i}.pgm", std::process::id()));
+    std::fs::write(&path, pgm).expect("write");
+    let path = path.to_str().expect("utf8").to_string();
+    (path, test.labels[i].to_string())
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -75,13 +88,8 @@ fn bad_input_gives_a_clear_error_and_no_panic() {
 
 #[test]
 fn predict_reads_a_pgm_of_the_first_test_digit() {
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
-        .expect("MNIST");
-    let mut pgm = b"P5\n28 28\n255\n".to_vec();
-    pgm.extend_from_slice(test.image(0));
-    let path = std::env::temp_dir().join(format!("ppml-digit-{}.pgm", std::process::id()));
-    std::fs::write(&path, pgm).expect("write");
+    let (image, label) = test_digit("predict", 0);
+    let path = Path::new(&image);
     let o = ppml(&[
         "predict",
         "--model",
@@ -90,8 +98,8 @@ fn predict_reads_a_pgm_of_the_first_test_digit() {
         path.to_str().expect("utf8"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), test.labels[0].to_string());
-    std::fs::write(&path, b"not an image").expect("write");
+    assert_eq!(stdout(&o).trim(), label);
+    std::fs::write(path, b"not an image").expect("write");
     let o = ppml(&[
         "predict",
         "--model",
@@ -132,13 +140,8 @@ fn enclave_and_tee_client_run_as_separate_processes() {
         "{measurement} {addr}"
     );
 
-    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
-        .expect("MNIST");
-    let mut pgm = b"P5\n28 28\n255\n".to_vec();
-    pgm.extend_from_slice(test.image(0));
-    let path = std::env::temp_dir().join(format!("ppml-tee-digit-{}.pgm", std::process::id()));
-    std::fs::write(&path, pgm).expect("write");
-    let image = path.to_str().expect("utf8");
+    let (image, label) = test_digit("tee", 0);
+    let image = image.as_str();
     let client = |m: &str, allow: bool| {
         let mut args = vec![
             "tee-client",
@@ -170,7 +173,7 @@ fn enclave_and_tee_client_run_as_separate_processes() {
     let _ = enclave.wait();
 
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert_eq!(stdout(&ok).trim(), test.labels[0].to_string());
+    assert_eq!(stdout(&ok).trim(), label);
     assert!(stderr(&ok).contains("simulated (no hardware isolation)"));
     assert!(!bad_measurement.status.success());
     assert!(stderr(&bad_measurement).contains("measurement mismatch"));
@@ -202,16 +205,7 @@ fn he_server_and_client_run_as_separate_processes() {
         .expect("utf8");
     let addr = line.rsplit(' ').next().expect("address").to_string();
 
-    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
-        .expect("MNIST");
-    let mut paths = Vec::new();
-    for i in 0..2 {
-        let mut pgm = b"P5\n28 28\n255\n".to_vec();
-        pgm.extend_from_slice(test.image(i));
-        let p = std::env::temp_dir().join(format!("ppml-he-{}-{i}.pgm", std::process::id()));
-        std::fs::write(&p, pgm).expect("write");
-        paths.push(p.to_str().expect("utf8").to_string());
-    }
+    let (paths, labels): (Vec<String>, Vec<String>) = (0..2).map(|i| test_digit("he", i)).unzip();
     let one = ppml(&["he-client", "--server", &addr, "--image", &paths[0]]);
     let two = ppml(&[
         "he-client",
@@ -226,14 +220,11 @@ fn he_server_and_client_run_as_separate_processes() {
     let _ = server.wait();
 
     assert!(one.status.success(), "{}", stderr(&one));
-    assert!(stdout(&one).trim().ends_with(&test.labels[0].to_string()));
+    assert!(stdout(&one).trim().ends_with(&labels[0]));
     assert!(two.status.success(), "{}", stderr(&two));
-    let labels: Vec<String> = stdout(&two)
+    let predicted: Vec<String> = stdout(&two)
         .lines()
         .map(|l| l.rsplit('\t').next().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(
-        labels,
-        [test.labels[0].to_string(), test.labels[1].to_string()]
-    );
+    assert_eq!(predicted, labels);
 }

@@ -129,22 +129,21 @@ impl Evaluator {
 
     /// a + pt (the plaintext must be at a level >= the ciphertext's and at the same scale).
     pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
-        self.check(a)?;
-        if !scales_match(a.scale(), pt.scale()) {
-            return Err(CkksError::ScaleMismatch {
-                left: a.scale(),
-                right: pt.scale(),
-            });
-        }
-        let p = self.plain_at(a, pt)?;
-        let mut out = a.clone();
-        let m = self.chain_mods(a.level());
-        poly::add_assign(&m, &mut out.polys_mut()[0], &p);
-        Ok(out)
+        self.combine_plain(a, pt, poly::add_assign)
     }
 
     /// a - pt.
     pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.combine_plain(a, pt, poly::sub_assign)
+    }
+
+    /// Applies `op` to the ciphertext's first polynomial and the plaintext (same scale).
+    fn combine_plain(
+        &self,
+        a: &Ciphertext,
+        pt: &Plaintext,
+        op: fn(&[&crate::params::Modulus], &mut RnsPoly, &RnsPoly),
+    ) -> Result<Ciphertext> {
         self.check(a)?;
         if !scales_match(a.scale(), pt.scale()) {
             return Err(CkksError::ScaleMismatch {
@@ -155,7 +154,7 @@ impl Evaluator {
         let p = self.plain_at(a, pt)?;
         let mut out = a.clone();
         let m = self.chain_mods(a.level());
-        poly::sub_assign(&m, &mut out.polys_mut()[0], &p);
+        op(&m, &mut out.polys_mut()[0], &p);
         Ok(out)
     }
 
