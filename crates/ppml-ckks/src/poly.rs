@@ -132,33 +132,29 @@ pub(crate) fn ntt_inv(m: &[&Modulus], p: &mut RnsPoly) {
 
 /// a += b.
 pub(crate) fn add_assign(m: &[&Modulus], a: &mut RnsPoly, b: &RnsPoly) {
-    a.limbs
-        .par_iter_mut()
-        .zip(b.limbs.par_iter())
-        .zip(m.par_iter())
-        .for_each(|((x, y), m)| {
-            let q = m.value;
-            simd(|| {
-                x.iter_mut()
-                    .zip(y)
-                    .for_each(|(x, &y)| *x = add_mod(*x, y, q))
-            });
-        });
+    zip_assign(m, a, b, add_mod);
 }
 
 /// a -= b.
 pub(crate) fn sub_assign(m: &[&Modulus], a: &mut RnsPoly, b: &RnsPoly) {
+    zip_assign(m, a, b, sub_mod);
+}
+
+/// `a[i] = op(a[i], b[i], q)` coefficient-wise in every limb (monomorphised per `op`, so the
+/// loop vectorises as a hand-written one would).
+fn zip_assign(
+    m: &[&Modulus],
+    a: &mut RnsPoly,
+    b: &RnsPoly,
+    op: impl Fn(u64, u64, u64) -> u64 + Sync,
+) {
     a.limbs
         .par_iter_mut()
         .zip(b.limbs.par_iter())
         .zip(m.par_iter())
         .for_each(|((x, y), m)| {
             let q = m.value;
-            simd(|| {
-                x.iter_mut()
-                    .zip(y)
-                    .for_each(|(x, &y)| *x = sub_mod(*x, y, q))
-            });
+            simd(|| x.iter_mut().zip(y).for_each(|(x, &y)| *x = op(*x, y, q)));
         });
 }
 

@@ -1,22 +1,40 @@
 //! The command line as a user runs it: the JSON contract, clear errors, no panics.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+
+/// The repository root: the CLI runs there, as a user would after cloning.
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 fn ppml(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ppml"))
         .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .current_dir(REPO)
         .output()
         .expect("run ppml")
 }
 
+/// Starts a long-running `ppml` command (a server) and gives its stderr lines to read.
+fn spawn(args: &[&str]) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(args)
+        .current_dir(REPO)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ppml");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, lines)
+}
+
 /// The MNIST test set and a PGM file of its image `i` (named with `tag`), with the label.
 fn test_digit(tag: &str, i: usize) -> (String, String) {
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let test = ppml_nn::idx::load_mnist(&repo.join("data/mnist"), ppml_nn::idx::Split::Test)
-        .expect("MNIST");
+    let test = ppml_nn::idx::load_mnist(
+        &Path::new(REPO).join("data/mnist"),
+        ppml_nn::idx::Split::Test,
+    )
+    .expect("MNIST");
     let mut pgm = b"P5\n28 28\n255\n".to_vec();
     pgm.extend_from_slice(test.image(i));
     let path = std::env::temp_dir().join(format!("ppml-{tag}-{}-{i}.pgm", std::process::id()));
@@ -113,17 +131,7 @@ fn predict_reads_a_pgm_of_the_first_test_digit() {
 
 #[test]
 fn enclave_and_tee_client_run_as_separate_processes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let mut enclave = Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(["enclave", "--model", "mlp", "--listen", "127.0.0.1:0"])
-        .current_dir(repo)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start enclave");
-    let mut lines = BufReader::new(enclave.stderr.take().expect("stderr")).lines();
+    let (mut enclave, mut lines) = spawn(&["enclave", "--model", "mlp", "--listen", "127.0.0.1:0"]);
     let (mut measurement, mut addr) = (String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.expect("line");
@@ -188,21 +196,9 @@ fn enclave_and_tee_client_run_as_separate_processes() {
 
 #[test]
 fn he_server_and_client_run_as_separate_processes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"])
-        .current_dir(repo)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start he-server");
-    let line = BufReader::new(server.stderr.take().expect("stderr"))
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf8");
+    let (mut server, mut lines) =
+        spawn(&["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"]);
+    let line = lines.next().expect("a line").expect("utf8");
     let addr = line.rsplit(' ').next().expect("address").to_string();
 
     let (paths, labels): (Vec<String>, Vec<String>) = (0..2).map(|i| test_digit("he", i)).unzip();
