@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig, PartiesConfig, Protocol, RemoteBackend};
+use ppml_mpc::{
+    Comparison, Mpc2Backend, Mpc3Backend, MpcConfig, PartiesConfig, Protocol, RemoteBackend,
+};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
 use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
@@ -36,17 +38,31 @@ pub struct BackendOptions {
     pub measurement: Option<Measurement>,
     /// `mpc2`/`mpc3`: fractional bits of the fixed-point encoding (`None`: the default, 16).
     pub frac_bits: Option<u32>,
+    /// `mpc2`/`mpc3`: the comparison protocol (`None`: the default, bit decomposition).
+    pub comparison: Option<Comparison>,
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
 }
 
 /// The client of separately running parties, after checking the protocol matches.
-fn remote(cfg: &PartiesConfig, want: Protocol, name: &str) -> Result<Box<dyn Backend>, String> {
+fn remote(
+    cfg: &PartiesConfig,
+    opts: &BackendOptions,
+    want: Protocol,
+    name: &str,
+) -> Result<Box<dyn Backend>, String> {
     if cfg.protocol != want {
         return Err(format!(
             "--backend {name} but the parties file runs {:?}",
             cfg.protocol
+        ));
+    }
+    if let Some(c) = opts.comparison.filter(|c| *c != cfg.comparison) {
+        return Err(format!(
+            "--comparison {} but the parties file sets {} (the parties choose it)",
+            c.name(),
+            cfg.comparison.name()
         ));
     }
     Ok(Box::new(
@@ -58,6 +74,7 @@ fn mpc_config(opts: &BackendOptions) -> MpcConfig {
     let default = MpcConfig::default();
     MpcConfig {
         frac_bits: opts.frac_bits.unwrap_or(default.frac_bits),
+        comparison: opts.comparison.unwrap_or(default.comparison),
         ..default
     }
 }
@@ -90,11 +107,11 @@ impl BackendKind {
             BackendKind::Plain => Box::new(PlainBackend::default()),
             BackendKind::He => Box::new(HeBackend::auto()),
             BackendKind::Mpc2 => match &opts.parties {
-                Some(cfg) => remote(cfg, Protocol::Mpc2, "mpc2")?,
+                Some(cfg) => remote(cfg, opts, Protocol::Mpc2, "mpc2")?,
                 None => Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
             },
             BackendKind::Mpc3 => match &opts.parties {
-                Some(cfg) => remote(cfg, Protocol::Mpc3, "mpc3")?,
+                Some(cfg) => remote(cfg, opts, Protocol::Mpc3, "mpc3")?,
                 None => Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
             },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {

@@ -50,5 +50,36 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// DCF key generation and one party's evaluation for a batch of 4096 comparisons on 39 bits
+/// (`mpc2`'s comparison width at 16 fractional bits).
+fn dcf(c: &mut Criterion) {
+    use ppml_mpc::dcf;
+    let n = 4096;
+    let bits = 39;
+    let mut prg = ppml_mpc::prg::Prg::from_os();
+    let words = prg.u64s(6 * n);
+    let alphas: Vec<u64> = words[..n].iter().map(|a| a & ((1 << bits) - 1)).collect();
+    let betas: Vec<dcf::Pair> = words[n..3 * n]
+        .chunks_exact(2)
+        .map(|p| [p[0], p[1]])
+        .collect();
+    let roots: Vec<u128> = words[3 * n..5 * n]
+        .chunks_exact(2)
+        .map(|p| u128::from(p[0]) | (u128::from(p[1]) << 64))
+        .collect();
+    let xs = &words[5 * n..];
+    let mut group = c.benchmark_group("dcf");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("generate/4096x39", |b| {
+        b.iter(|| dcf::generate(bits, &alphas, &betas, (&roots, &roots)))
+    });
+    let cw = dcf::generate(bits, &alphas, &betas, (&roots, &roots));
+    group.bench_function("evaluate/4096x39", |b| {
+        b.iter(|| dcf::evaluate(0, &roots, &cw, xs).expect("sizes"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, dcf);
 criterion_main!(benches);

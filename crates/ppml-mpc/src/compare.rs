@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::prg::Prg;
 use crate::ring;
 use crate::transport::Transport;
+use crate::Comparison;
 
 /// A party's role in a helper-assisted protocol, with the PRGs it shares with the helper.
 pub(crate) enum Role<'a> {
@@ -35,6 +36,8 @@ pub(crate) enum Role<'a> {
     A {
         /// The other computing party.
         peer: usize,
+        /// The helper's id.
+        helper: usize,
         /// PRG shared with the helper.
         prg: &'a mut Prg,
     },
@@ -49,6 +52,8 @@ pub(crate) enum Role<'a> {
     },
     /// The helper.
     H {
+        /// Party `A`'s id.
+        a: usize,
         /// Party `B`'s id.
         b: usize,
         /// PRG shared with `A`.
@@ -294,11 +299,13 @@ pub(crate) fn relu(
         return Ok(Vec::new());
     }
     let (is_a, peer, mat) = match role {
-        Role::H { b, prg_a, prg_b } => {
+        Role::H {
+            b, prg_a, prg_b, ..
+        } => {
             helper(net, *b, prg_a, prg_b, n)?;
             return Ok(Vec::new());
         }
-        Role::A { peer, prg } => (true, *peer, draw_a(prg, n)),
+        Role::A { peer, prg, .. } => (true, *peer, draw_a(prg, n)),
         Role::B { peer, helper, prg } => {
             let mut m = draw_b(prg, n);
             let nw = n.div_ceil(64);
@@ -418,13 +425,59 @@ pub(crate) fn relu(
         .collect())
 }
 
+/// The secure comparison behind ReLU and max-pooling, at a given fixed-point scale.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Comparator {
+    kind: Comparison,
+    /// For [`Comparison::Fss`]: the width the values are compared at.
+    bits: u32,
+}
+
+impl Comparator {
+    /// The comparator of `kind` for values with `frac_bits` fractional bits.
+    pub(crate) fn new(kind: Comparison, frac_bits: u32) -> Self {
+        Self {
+            kind,
+            bits: crate::fss::comparison_bits(frac_bits),
+        }
+    }
+
+    /// One line for reports: the protocol and where it is exact.
+    pub(crate) fn describe(&self) -> String {
+        match self.kind {
+            Comparison::Fss => format!(
+                "comparison: FSS (AriaNN's DCF keys from the helper, one round; exact below 2^{} in fixed point)",
+                self.bits - 1
+            ),
+            Comparison::BitDecomposition => {
+                "comparison: bit decomposition (bitsliced carry chain with the helper's AND triples, 8 rounds; exact on the whole ring)".into()
+            }
+        }
+    }
+
+    /// `relu` of `n` additively shared values (see [`relu`] and [`crate::fss::relu`]).
+    pub(crate) fn relu(
+        &self,
+        net: &mut dyn Transport,
+        role: &mut Role<'_>,
+        x: &[u64],
+        n: usize,
+    ) -> Result<Vec<u64>> {
+        match self.kind {
+            Comparison::Fss => crate::fss::relu(net, role, x, n, self.bits),
+            Comparison::BitDecomposition => relu(net, role, x, n),
+        }
+    }
+}
+
 /// Maximum over pooling windows: `wins[q]` holds element `q` of every window (`n` windows).
 /// A tournament of `max(a, b) = b + relu(a - b)`, one batched comparison per level (exact while
-/// differences stay below `2^63` in magnitude, i.e. for any fixed-point values below `2^62`).
-/// `H` passes `k` empty vectors.
+/// the differences are within the range where the comparison is exact). `H` passes `k` empty
+/// vectors.
 pub(crate) fn max_windows(
     net: &mut dyn Transport,
     role: &mut Role<'_>,
+    cmp: &Comparator,
     mut wins: Vec<Vec<u64>>,
     n: usize,
 ) -> Result<Vec<u64>> {
@@ -437,7 +490,7 @@ pub(crate) fn max_windows(
                 diff.extend(ring::sub(&wins[2 * p], &wins[2 * p + 1]));
             }
         }
-        let r = relu(net, role, &diff, pairs * n)?;
+        let r = cmp.relu(net, role, &diff, pairs * n)?;
         let mut next = Vec::with_capacity(wins.len().div_ceil(2));
         for p in 0..pairs {
             if is_h {
@@ -455,7 +508,7 @@ pub(crate) fn max_windows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::prg::PrgKey;
     use crate::transport::InProcess;
@@ -495,6 +548,7 @@ mod tests {
             let h = s.spawn(move || {
                 let (mut pa, mut pb) = (ka2.prg(7), kb2.prg(7));
                 let mut role = Role::H {
+                    a: 0,
                     b: 1,
                     prg_a: &mut pa,
                     prg_b: &mut pb,
@@ -513,6 +567,7 @@ mod tests {
             let mut p = ka.prg(7);
             let mut role = Role::A {
                 peer: 1,
+                helper: 2,
                 prg: &mut p,
             };
             let ya = f(&mut ea, &mut role, &a, n).expect("A");
@@ -589,7 +644,13 @@ mod tests {
                     .map(|q| (0..m).map(|j| x[j * k + q]).collect())
                     .collect()
             };
-            max_windows(net, role, wins, m)
+            max_windows(
+                net,
+                role,
+                &Comparator::new(Comparison::BitDecomposition, 16),
+                wins,
+                m,
+            )
         });
         assert_eq!(
             y.iter().map(|&v| v as i64).collect::<Vec<_>>(),

@@ -39,12 +39,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
+use crate::compare::Comparator;
 use crate::error::{MpcError, Result};
 use crate::mpc3::CLIENT;
 use crate::net::{Peer, TcpTransport, TlsSettings, DEFAULT_MAX_FRAME_WORDS};
 use crate::plan::{encode_input, plan};
 use crate::ring::FixedPoint;
 use crate::transport::{Transport, TransportStats};
+use crate::Comparison;
 use crate::{mpc2, mpc3};
 
 /// The protocol a deployment runs.
@@ -73,6 +75,7 @@ pub struct NodeConfig {
 /// ```toml
 /// protocol = "mpc3"          # or "mpc2" (party 2 is then the dealer)
 /// frac_bits = 16             # optional, 1..=30
+/// comparison = "fss"         # optional: default "bit-decomposition" (see `Comparison`)
 /// timeout_ms = 30000         # optional: per message / handshake / write
 /// connect_timeout_ms = 60000 # optional: how long nodes wait for each other at startup
 /// max_frame_words = 67108864 # optional: largest accepted message (8 bytes per word)
@@ -95,6 +98,8 @@ pub struct PartiesConfig {
     pub protocol: Protocol,
     /// Fractional bits of the fixed-point encoding.
     pub frac_bits: u32,
+    /// The comparison protocol (all parties must agree).
+    pub comparison: Comparison,
     /// How long a node waits for a peer's message, a socket write or a handshake.
     pub timeout: Duration,
     /// How long nodes wait for each other when the mesh forms.
@@ -122,6 +127,7 @@ struct RawNode {
 struct RawConfig {
     protocol: String,
     frac_bits: Option<u32>,
+    comparison: Option<String>,
     timeout_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
     max_frame_words: Option<u64>,
@@ -165,6 +171,15 @@ impl PartiesConfig {
         };
         let frac_bits = raw.frac_bits.unwrap_or(16);
         FixedPoint::new(frac_bits)?;
+        let comparison = match raw.comparison.as_deref() {
+            None => Comparison::default(),
+            Some(name) => Comparison::from_name(name).ok_or_else(|| {
+                deploy_err(
+                    here,
+                    format!("comparison {name:?}: expected fss or bit-decomposition"),
+                )
+            })?,
+        };
         let ms = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
             match v.unwrap_or(default) {
                 0 => Err(deploy_err(here, format!("{field} must be positive"))),
@@ -214,6 +229,7 @@ impl PartiesConfig {
         Ok(Self {
             protocol,
             frac_bits,
+            comparison,
             timeout,
             connect_timeout,
             max_frame_words,
@@ -232,7 +248,7 @@ impl PartiesConfig {
         };
         let mut s = format!(
             "# ppml MPC deployment (see docs/mpc.md). Paths are relative to this file.\n\
-             protocol = \"{name}\"\nfrac_bits = 16\ntimeout_ms = 30000\n\
+             protocol = \"{name}\"\nfrac_bits = 16\ncomparison = \"bit-decomposition\"\ntimeout_ms = 30000\n\
              connect_timeout_ms = 60000\nca = \"ca.pem\"\n"
         );
         for i in 0..3u16 {
@@ -443,10 +459,11 @@ pub fn run_party(id: usize, config: &PartiesConfig, model: &Model) -> Result<Par
     }
     plan(model)?;
     let fp = FixedPoint::new(config.frac_bits)?;
+    let cmp = Comparator::new(config.comparison, config.frac_bits);
     let mut net = config.join(id)?;
     let queries = match config.protocol {
-        Protocol::Mpc2 => mpc2::serve(&mut net, id, model, fp)?,
-        Protocol::Mpc3 => mpc3::serve(&mut net, id, model, fp)?,
+        Protocol::Mpc2 => mpc2::serve(&mut net, id, model, fp, cmp)?,
+        Protocol::Mpc3 => mpc3::serve(&mut net, id, model, fp, cmp)?,
     };
     Ok(PartyReport {
         queries,

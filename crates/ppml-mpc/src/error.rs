@@ -37,6 +37,13 @@ pub enum MpcError {
         /// Words that arrived.
         got: usize,
     },
+    /// Correlated randomness that no honest dealer produces (a frame of the right length
+    /// whose content is invalid), or a batch whose sizes do not fit it.
+    #[error("invalid correlated randomness: {what}")]
+    InvalidMaterial {
+        /// What was wrong.
+        what: &'static str,
+    },
     /// A TLS failure: a handshake that failed (wrong or unknown certificate, not TLS at all),
     /// or bytes from a peer that are not valid TLS records.
     #[error("party {party}: TLS with {peer} failed: {reason}")]

@@ -19,7 +19,9 @@
 //! `x^2` are exact in the ring; each truncation is off by at most one unit in the last place,
 //! and fails (an error of about `2^(64-f)`) with probability about `|x| / 2^63` where `x` is the
 //! product before truncation (with `f = 16`, `|x| < 2^40`: below `2^-23` per value).
-//! Comparisons (ReLU, max-pooling) are exact on the whole ring.
+//! Comparisons (ReLU, max-pooling) are exact on the whole ring with the default
+//! [`Comparison::BitDecomposition`], and for fixed-point values below `2^23` in magnitude with
+//! [`Comparison::Fss`].
 //!
 //! # Threat model and what each party learns
 //! Both backends are **semi-honest** (parties follow the protocol but try to learn from what they
@@ -30,7 +32,8 @@
 //! - **`mpc2` parties 0 and 1**: each sees its own shares and values opened during the protocol,
 //!   all of them one-time-padded by dealer randomness unknown to it: `X - A` and `W - B`
 //!   (Beaver), `x + r` and `x - u` (comparison; `r`, `u` uniform), the bitwise Beaver openings
-//!   and `[x >= 0] xor t` (`t` a uniform bit). A single party's view is therefore independent
+//!   and `[x >= 0] xor t` (`t` a uniform bit); with FSS, `x + r` and its DCF key, which is
+//!   pseudorandom on its own. A single party's view is therefore independent
 //!   of the image and of the weights. Two colluding parties learn everything.
 //! - **`mpc2` dealer**: only sends; it knows all the correlated randomness but never sees a
 //!   message derived from the image or the weights. A dealer colluding with one party learns
@@ -90,9 +93,19 @@
 //! Bytes count every party (dealer included) and the client's shares; `mpc2`'s dealer traffic is
 //! generated per query, not ahead of time.
 //!
+//! # Comparisons
+//! [`Comparison`] selects the protocol behind ReLU and max-pooling in both backends: the
+//! bit decomposition of [`compare`] (the default: 8 rounds, little traffic) or AriaNN's function
+//! secret sharing ([`dcf`] keys over fixed-key AES, one round, large keys). Measured on `lenet`,
+//! one image, in-process (`ppml eval --model lenet --backend mpc2 --comparison ... --batch 1
+//! --json`, same run, two busy cores): bit decomposition 6.8 ms, 2.0 MB, 62 rounds; FSS 90 ms,
+//! 39 MB, 13 rounds. FSS is for links where round trips cost more than bandwidth;
+//! `docs/mpc.md` compares them.
+//!
 //! # Not yet done
-//! - `mpc2` compares with the bit-decomposition protocol of [`compare`] (with dealer triples),
-//!   not yet with AriaNN's function secret sharing (DCF keys over an AES PRG).
+//! - FSS keys are generated per query, not in an offline phase ahead of queries.
+//! - `mpc3` compares with party 2 as a helper (SecureNN-style), not with Falcon's or ABY3's
+//!   helper-free MSB extraction.
 //! - A deployed party serves one client session and then exits; there is no long-running
 //!   service accepting successive clients, and the client must send each query within the
 //!   timeout of the previous one. Traffic over TCP is not yet benchmarked.
@@ -115,8 +128,10 @@
 use std::time::Duration;
 
 pub mod compare;
+pub mod dcf;
 pub mod deploy;
 mod error;
+mod fss;
 pub mod linalg;
 mod mpc2;
 mod mpc3;
@@ -144,6 +159,41 @@ pub enum TransportKind {
     InProcess,
 }
 
+/// The secure comparison behind ReLU and max-pooling, in both backends (`mpc2`'s dealer or
+/// `mpc3`'s party 2 supplies its correlated randomness).
+///
+/// Measured on `lenet` (one image, in-process, see the crate docs): FSS needs 5x fewer rounds
+/// but 7x the CPU time and 20x the bytes, so bit decomposition is the default; FSS pays off
+/// when round trips are slow (a WAN) and bandwidth is plentiful.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Comparison {
+    /// AriaNN's function-secret-sharing comparison ([`dcf`]): one online round per comparison,
+    /// exact for values below `2^23` in magnitude; the helper sends each computing party about
+    /// 1.3 KB of keys per compared value (at 16 fractional bits).
+    Fss,
+    /// Bit decomposition of the masked value with a carry tree ([`compare`]): eight rounds,
+    /// exact on the whole ring; the helper sends about 40 bytes per value.
+    #[default]
+    BitDecomposition,
+}
+
+impl Comparison {
+    /// The name used in configuration files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fss => "fss",
+            Self::BitDecomposition => "bit-decomposition",
+        }
+    }
+
+    /// The comparison called `name` (see [`Comparison::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Fss, Self::BitDecomposition]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+}
+
 /// Configuration shared by both backends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MpcConfig {
@@ -153,6 +203,8 @@ pub struct MpcConfig {
     pub timeout: Duration,
     /// The transport between parties.
     pub transport: TransportKind,
+    /// The comparison protocol for ReLU and max-pooling.
+    pub comparison: Comparison,
 }
 
 impl Default for MpcConfig {
@@ -161,6 +213,7 @@ impl Default for MpcConfig {
             frac_bits: 16,
             timeout: mpc3::DEFAULT_TIMEOUT,
             transport: TransportKind::InProcess,
+            comparison: Comparison::default(),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
 
-use crate::compare::{max_windows, relu, Role};
+use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
 use crate::mpc3::CLIENT;
@@ -107,7 +107,7 @@ fn run_party(
     weights: &[Weights],
     prg: &mut Prg,
     steps: &[Step],
-    fp: FixedPoint,
+    (fp, cmp): (FixedPoint, &Comparator),
     mut x: Vec<u64>,
     n: usize,
 ) -> Result<Vec<u64>> {
@@ -181,13 +181,10 @@ fn run_party(
                 trunc(id, &mut z, f);
                 z
             }
-            (Step::Relu { .. }, _) => {
-                let mut role = role(id, prg);
-                relu(net, &mut role, &x, x.len())?
-            }
+            (Step::Relu { .. }, _) => cmp.relu(net, &mut role(id, prg), &x, x.len())?,
             (Step::MaxPool(g), _) => {
                 let wins = pool_windows(&g, &x, n);
-                max_windows(net, &mut role(id, prg), wins, n * g.out_len())?
+                max_windows(net, &mut role(id, prg), cmp, wins, n * g.out_len())?
             }
             _ => return Err(MpcError::PartyFailed { party: id }),
         };
@@ -195,9 +192,23 @@ fn run_party(
     Ok(x)
 }
 
+/// The dealer's role in a comparison.
+fn dealer<'a>(prg0: &'a mut Prg, prg1: &'a mut Prg) -> Role<'a> {
+    Role::H {
+        a: 0,
+        b: 1,
+        prg_a: prg0,
+        prg_b: prg1,
+    }
+}
+
 fn role(id: usize, prg: &mut Prg) -> Role<'_> {
     if id == 0 {
-        Role::A { peer: 1, prg }
+        Role::A {
+            peer: 1,
+            helper: 2,
+            prg,
+        }
     } else {
         Role::B {
             peer: 0,
@@ -214,8 +225,8 @@ fn run_dealer(
     prg0: &mut Prg,
     prg1: &mut Prg,
     steps: &[Step],
-    n: usize,
-    in_len: usize,
+    cmp: &Comparator,
+    (n, in_len): (usize, usize),
 ) -> Result<()> {
     let mut len = in_len;
     for (s, step) in steps.iter().enumerate() {
@@ -247,30 +258,12 @@ fn run_dealer(
             }
             (Step::AvgPool(g), _) => len = g.out_len(),
             (Step::Relu { .. }, _) => {
-                relu(
-                    net,
-                    &mut Role::H {
-                        b: 1,
-                        prg_a: prg0,
-                        prg_b: prg1,
-                    },
-                    &[],
-                    n * len,
-                )?;
+                cmp.relu(net, &mut dealer(prg0, prg1), &[], n * len)?;
             }
             (Step::MaxPool(g), _) => {
                 len = g.out_len();
                 let wins = vec![Vec::new(); g.k * g.k];
-                max_windows(
-                    net,
-                    &mut Role::H {
-                        b: 1,
-                        prg_a: prg0,
-                        prg_b: prg1,
-                    },
-                    wins,
-                    n * len,
-                )?;
+                max_windows(net, &mut dealer(prg0, prg1), cmp, wins, n * len)?;
             }
             _ => return Err(MpcError::PartyFailed { party: 2 }),
         }
@@ -376,7 +369,8 @@ impl Mpc2Backend {
                 format!("Z_2^64 fixed point with {} fractional bits", self.fp.frac_bits()),
                 "2 parties with additive sharing and a dealer; dealer traffic seed-compressed, counted per query".into(),
                 "linear layers: matrix/convolution Beaver triples with weights masked once at setup".into(),
-                "comparison: exact bitsliced carry chain with dealer AND triples (bit decomposition, not yet FSS/DCF); truncation: local SecureML (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
+                Comparator::new(self.config.comparison, self.fp.frac_bits()).describe(),
+                "truncation: local SecureML (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
             ],
         })
     }
@@ -389,16 +383,24 @@ impl Mpc2Backend {
             .as_mut()
             .ok_or(MpcError::NotSetUp { backend: "mpc2" })?;
         let x = encode_input(images, st.in_len, &st.input, &fp)?;
+        let cmp = Comparator::new(self.config.comparison, fp.frac_bits());
         let n = images.batch();
         let x0 = Prg::from_os().u64s(x.len());
         let inputs = [x0.clone(), ring::sub(&x, &x0)];
         let (steps, in_len) = (&st.steps, st.in_len);
         let res = run_nodes(&mut st.nodes, timeout, |i, node, net| match node {
-            Node::Party { id, weights, prg } => {
-                run_party(net, *id, weights, prg, steps, fp, inputs[i].clone(), n)
-            }
+            Node::Party { id, weights, prg } => run_party(
+                net,
+                *id,
+                weights,
+                prg,
+                steps,
+                (fp, &cmp),
+                inputs[i].clone(),
+                n,
+            ),
             Node::Dealer { masks, prg0, prg1 } => {
-                run_dealer(net, masks, prg0, prg1, steps, n, in_len).map(|()| Vec::new())
+                run_dealer(net, masks, prg0, prg1, steps, &cmp, (n, in_len)).map(|()| Vec::new())
             }
         });
         let (outs, stats) = match res {
@@ -445,6 +447,7 @@ pub(crate) fn serve(
     id: usize,
     model: &Model,
     fp: FixedPoint,
+    cmp: Comparator,
 ) -> Result<usize> {
     let (steps, in_len, classes) = plan(model)?;
     let mut node = if id == 2 {
@@ -512,14 +515,14 @@ pub(crate) fn serve(
         };
         match &mut node {
             Node::Dealer { masks, prg0, prg1 } => {
-                run_dealer(net, masks, prg0, prg1, &steps, n, in_len)?;
+                run_dealer(net, masks, prg0, prg1, &steps, &cmp, (n, in_len))?;
             }
             Node::Party { weights, prg, .. } => {
                 let len = n
                     .checked_mul(in_len)
                     .ok_or(MpcError::PartyFailed { party: id })?;
                 let x = net.recv_exact(CLIENT, len)?;
-                let y = run_party(net, id, weights, prg, &steps, fp, x, n)?;
+                let y = run_party(net, id, weights, prg, &steps, (fp, &cmp), x, n)?;
                 if y.len() != n * classes {
                     return Err(MpcError::PartyFailed { party: id });
                 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
 
-use crate::compare::{max_windows, relu, Role};
+use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
 use crate::plan::{add_bias_channels, encode_conv, encode_input, encode_linear, plan, Step};
@@ -211,7 +211,7 @@ impl Party {
         &mut self,
         net: &mut dyn Transport,
         steps: &[Step],
-        fp: FixedPoint,
+        (fp, cmp): (FixedPoint, &Comparator),
         x: (Vec<u64>, Vec<u64>),
         n: usize,
     ) -> Result<Vec<u64>> {
@@ -272,14 +272,14 @@ impl Party {
                 }
                 Step::Relu { .. } => {
                     let y = self.additive(act);
-                    let y = relu(net, &mut self.role(), &y, n * len)?;
+                    let y = cmp.relu(net, &mut self.role(), &y, n * len)?;
                     Act::Add(y)
                 }
                 Step::MaxPool(g) => {
                     let y = self.additive(act);
                     let wins = pool_windows(&g, &y, if self.id == 2 { 0 } else { n });
                     len = g.out_len();
-                    Act::Add(max_windows(net, &mut self.role(), wins, n * len)?)
+                    Act::Add(max_windows(net, &mut self.role(), cmp, wins, n * len)?)
                 }
             };
         }
@@ -291,6 +291,7 @@ impl Party {
         match self.id {
             0 => Role::A {
                 peer: 1,
+                helper: 2,
                 prg: &mut self.aux_prev,
             },
             1 => Role::B {
@@ -299,6 +300,7 @@ impl Party {
                 prg: &mut self.aux_next,
             },
             _ => Role::H {
+                a: 0,
                 b: 1,
                 prg_a: &mut self.aux_next,
                 prg_b: &mut self.aux_prev,
@@ -402,10 +404,18 @@ impl Mpc3Backend {
             seconds: start.elapsed().as_secs_f64(),
             bytes_sent: 8 * words + 3 * 32,
             notes: vec![
-                format!("Z_2^64 fixed point with {} fractional bits", self.fp.frac_bits()),
+                format!(
+                    "Z_2^64 fixed point with {} fractional bits",
+                    self.fp.frac_bits()
+                ),
                 "3 parties, 2-out-of-3 replicated sharing, semi-honest, honest majority".into(),
-                "weights replicated-shared by the model owner; pairwise PRG keys for zero shares".into(),
-                "comparison: exact bitsliced carry chain, party 2 as helper; truncation: ABY3 share truncation (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
+                "weights replicated-shared by the model owner; pairwise PRG keys for zero shares"
+                    .into(),
+                format!(
+                    "{}, party 2 as helper",
+                    Comparator::new(self.config.comparison, self.fp.frac_bits()).describe()
+                ),
+                "truncation: ABY3 share truncation (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
             ],
         })
     }
@@ -418,11 +428,12 @@ impl Mpc3Backend {
             .as_mut()
             .ok_or(MpcError::NotSetUp { backend: "mpc3" })?;
         let x = encode_input(images, st.in_len, &st.input, &fp)?;
+        let cmp = Comparator::new(self.config.comparison, fp.frac_bits());
         let n = images.batch();
         let inputs = share3(&x, &mut Prg::from_os());
         let steps = &st.steps;
         let res = run_nodes(&mut st.parties, timeout, |i, party, net| {
-            party.run(net, steps, fp, inputs[i].clone(), n)
+            party.run(net, steps, (fp, &cmp), inputs[i].clone(), n)
         });
         let (outs, stats) = match res {
             Ok(r) => r,
@@ -482,6 +493,7 @@ pub(crate) fn serve(
     id: usize,
     model: &Model,
     fp: FixedPoint,
+    cmp: Comparator,
 ) -> Result<usize> {
     let (steps, in_len, classes) = plan(model)?;
     // Key k_i is drawn by party i and shared with the previous party.
@@ -529,7 +541,7 @@ pub(crate) fn serve(
         let len = n.checked_mul(in_len).ok_or(internal(id))?;
         let xa = net.recv_exact(CLIENT, len)?;
         let xb = net.recv_exact(CLIENT, len)?;
-        let y = party.run(net, &steps, fp, (xa, xb), n)?;
+        let y = party.run(net, &steps, (fp, &cmp), (xa, xb), n)?;
         if y.len() != n * classes {
             return Err(internal(id));
         }

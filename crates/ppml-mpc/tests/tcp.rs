@@ -162,8 +162,8 @@ fn wait_ok(mut c: Child, limit: Duration) {
     }
 }
 
-fn processes(protocol: &str, name: &str) {
-    let config = deployment(protocol, 10_000, 20_000, "");
+fn processes(protocol: &str, name: &str, extra: &str) {
+    let config = deployment(protocol, 10_000, 20_000, extra);
     let _cleanup = Cleanup::of(&config);
     let children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, name)).collect();
     let m = model(name);
@@ -188,12 +188,17 @@ fn processes(protocol: &str, name: &str) {
 
 #[test]
 fn mpc3_lenet_as_three_processes_over_tls_matches_plain() {
-    processes("mpc3", "lenet");
+    processes("mpc3", "lenet", "");
+}
+
+#[test]
+fn mpc2_mlp_with_fss_comparison_as_three_processes_over_tls_matches_plain() {
+    processes("mpc2", "mlp", "comparison = \"fss\"");
 }
 
 #[test]
 fn mpc2_cnn_as_three_processes_over_tls_matches_plain() {
-    processes("mpc2", "cnn");
+    processes("mpc2", "cnn", "");
 }
 
 /// Runs parties `ids` of `config` on threads; returns their join handles.
@@ -375,10 +380,18 @@ fn config_files_are_validated() {
     let ok = PartiesConfig::quick_start_toml(ppml_mpc::Protocol::Mpc2, "127.0.0.1", 7000);
     let c = PartiesConfig::parse(&ok, base).expect("quick start parses");
     assert_eq!(c.protocol, ppml_mpc::Protocol::Mpc2);
+    assert_eq!(c.comparison, ppml_mpc::Comparison::BitDecomposition);
+    let fss = ok.replace("\"bit-decomposition\"", "\"fss\"");
+    let c2 = PartiesConfig::parse(&fss, base).expect("fss parses");
+    assert_eq!(c2.comparison, ppml_mpc::Comparison::Fss);
     assert_eq!(c.parties[2].address.port(), 7002);
     assert_eq!(c.ca, base.join("ca.pem"));
     for (bad, why) in [
         (ok.replace("mpc2", "mpc4"), "protocol"),
+        (
+            ok.replace("\"bit-decomposition\"", "\"fast\""),
+            "comparison",
+        ),
         (ok.replace("frac_bits = 16", "frac_bits = 40"), "frac bits"),
         (
             ok.replace("timeout_ms = 30000", "timeout_ms = 0"),

@@ -1,7 +1,7 @@
 //! Every zoo model under both backends, against the f32 reference engine.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig, MpcError};
+use ppml_mpc::{Comparison, Mpc2Backend, Mpc3Backend, MpcConfig, MpcError};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, zoo, Tensor};
 
@@ -81,6 +81,20 @@ fn every_zoo_model_under_mpc2_matches_plain() {
     let mut b = Mpc2Backend::new(MpcConfig::default()).expect("config");
     for name in MODELS {
         check(&mut b, name, 3);
+    }
+}
+
+#[test]
+fn every_zoo_model_under_both_backends_with_fss_comparison_matches_plain() {
+    let config = MpcConfig {
+        comparison: Comparison::Fss,
+        ..MpcConfig::default()
+    };
+    let mut b2 = Mpc2Backend::new(config.clone()).expect("config");
+    let mut b3 = Mpc3Backend::new(config).expect("config");
+    for name in MODELS {
+        check(&mut b2, name, 2);
+        check(&mut b3, name, 2);
     }
 }
 

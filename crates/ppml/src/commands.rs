@@ -1,5 +1,6 @@
 //! The subcommands.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use ppml_train::{Progress, TrainConfig};
 
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig};
-use ppml_mpc::{PartiesConfig, Protocol};
+use ppml_mpc::{Comparison, PartiesConfig, Protocol};
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
@@ -39,6 +40,11 @@ struct BackendArgs {
     /// mpc2/mpc3: fractional bits of the fixed-point encoding (default 16).
     #[arg(long)]
     frac_bits: Option<u32>,
+    /// mpc2/mpc3: the comparison protocol for ReLU and max-pooling: `bit-decomposition` (the
+    /// default: eight rounds, the least computation and traffic) or `fss` (AriaNN's function
+    /// secret sharing: one round, for slow links).
+    #[arg(long, value_parser = parse_comparison)]
+    comparison: Option<Comparison>,
     /// mpc2/mpc3: be the client of parties started with `ppml party` (default: run the parties
     /// as threads in this process).
     #[arg(long)]
@@ -59,8 +65,14 @@ impl BackendArgs {
             enclave: self.enclave.clone(),
             measurement: self.measurement,
             frac_bits: self.frac_bits,
+            comparison: self.comparison,
         })
     }
+}
+
+fn parse_comparison(name: &str) -> Result<Comparison, String> {
+    Comparison::from_name(name)
+        .ok_or_else(|| format!("{name:?}: expected fss or bit-decomposition"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -555,7 +567,14 @@ fn evaluate(
     .map_err(|e| anyhow::anyhow!(e))
     .with_context(|| format!("evaluating {} under {}", model.name, backend.name()))?;
     pb.finish_and_clear();
-    println!(
+    // With --json, stdout carries the JSON alone; the summary goes to stderr.
+    let mut human: Box<dyn std::io::Write> = if json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    writeln!(
+        human,
         "{} under {}: accuracy {:.2}% on {} images{}",
         report.model,
         report.backend,
@@ -565,17 +584,19 @@ fn evaluate(
             .agreement
             .map(|a| format!(", agreement with plain {:.2}%", a * 100.0))
             .unwrap_or_default()
-    );
-    println!(
+    )?;
+    writeln!(
+        human,
         "latency {:.3} ms median ({:.3} ms p95) per call of {} image(s); throughput {:.0} images/s",
         report.latency_ms, report.latency_p95_ms, report.batch, report.throughput_img_per_s
-    );
-    println!(
+    )?;
+    writeln!(
+        human,
         "setup {:.3} s; {} bytes sent in {} rounds",
         report.setup_seconds, report.bytes_sent, report.rounds
-    );
+    )?;
     for note in &report.notes {
-        println!("note: {note}");
+        writeln!(human, "note: {note}")?;
     }
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -57,9 +57,11 @@ fn eval_json_has_the_contract_fields() {
         "eval", "--model", "mlp", "--limit", "200", "--batch", "50", "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // With --json, stdout is the JSON document alone (the summary goes to stderr).
     let out = stdout(&o);
-    let last = out.lines().last().expect("a last line");
-    let v: serde_json::Value = serde_json::from_str(last).expect("JSON last line");
+    let last = out.trim_end();
+    let v: serde_json::Value = serde_json::from_str(last).expect("stdout is JSON");
+    assert!(stderr(&o).contains("accuracy"));
     for key in [
         "model",
         "backend",
@@ -82,8 +84,42 @@ fn eval_json_has_the_contract_fields() {
 }
 
 #[test]
+fn mpc_comparison_is_selectable() {
+    let o = ppml(&[
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "mpc2",
+        "--comparison",
+        "fss",
+        "--limit",
+        "100",
+        "--batch",
+        "100",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim_end()).expect("JSON");
+    assert!(v["agreement"].as_f64().expect("agreement") >= 0.99);
+    assert!(v["notes"].to_string().contains("FSS"), "{}", v["notes"]);
+}
+
+#[test]
 fn bad_input_gives_a_clear_error_and_no_panic() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "eval",
+                "--model",
+                "mlp",
+                "--backend",
+                "mpc2",
+                "--comparison",
+                "fast",
+            ],
+            "expected fss or bit-decomposition",
+        ),
         (&["eval", "--model", "resnet"], "not a zoo model"),
         (
             &["eval", "--model", "mlp", "--data", "/nonexistent"],
