@@ -152,8 +152,9 @@ macro_rules! handshake {
     }};
 }
 
-/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
-fn read_frame(r: &mut impl Read, max_words: u64) -> std::io::Result<Option<Vec<u64>>> {
+/// Reads one frame (a little-endian word count, then the words) of at most `max_words` words;
+/// `Ok(None)` on a clean end of stream between frames. Public for the fuzz targets.
+pub fn read_frame(r: &mut impl Read, max_words: u64) -> std::io::Result<Option<Vec<u64>>> {
     let mut head = [0u8; 8];
     let mut got = 0;
     while got < 8 {

@@ -14,19 +14,23 @@ pub fn load_gray(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
         path: path.to_path_buf(),
         source,
     })?;
-    let err = |reason: String| NnError::Image {
+    decode_gray(&bytes).map_err(|reason| NnError::Image {
         path: path.to_path_buf(),
         reason,
-    };
+    })
+}
+
+/// Decodes a PNG or binary PGM file's bytes as `(width, height, pixels)`, one `u8` per pixel.
+pub fn decode_gray(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
     if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(err(format!("larger than {MAX_IMAGE_BYTES} bytes")));
+        return Err(format!("larger than {MAX_IMAGE_BYTES} bytes"));
     }
     if bytes.starts_with(b"P5") {
-        parse_pgm(&bytes).map_err(err)
+        parse_pgm(bytes)
     } else if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
-        decode_png(&bytes).map_err(err)
+        decode_png(bytes)
     } else {
-        Err(err("not a PNG or binary PGM (P5) file".into()))
+        Err("not a PNG or binary PGM (P5) file".into())
     }
 }
 
@@ -56,6 +60,9 @@ fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
 
 /// Parses a binary PGM (`P5`, maxval <= 255).
 pub fn parse_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
+    if !bytes.starts_with(b"P5") {
+        return Err("not a binary PGM (P5) file".into());
+    }
     let mut fields = Vec::new();
     let mut i = 2;
     while fields.len() < 3 {
@@ -74,6 +81,7 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
         }
         let v: usize = std::str::from_utf8(&bytes[start..i])
             .ok()
+            .filter(|s| !s.is_empty())
             .and_then(|s| s.parse().ok())
             .ok_or("malformed PGM header")?;
         fields.push(v);
@@ -87,7 +95,8 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
     if data.len() < n {
         return Err(format!("PGM truncated: {} of {n} pixels", data.len()));
     }
-    let scale = |p: u8| ((usize::from(p) * 255) / max) as u8;
+    // Samples above maxval are out of spec; they saturate at white.
+    let scale = |p: u8| ((usize::from(p) * 255) / max).min(255) as u8;
     Ok((w, h, data[..n].iter().map(|&p| scale(p)).collect()))
 }
 
@@ -104,6 +113,11 @@ mod tests {
             .unwrap_err()
             .contains("truncated"));
         assert!(parse_pgm(b"P5 2 x 255\n").is_err());
+        // Found by the `pgm` fuzz target: inputs shorter than the magic number.
+        for short in [&b""[..], b"P", b"P5", b"P5 1 1"] {
+            assert!(parse_pgm(short).is_err());
+            assert!(decode_gray(short).is_err());
+        }
     }
 
     #[test]

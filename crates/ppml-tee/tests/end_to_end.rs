@@ -332,6 +332,56 @@ fn concurrent_clients_are_served_and_the_bound_holds() {
     assert!(TeeClient::connect(h1.addr(), &VerifyPolicy::new(M, true)).is_err());
 }
 
+/// Resident memory of this process in KiB (Linux), or `None` elsewhere.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn many_sequential_and_concurrent_clients_get_their_own_answers_and_memory_stays_flat() {
+    let m = model("lenet");
+    let h = enclave(
+        m.clone(),
+        EnclaveOptions {
+            max_connections: 8,
+            ..EnclaveOptions::default()
+        },
+    );
+    let addr = h.addr();
+    let policy = VerifyPolicy::new(M, true);
+    // Each client sends its own images and must get exactly their logits back.
+    let round = |seed: u64| {
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (m, policy) = (m.clone(), policy.clone());
+                std::thread::spawn(move || {
+                    for j in 0..5u64 {
+                        let x = images(1 + (j as usize % 3), seed * 100 + t * 10 + j);
+                        let mut c = TeeClient::connect(addr, &policy).unwrap();
+                        assert_eq!(c.infer(&x).unwrap(), engine::forward(&m, &x).unwrap());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    };
+    for seed in 0..3 {
+        round(seed);
+    }
+    let before = rss_kib();
+    for seed in 3..13 {
+        round(seed);
+    }
+    // 200 more connections after warm-up: resident memory must not grow with them.
+    if let (Some(a), Some(b)) = (before, rss_kib()) {
+        assert!(b < a + 32 * 1024, "RSS grew from {a} KiB to {b} KiB");
+    }
+}
+
 #[test]
 fn large_batches_are_split_into_bounded_frames() {
     let m = model("mlp");

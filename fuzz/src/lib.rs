@@ -1,0 +1,87 @@
+//! The harnesses behind the fuzz targets: one function per decoder of untrusted bytes, each of
+//! which must return (an error or a value) and never panic, hang or allocate without bound.
+//!
+//! `fuzz_targets/*.rs` hand libFuzzer's inputs to these functions, and
+//! `crates/ppml/tests/fuzz_corpus.rs` replays the committed corpus (`fuzz/corpus/<target>/`)
+//! through the same functions in every CI run. See `docs/security.md`.
+
+use std::path::Path;
+
+/// A harness: decodes `data` every way the target covers.
+pub type Harness = fn(&[u8]);
+
+/// Every harness by target name.
+pub const TARGETS: &[(&str, Harness)] = &[
+    ("idx", idx),
+    ("model_file", model_file),
+    ("pgm", pgm),
+    ("tee_wire", tee_wire),
+    ("tee_frame", tee_frame),
+    ("tee_server_hello", tee_server_hello),
+    ("mpc_frame", mpc_frame),
+    ("parties_toml", parties_toml),
+];
+
+/// IDX files (MNIST images and labels), both ranks.
+pub fn idx(data: &[u8]) {
+    let _ = ppml_nn::idx::parse_idx(data, 3);
+    let _ = ppml_nn::idx::parse_idx(data, 1);
+}
+
+/// Model files (safetensors with the architecture in the header).
+pub fn model_file(data: &[u8]) {
+    let _ = ppml_nn::io::from_bytes(data, Path::new("fuzz.safetensors"));
+}
+
+/// Images for `ppml predict` (binary PGM or PNG), and the PGM parser on its own.
+pub fn pgm(data: &[u8]) {
+    let _ = ppml_nn::image::decode_gray(data);
+    let _ = ppml_nn::image::parse_pgm(data);
+}
+
+/// The enclave service's requests and responses, and the handshake message reader.
+pub fn tee_wire(data: &[u8]) {
+    let _ = ppml_tee::wire::Request::decode(data);
+    let _ = ppml_tee::wire::Response::decode(data);
+    let _ = ppml_tee::wire::read_handshake(&mut &data[..]);
+}
+
+/// Encrypted channel frames: a frame from someone without the session key never opens.
+pub fn tee_frame(data: &[u8]) {
+    use ppml_tee::channel::{Role, SessionKeys};
+    let keys = SessionKeys::derive(&[7; 32], &[9; 32]);
+    let (_, mut opener) = keys.split(Role::Enclave, 1 << 16);
+    if let Ok(plain) = opener.open(data) {
+        // Forging a ChaCha20-Poly1305 tag is infeasible; only a sealed frame may open.
+        let (mut sealer, _) = keys.split(Role::Client, 1 << 16);
+        assert_eq!(sealer.seal(&plain).ok().as_deref(), Some(data));
+    }
+}
+
+/// The enclave's hello with its attestation evidence, as the client checks it.
+pub fn tee_server_hello(data: &[u8]) {
+    let policy = ppml_tee::VerifyPolicy {
+        expected_measurement: ppml_tee::Measurement([0; 32]),
+        allow_simulated: true,
+        expected_signer: None,
+        dcap: None,
+        allow_debug: true,
+    };
+    if let Ok((client, _hello)) = ppml_tee::handshake::ClientHandshake::start() {
+        // The report data binds the client's fresh nonce: random bytes never verify.
+        assert!(client.finish(data, &policy, 1 << 16).is_err());
+    }
+}
+
+/// MPC transport frames (inside TLS), with a small bound on the announced size.
+pub fn mpc_frame(data: &[u8]) {
+    let mut r = data;
+    while let Ok(Some(_)) = ppml_mpc::net::read_frame(&mut r, 1 << 12) {}
+}
+
+/// `parties.toml` deployment files.
+pub fn parties_toml(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = ppml_mpc::PartiesConfig::parse(text, Path::new("/nonexistent"));
+    }
+}
