@@ -31,7 +31,7 @@ impl TeeClient {
         Self::connect_with(addr, policy, DEFAULT_MAX_FRAME, Duration::from_secs(300))
     }
 
-    /// [`connect`](Self::connect) with a frame bound and a read timeout.
+    /// [`connect`](Self::connect) with a frame bound and a timeout for every read and write.
     pub fn connect_with(
         addr: impl ToSocketAddrs,
         policy: &VerifyPolicy,
@@ -42,6 +42,7 @@ impl TeeClient {
         let mut stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let (hs, hello) = ClientHandshake::start()?;
         let mut bytes = write_handshake(&mut stream, &hello)?;
         let reply = read_handshake(&mut stream)?;

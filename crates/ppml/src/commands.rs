@@ -15,6 +15,7 @@ use ppml_train::{Progress, TrainConfig};
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig};
 use ppml_mpc::{Comparison, PartiesConfig, Protocol};
+use ppml_tee::channel::DEFAULT_MAX_FRAME;
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
@@ -198,6 +199,9 @@ enum Command {
         /// The image (28x28 PNG or binary PGM).
         #[arg(long)]
         image: PathBuf,
+        /// Seconds to wait for the enclave on any read or write before giving up.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
     },
     /// Writes a CA, a certificate and key per MPC node and a `parties.toml` for a one-machine
     /// quick start.
@@ -374,7 +378,13 @@ pub fn run(cli: Cli) -> Result<()> {
             measurement,
             allow_simulated,
             image,
-        } => tee_client(&enclave, measurement, allow_simulated, &image),
+            timeout,
+        } => tee_client(
+            &enclave,
+            VerifyPolicy::new(measurement, allow_simulated),
+            &image,
+            Duration::from_secs(timeout),
+        ),
         Command::Bench {
             models,
             backends,
@@ -703,14 +713,8 @@ fn he_client(server: &str, images: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn tee_client(
-    addr: &str,
-    measurement: Measurement,
-    allow_simulated: bool,
-    image: &Path,
-) -> Result<()> {
-    let policy = VerifyPolicy::new(measurement, allow_simulated);
-    let mut client = TeeClient::connect(addr, &policy)
+fn tee_client(addr: &str, policy: VerifyPolicy, image: &Path, timeout: Duration) -> Result<()> {
+    let mut client = TeeClient::connect_with(addr, &policy, DEFAULT_MAX_FRAME, timeout)
         .with_context(|| format!("attesting the enclave at {addr}"))?;
     eprintln!("attested: {}", client.attestation().mode.label());
     let info = client.model_info()?;

@@ -1,0 +1,137 @@
+//! Network faults seen by the command-line clients: a server that closes the connection, sends
+//! garbage or stalls makes the client exit non-zero within its timeout, with an error on stderr
+//! and nothing on stdout that looks like a result.
+#![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// How a fake server treats its one connection.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Reads a little, then closes.
+    Close,
+    /// Reads a little, then answers with bytes of no protocol.
+    Garbage,
+    /// Reads a little, then neither answers nor closes.
+    Stall,
+}
+
+/// A one-connection server on a free loopback port that misbehaves as `fault` says.
+fn fake_server(fault: Fault) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        match fault {
+            Fault::Close => drop(s),
+            Fault::Garbage => {
+                let junk: Vec<u8> = (0..4096u32).map(|i| (i * 37 % 251) as u8).collect();
+                let _ = s.write_all(&junk);
+                let _ = s.flush();
+                // Keep the connection open: the client must fail on the content.
+                thread::sleep(Duration::from_secs(5));
+            }
+            Fault::Stall => hold(s, Duration::from_secs(30)),
+        }
+    });
+    (addr, handle)
+}
+
+/// Holds the connection open without a word until the peer closes it or `limit` passes.
+fn hold(mut s: TcpStream, limit: Duration) {
+    let _ = s.set_read_timeout(Some(limit));
+    let mut sink = [0u8; 4096];
+    while let Ok(k) = s.read(&mut sink) {
+        if k == 0 {
+            break;
+        }
+    }
+}
+
+/// A PGM of a blank 28x28 image.
+fn blank_pgm() -> String {
+    let mut pgm = b"P5\n28 28\n255\n".to_vec();
+    pgm.extend([0u8; 784]);
+    let path = std::env::temp_dir().join(format!("ppml-faults-{}.pgm", std::process::id()));
+    std::fs::write(&path, pgm).expect("write");
+    path.to_str().expect("utf8").to_string()
+}
+
+fn run(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(args)
+        .current_dir(REPO)
+        .output()
+        .expect("run ppml");
+    (out, start.elapsed())
+}
+
+fn assert_clean_failure(what: &str, out: &Output, took: Duration, limit: Duration) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what}: exited successfully");
+    assert!(stdout.trim().is_empty(), "{what}: printed {stdout:?}");
+    assert!(
+        stderr.to_lowercase().contains("error"),
+        "{what}: stderr {stderr:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(took < limit, "{what}: took {took:?}");
+}
+
+#[test]
+fn tee_client_fails_cleanly_on_a_faulty_enclave() {
+    let image = blank_pgm();
+    for fault in [Fault::Close, Fault::Garbage, Fault::Stall] {
+        let (addr, server) = fake_server(fault);
+        let (out, took) = run(&[
+            "tee-client",
+            "--enclave",
+            &addr,
+            "--measurement",
+            &"ab".repeat(32),
+            "--allow-simulated",
+            "--image",
+            &image,
+            "--timeout",
+            "2",
+        ]);
+        assert_clean_failure(
+            &format!("tee-client vs {fault:?}"),
+            &out,
+            took,
+            Duration::from_secs(20),
+        );
+        drop(server);
+    }
+}
+
+#[test]
+fn tee_client_fails_cleanly_when_nothing_listens() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (out, took) = run(&[
+        "tee-client",
+        "--enclave",
+        &format!("127.0.0.1:{port}"),
+        "--measurement",
+        &"ab".repeat(32),
+        "--image",
+        &blank_pgm(),
+    ]);
+    assert_clean_failure("tee-client, no server", &out, took, Duration::from_secs(20));
+}
