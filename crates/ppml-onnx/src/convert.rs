@@ -501,6 +501,11 @@ impl Walker {
             ctx.unsupported("attribute strides: only equal strides are supported")
         })?;
         let padding = self.pads(ctx, &attrs)?;
+        if padding >= kh {
+            return Err(ctx.unsupported(format!(
+                "padding {padding} with a {kh}x{kh} kernel: ppml pads less than the kernel size"
+            )));
+        }
         let bias = match self.constant(ctx, 2, "bias B")? {
             Some(b) if b.dims == [out] => b.data.iter().map(|&v| v as f32).collect(),
             Some(b) => {
@@ -765,8 +770,12 @@ impl Walker {
                 };
             }
         }
-        let known: i64 = dims.iter().filter(|&&d| d != -1).product();
-        let total = (batch * len) as i64;
+        let known = dims
+            .iter()
+            .filter(|&&d| d != -1)
+            .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(-1);
+        let total = i64::try_from(batch.saturating_mul(len)).unwrap_or(i64::MAX);
         let wild = dims.iter().filter(|&&d| d == -1).count();
         if wild > 1 || dims.iter().any(|&d| d < -1) || known <= 0 || total % known != 0 {
             return Err(ctx.malformed(format!(

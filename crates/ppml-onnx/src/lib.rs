@@ -50,6 +50,8 @@ pub use error::{OnnxError, Result};
 
 /// The largest ONNX file accepted (as ppml's own model files).
 pub const MAX_ONNX_BYTES: u64 = ppml_nn::io::MAX_MODEL_BYTES;
+/// The most elements one input image may have.
+pub const MAX_IMAGE_ELEMENTS: usize = 1 << 24;
 /// The oldest default-domain opset read.
 pub const MIN_OPSET: i64 = 13;
 
@@ -186,6 +188,15 @@ pub fn import_proto(proto: &ModelProto, opts: &ImportOptions) -> Result<Imported
     };
     let dims = input_dims(input)?;
     let (image, batch, flat_input) = input_shape(&input.name, &dims, opts.input)?;
+    let elements = image
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n > 0 && n <= MAX_IMAGE_ELEMENTS);
+    if elements.is_none() {
+        return Err(OnnxError::Graph(format!(
+            "input image {image:?}: between 1 and {MAX_IMAGE_ELEMENTS} elements accepted"
+        )));
+    }
     let [c, h, w] = image;
     let mut walker = convert::Walker::new(input.name.clone(), Shape::Chw(c, h, w), batch, consts);
     if flat_input {
@@ -293,7 +304,8 @@ fn input_shape(
                 }
             };
             if let Some(f) = f {
-                if image.iter().product::<usize>() != *f {
+                let n = image.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+                if n != Some(*f) {
                     return Err(err(format!("{image:?} is not {f} features")));
                 }
             }

@@ -227,6 +227,11 @@ fn unsupported_graphs_are_named() {
         },
         {
             let (mut n, i) = conv_fc(vec![]);
+            n[0].attribute.push(ints("pads", &[3, 3, 3, 3]));
+            (n, i, "Conv", "conv", "less than the kernel")
+        },
+        {
+            let (mut n, i) = conv_fc(vec![]);
             n[0].attribute.push(ints("dilations", &[2, 2]));
             (n, i, "Conv", "conv", "dilations")
         },
@@ -315,6 +320,11 @@ fn malformed_graphs_are_errors() {
     i[1] = init("fc", &[10, 9], vec![0.0; 90]);
     let err = import_proto(&model(n, i, None), &opts).expect_err("shape");
     assert!(matches!(err, OnnxError::Malformed { .. }), "{err}");
+    // An absurd image size.
+    let (n, i) = conv_fc(vec![]);
+    let huge = value("x", &[None, Some(1), Some(1 << 20), Some(1 << 20)]);
+    let err = import_proto(&model(n, i, Some(huge)), &opts).expect_err("huge");
+    assert!(err.to_string().contains("elements accepted"), "{err}");
     // No graph at all.
     let err = import_proto(&ModelProto::default(), &opts).expect_err("empty");
     assert!(matches!(err, OnnxError::Opset { found: 0, .. }), "{err}");
