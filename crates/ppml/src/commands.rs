@@ -91,6 +91,32 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Imports an ONNX model (opset 13+) as a ppml model file that `--model` accepts under every
+    /// backend that supports its operators (see docs/onnx.md).
+    Import {
+        /// The ONNX file.
+        onnx: PathBuf,
+        /// Output model file; `.safetensors` is appended when missing (`--out models/NAME`
+        /// writes `models/NAME.safetensors`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (default: the output file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// One input image as C,H,W (default: from the ONNX graph input).
+        #[arg(long, value_parser = parse_shape)]
+        input_shape: Option<[usize; 3]>,
+        /// Pixel normalisation `(pixel/255 - mean) / std`: the mean (default: the model's
+        /// `ppml.mean` metadata, else MNIST's 0.1307).
+        #[arg(long)]
+        mean: Option<f32>,
+        /// The std (default: the model's `ppml.std` metadata, else MNIST's 0.3081).
+        #[arg(long)]
+        std: Option<f32>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Trains a zoo model on MNIST and writes its model file.
     Train {
         /// Zoo model name.
@@ -290,6 +316,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 test.as_ref(),
             )
         }
+        Command::Import {
+            onnx,
+            out,
+            name,
+            input_shape,
+            mean,
+            std,
+            force,
+        } => import(&onnx, out, name, input_shape, (mean, std), force),
         Command::Train {
             model,
             epochs,
@@ -426,7 +461,87 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn load_model(name: &str, models_dir: Option<PathBuf>) -> Result<Model> {
     let dir = models_dir.unwrap_or_else(io::default_models_dir);
+    // `--model models/NAME` finds the `models/NAME.safetensors` that `ppml import` wrote.
+    let with_ext = format!("{name}.safetensors");
+    let name = if !Path::new(name).is_file() && Path::new(&with_ext).is_file() {
+        with_ext.as_str()
+    } else {
+        name
+    };
     io::resolve(name, &dir).with_context(|| format!("loading model `{name}`"))
+}
+
+/// Parses `C,H,W` (or `CxHxW`).
+fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    let dims = s
+        .split([',', 'x'])
+        .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+        .collect::<Option<Vec<_>>>();
+    match dims.as_deref() {
+        Some(&[c, h, w]) => Ok([c, h, w]),
+        _ => Err(format!(
+            "`{s}`: expected three positive numbers C,H,W, e.g. 1,28,28"
+        )),
+    }
+}
+
+fn import(
+    onnx: &Path,
+    out: PathBuf,
+    name: Option<String>,
+    input: Option<[usize; 3]>,
+    (mean, std): (Option<f32>, Option<f32>),
+    force: bool,
+) -> Result<()> {
+    let out = if out.extension().is_some_and(|e| e == "safetensors") {
+        out
+    } else {
+        let mut s = out.into_os_string();
+        s.push(".safetensors");
+        PathBuf::from(s)
+    };
+    if out.exists() && !force {
+        bail!("{} exists; pass --force to replace it", out.display());
+    }
+    let normalization = match (mean, std) {
+        (None, None) => None,
+        (mean, std) => {
+            let default = Normalization::default();
+            let n = Normalization {
+                mean: mean.unwrap_or(default.mean),
+                std: std.unwrap_or(default.std),
+            };
+            if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
+                bail!("--mean and --std must be finite, --std non-zero");
+            }
+            Some(n)
+        }
+    };
+    let name = name.or_else(|| out.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let opts = ppml_onnx::ImportOptions {
+        name,
+        input,
+        normalization,
+    };
+    let imported = ppml_onnx::import_file(onnx, &opts)
+        .with_context(|| format!("importing {}", onnx.display()))?;
+    io::save(&imported.model, &out)?;
+    println!("wrote {}", out.display());
+    print!("{}", imported.model.summary()?);
+    for note in &imported.notes {
+        println!("note: {note}");
+    }
+    for (backend, why) in imported.backend_support() {
+        match why {
+            None => println!("backend {backend}: supported"),
+            Some(why) => println!("backend {backend}: not supported: {why}"),
+        }
+    }
+    println!(
+        "run it with: ppml eval --model {} --backend mpc3",
+        out.display()
+    );
+    Ok(())
 }
 
 fn load_split(data: Option<PathBuf>, split: Split, limit: Option<usize>) -> Result<Dataset> {

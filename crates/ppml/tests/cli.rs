@@ -260,3 +260,76 @@ fn he_server_and_client_run_as_separate_processes() {
         .collect();
     assert_eq!(predicted, labels);
 }
+
+/// The last stdout line of a successful `--json` run, parsed.
+fn json_report(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    let out = stdout(o);
+    let last = out.lines().last().expect("a last line");
+    serde_json::from_str(last).expect("JSON last line")
+}
+
+#[test]
+fn import_an_onnx_model_then_eval_it_under_plain_and_mpc3() {
+    let dir = std::env::temp_dir().join(format!("ppml-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("mine");
+    let out = out.to_str().expect("utf8");
+    let onnx = "crates/ppml-onnx/tests/data/cnn_relu.onnx";
+    let o = ppml(&["import", onnx, "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let file = format!("{out}.safetensors");
+    assert!(text.contains(&format!("wrote {file}")), "{text}");
+    assert!(
+        text.contains("conv2d") && text.contains("max_pool2d"),
+        "{text}"
+    );
+    assert!(text.contains("backend mpc3: supported"), "{text}");
+    assert!(
+        text.contains("backend he: not supported") && text.contains("/relu1/Relu"),
+        "{text}"
+    );
+    // An existing file is kept unless --force.
+    let again = ppml(&["import", onnx, "--out", out]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+
+    let plain = json_report(&ppml(&[
+        "eval", "--model", &file, "--limit", "100", "--batch", "100", "--json",
+    ]));
+    assert_eq!(plain["model"], "mine");
+    assert!(plain["accuracy"].as_f64().expect("number") > 0.5, "{plain}");
+    // `--model models/NAME` (no extension) finds the file too.
+    let mpc = json_report(&ppml(&[
+        "eval",
+        "--model",
+        out,
+        "--backend",
+        "mpc3",
+        "--limit",
+        "20",
+        "--batch",
+        "20",
+        "--json",
+    ]));
+    assert_eq!(mpc["backend"], "mpc3");
+    assert_eq!(mpc["agreement"].as_f64(), Some(1.0), "{mpc}");
+
+    let bad_out = dir.join("bad");
+    let bad = ppml(&[
+        "import",
+        "crates/ppml-onnx/tests/data/unsupported_op.onnx",
+        "--out",
+        bad_out.to_str().expect("utf8"),
+    ]);
+    let err = stderr(&bad);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains("/act/Sigmoid") && err.contains("Sigmoid"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.join("bad.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
