@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("tee_server_hello", tee_server_hello),
     ("mpc_frame", mpc_frame),
     ("parties_toml", parties_toml),
+    ("onnx", onnx),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -84,4 +85,9 @@ pub fn parties_toml(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = ppml_mpc::PartiesConfig::parse(text, Path::new("/nonexistent"));
     }
+}
+
+/// ONNX models given to `ppml import`.
+pub fn onnx(data: &[u8]) {
+    let _ = ppml_onnx::import_bytes(data, &ppml_onnx::ImportOptions::default());
 }

@@ -580,28 +580,29 @@ pub(crate) mod tests {
         (ring::add(&ya, &yb), bytes, rounds)
     }
 
+    /// Values where comparisons go wrong first: zero, one unit either side, the fixed-point
+    /// one, the extremes of the ring and their neighbours.
+    pub(crate) const EDGE_VALUES: [i64; 15] = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        65536,
+        -65536,
+        i64::MAX,
+        i64::MIN,
+        i64::MAX - 1,
+        i64::MIN + 1,
+        1 << 62,
+        -(1 << 62),
+        123_456_789,
+        -987_654_321,
+    ];
+
     #[test]
     fn relu_is_exact_on_edge_values() {
-        let xs: Vec<u64> = [
-            0i64,
-            1,
-            -1,
-            2,
-            -2,
-            65536,
-            -65536,
-            i64::MAX,
-            i64::MIN,
-            i64::MAX - 1,
-            i64::MIN + 1,
-            1 << 62,
-            -(1 << 62),
-            123_456_789,
-            -987_654_321,
-        ]
-        .iter()
-        .map(|&v| v as u64)
-        .collect();
+        let xs: Vec<u64> = EDGE_VALUES.iter().map(|&v| v as u64).collect();
         let (y, _, rounds) = run3(&xs, relu);
         for (x, y) in xs.iter().zip(&y) {
             let want = if (*x as i64) >= 0 { *x } else { 0 };

@@ -175,7 +175,7 @@ fn dealer_slice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::run3;
+    use crate::compare::tests::{run3, EDGE_VALUES};
     use crate::compare::{max_windows, Comparator};
     use crate::Comparison;
 
@@ -191,26 +191,7 @@ mod tests {
 
     #[test]
     fn exact_on_edge_values_of_the_whole_ring_in_one_round() {
-        let xs: Vec<u64> = [
-            0i64,
-            1,
-            -1,
-            2,
-            -2,
-            65536,
-            -65536,
-            i64::MAX,
-            i64::MIN,
-            i64::MAX - 1,
-            i64::MIN + 1,
-            1 << 62,
-            -(1 << 62),
-            123_456_789,
-            -987_654_321,
-        ]
-        .iter()
-        .map(|&v| v as u64)
-        .collect();
+        let xs: Vec<u64> = EDGE_VALUES.iter().map(|&v| v as u64).collect();
         let (y, bytes, rounds) = run3(&xs, |net, role, x, n| relu(net, role, x, n, 64));
         for (x, y) in xs.iter().zip(&y) {
             assert_eq!(*y, want(*x, 64), "relu({})", *x as i64);
