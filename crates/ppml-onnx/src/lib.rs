@@ -230,7 +230,6 @@ pub fn import_proto(proto: &ModelProto, opts: &ImportOptions) -> Result<Imported
         layers: walk.layers,
     };
     model.shapes()?;
-    debug_assert!(matches!(walk.output, Shape::Flat(_)));
     Ok(Imported {
         model,
         origins: walk.origins,
