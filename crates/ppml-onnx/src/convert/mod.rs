@@ -26,6 +26,8 @@ pub(crate) struct Walk {
     pub layers: Vec<Layer>,
     pub origins: Vec<String>,
     pub notes: Vec<String>,
+    /// `(a, b)`: the model computes `a x + b` on its input before the first layer.
+    pub input_affine: (f64, f64),
 }
 
 /// Which backends cannot run operator `op`, and why.
@@ -117,6 +119,8 @@ pub(crate) struct Walker {
     layers: Vec<Layer>,
     origins: Vec<String>,
     notes: Vec<String>,
+    /// Scalar `Add`/`Sub`/`Mul`/`Div` on the raw input, as `a x + b`.
+    input_affine: (f64, f64),
 }
 
 /// The node being converted, for errors.
@@ -171,6 +175,7 @@ impl Walker {
             layers: Vec::new(),
             origins: Vec::new(),
             notes: Vec::new(),
+            input_affine: (1.0, 0.0),
         }
     }
 
@@ -361,7 +366,7 @@ impl Walker {
             "Conv" => self.conv(ctx),
             "Gemm" => self.gemm(ctx, args),
             "MatMul" => self.matmul(ctx, args),
-            "Add" | "Mul" => self.elementwise(ctx, args),
+            "Add" | "Sub" | "Mul" | "Div" => self.elementwise(ctx, args),
             "Pow" => {
                 ctx.attrs(&[])?;
                 if args.get(1) == Some(&true) {
@@ -437,6 +442,7 @@ impl Walker {
             layers: self.layers,
             origins: self.origins,
             notes: self.notes,
+            input_affine: self.input_affine,
         })
     }
 }

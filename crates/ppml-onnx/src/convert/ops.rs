@@ -301,28 +301,54 @@ impl Walker {
 
     /// `Add`/`Mul` of the activation with a constant (folded into the layer before) or, for
     /// `Mul(x, x)`, with itself (a square layer).
+    /// `Add`/`Sub`/`Mul`/`Div` of the activation by a constant, folded into the layer before
+    /// (or, on the raw input, into the normalisation); `Mul(x, x)` is a square layer.
     pub(super) fn elementwise(&mut self, ctx: &Ctx<'_>, args: &[bool]) -> Result<()> {
         ctx.attrs(&[])?;
-        let mul = ctx.node.op_type == "Mul";
+        let op = ctx.node.op_type.as_str();
+        let mul = matches!(op, "Mul" | "Div");
         if args == [true, true] {
-            if mul {
+            if op == "Mul" {
                 return self
                     .push(Layer::Square, &ctx.name)
                     .map_err(|e| ctx.malformed(e));
             }
-            return Err(ctx.unsupported("adds the activation to itself"));
+            return Err(ctx.unsupported("combines the activation with itself"));
+        }
+        if matches!(op, "Sub" | "Div") && args != [true, false] {
+            return Err(ctx.unsupported("the activation must be the left operand (x - c or x / c)"));
         }
         let other = args.iter().position(|&a| !a).unwrap_or(1);
-        let c = self.required(ctx, other, "the other operand")?.clone();
+        let mut c = self.required(ctx, other, "the other operand")?.clone();
+        match op {
+            "Sub" => c.data.iter_mut().for_each(|v| *v = -*v),
+            "Div" => {
+                if c.data.contains(&0.0) {
+                    return Err(ctx.malformed("division by zero"));
+                }
+                c.data.iter_mut().for_each(|v| *v = 1.0 / *v);
+            }
+            _ => {}
+        }
         let identity = if mul { 1.0 } else { 0.0 };
         if c.data.iter().all(|&v| v == identity)
             && c.dims.iter().product::<usize>() <= self.shape.len()
         {
-            self.notes.push(format!(
-                "removed {} `{}` by {identity}",
-                ctx.node.op_type, ctx.name
-            ));
+            self.notes
+                .push(format!("removed {op} `{}` by {identity}", ctx.name));
             return Ok(());
+        }
+        if self.layers.iter().all(|l| matches!(l, Layer::Flatten)) {
+            // On the raw input: `a x + b` with scalars joins the client's normalisation.
+            if let Some(v) = c.scalar() {
+                let (a, b) = self.input_affine;
+                self.input_affine = if mul { (a * v, b * v) } else { (a, b + v) };
+                self.notes.push(format!(
+                    "folded {op} `{}` on the input into the normalisation",
+                    ctx.name
+                ));
+                return Ok(());
+            }
         }
         let folded = per_channel(&c, self.shape).is_some_and(|v| {
             let n = v.len();
@@ -334,15 +360,14 @@ impl Walker {
         });
         if !folded {
             return Err(ctx.unsupported(format!(
-                "{} by a constant of dimensions {:?} is folded only into the Conv, Gemm or \
-                 MatMul right before it, per output channel",
-                if mul { "multiplying" } else { "adding" },
+                "{op} by a constant of dimensions {:?} is folded only into the Conv, Gemm or \
+                 MatMul right before it (per output channel), or into the normalisation when it \
+                 is a scalar applied to the input",
                 c.dims
             )));
         }
         self.notes.push(format!(
-            "folded {} `{}` into layer {}",
-            ctx.node.op_type,
+            "folded {op} `{}` into layer {}",
             ctx.name,
             self.layers.len().saturating_sub(1)
         ));
