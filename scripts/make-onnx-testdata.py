@@ -180,6 +180,20 @@ def gap_pads():
     return g.model(doc="GlobalAveragePool, padded convolutions")
 
 
+def he_pool():
+    """HE-friendly with padding and pooling: Conv 4x5x5 s2 p2, Pow(x,2), AveragePool 2x2,
+    Flatten, Gemm 196->10."""
+    g = Builder()
+    g.conv("conv1", 1, 4, 5, stride=2, pad=2)
+    two = g.init("pow.exponent", np.array(2.0, dtype=np.float32))
+    g.act("Pow", "/sq1/Pow", [two])
+    g.act("AveragePool", "/pool1/AveragePool", kernel_shape=[2, 2], strides=[2, 2],
+          pads=[0, 0, 0, 0], ceil_mode=0, count_include_pad=0)
+    g.act("Flatten", "/Flatten", axis=1)
+    g.linear("fc", 4 * 7 * 7, 10)
+    return g.model(doc="padded convolution, square, average pooling: HE-friendly")
+
+
 def unsupported_op():
     """A Sigmoid activation: no ppml layer computes it."""
     g = Builder()
@@ -260,6 +274,7 @@ def main():
         "bn_dropout": bn_dropout(),
         "he_square": he_square(),
         "gap_pads": gap_pads(),
+        "he_pool": he_pool(),
     }
     for name, m in valid.items():
         fit_readout(m, train_x, train_y)

@@ -9,7 +9,8 @@
 //! | --- | --- |
 //! | `Conv` (square kernel, equal strides, the same padding on all sides, group 1, dilation 1) | `conv2d` |
 //! | `Gemm` (`alpha`, `beta`, `transB`; `transA = 0`), `MatMul` with a constant right side | `linear` |
-//! | `Add`/`Mul` by a per-channel constant right after an affine layer | folded into its bias/weights |
+//! | `Add`/`Sub`/`Mul`/`Div` by a per-channel constant right after an affine layer | folded into its bias/weights |
+//! | `Add`/`Sub`/`Mul`/`Div` by a scalar on the graph input | folded into the normalisation |
 //! | `BatchNormalization` right after `Conv`/`Gemm`/`MatMul` | folded into that layer |
 //! | `Relu` | `relu` |
 //! | `Pow(x, 2)`, `Mul(x, x)` | `square` |
@@ -22,7 +23,8 @@
 //! the backends that cannot run it. The input shape comes from the graph input (`[N, C, H, W]`,
 //! or `[N, F]` with a flatten in front) or from [`ImportOptions::input`]; the pixel normalisation
 //! from [`ImportOptions::normalization`], else the metadata properties `ppml.mean`/`ppml.std`,
-//! else the MNIST statistics of the zoo. Reading is bounded ([`MAX_ONNX_BYTES`]) and total: a
+//! else `[0, 1]` pixels for a model that normalises its own input, else the MNIST statistics of
+//! the zoo; the model's own scalar operations on its input are folded in. Reading is bounded ([`MAX_ONNX_BYTES`]) and total: a
 //! malformed file is an error, never a panic.
 //!
 //! # Example
@@ -215,7 +217,7 @@ pub fn import_proto(proto: &ModelProto, opts: &ImportOptions) -> Result<Imported
         walker.node(&graph.node[i], i)?;
     }
     let walk = walker.finish(&output.name)?;
-    let (normalization, note) = normalization(proto, opts)?;
+    let (normalization, note) = normalization(proto, opts, walk.input_affine)?;
     let mut notes = walk.notes;
     notes.push(note);
     let name = opts
@@ -230,7 +232,6 @@ pub fn import_proto(proto: &ModelProto, opts: &ImportOptions) -> Result<Imported
         layers: walk.layers,
     };
     model.shapes()?;
-    debug_assert!(matches!(walk.output, Shape::Flat(_)));
     Ok(Imported {
         model,
         origins: walk.origins,
@@ -317,13 +318,53 @@ fn input_shape(
     }
 }
 
-/// The normalisation (options, else metadata, else MNIST's) and a note on where it came from.
-fn normalization(proto: &ModelProto, opts: &ImportOptions) -> Result<(Normalization, String)> {
-    if let Some(n) = opts.normalization {
+/// The normalisation and a note on where it came from: the options, else the metadata, else
+/// `[0, 1]` pixels for a model that normalises its input itself, else MNIST's statistics; then
+/// the model's own scalar `a x + b` on its input, folded in.
+fn normalization(
+    proto: &ModelProto,
+    opts: &ImportOptions,
+    (a, b): (f64, f64),
+) -> Result<(Normalization, String)> {
+    let (base, source) = base_normalization(proto, opts, (a, b) != (1.0, 0.0))?;
+    if (a, b) == (1.0, 0.0) {
         return Ok((
-            n,
-            format!("normalisation mean {} std {} (given)", n.mean, n.std),
+            base,
+            format!(
+                "normalisation mean {} std {} ({source})",
+                base.mean, base.std
+            ),
         ));
+    }
+    // a ((p - mean) / std) + b = (p - (mean - b std / a)) / (std / a)
+    let (mean, std) = (f64::from(base.mean), f64::from(base.std));
+    let n = Normalization {
+        mean: (mean - b * std / a) as f32,
+        std: (std / a) as f32,
+    };
+    if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
+        return Err(OnnxError::Graph(format!(
+            "the model computes {a} x + {b} on its input, which no normalisation expresses"
+        )));
+    }
+    Ok((
+        n,
+        format!(
+            "normalisation mean {} std {} ({source}, then the model's own {a} x + {b} on its \
+             input)",
+            n.mean, n.std
+        ),
+    ))
+}
+
+/// The client's normalisation before the model's own input operations, and its source.
+fn base_normalization(
+    proto: &ModelProto,
+    opts: &ImportOptions,
+    self_normalising: bool,
+) -> Result<(Normalization, &'static str)> {
+    if let Some(n) = opts.normalization {
+        return Ok((n, "given"));
     }
     let meta = |key: &str| -> Result<Option<f32>> {
         match proto.metadata_props.iter().find(|p| p.key == key) {
@@ -342,13 +383,14 @@ fn normalization(proto: &ModelProto, opts: &ImportOptions) -> Result<(Normalizat
     };
     let default = Normalization::default();
     match (meta("ppml.mean")?, meta("ppml.std")?) {
-        (None, None) => Ok((
-            default,
-            format!(
-                "normalisation mean {} std {} (MNIST's; the model does not say)",
-                default.mean, default.std
-            ),
+        (None, None) if self_normalising => Ok((
+            Normalization {
+                mean: 0.0,
+                std: 1.0,
+            },
+            "[0, 1] pixels: the model normalises its input itself",
         )),
+        (None, None) => Ok((default, "MNIST's; the model does not say")),
         (mean, std) => {
             let n = Normalization {
                 mean: mean.unwrap_or(default.mean),
@@ -357,13 +399,7 @@ fn normalization(proto: &ModelProto, opts: &ImportOptions) -> Result<(Normalizat
             if n.std == 0.0 {
                 return Err(OnnxError::Graph("metadata ppml.std is 0".into()));
             }
-            Ok((
-                n,
-                format!(
-                    "normalisation mean {} std {} (model metadata)",
-                    n.mean, n.std
-                ),
-            ))
+            Ok((n, "model metadata"))
         }
     }
 }

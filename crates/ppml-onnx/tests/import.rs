@@ -14,12 +14,13 @@ use tract_onnx::prelude::{tvec, DatumExt, Framework, InferenceModelExt, IntoRunn
 /// The repository root.
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// The models the script writes that the importer must accept.
-const VALID: [&str; 5] = [
+const VALID: [&str; 6] = [
     "cnn_relu",
     "mlp_matmul",
     "bn_dropout",
     "he_square",
     "gap_pads",
+    "he_pool",
 ];
 /// The tolerance of the issue: imported plain inference against the ONNX reference.
 const TOLERANCE: f32 = 1e-4;
@@ -183,6 +184,11 @@ fn folds_and_removals_leave_the_expected_layers() {
             "flatten",
             "linear"
         ]
+    );
+    // A padded convolution and average pooling, all polynomial: he runs it too.
+    assert_eq!(
+        ops("he_pool"),
+        ["conv2d", "square", "avg_pool2d", "flatten", "linear"]
     );
     let bn = import("bn_dropout");
     assert_eq!(bn.origins[0], "/conv1/Conv");

@@ -255,6 +255,11 @@ fn unsupported_graphs_are_named() {
             (n, i, "Mul", "mul", "folded only")
         },
         {
+            let (n, mut i) = conv_fc(vec![node("Sub", &["k", "conv_out"], "sub", vec![])]);
+            i.push(init("k", &[], vec![1.0]));
+            (n, i, "Sub", "sub", "left operand")
+        },
+        {
             let (n, mut i) = conv_fc(vec![node("Pow", &["conv_out", "e"], "pow", vec![])]);
             i.push(init("e", &[], vec![3.0]));
             (n, i, "Pow", "pow", "only x^2")
@@ -349,6 +354,7 @@ fn truncated_garbage_and_huge_files_are_typed_errors_never_panics() {
         "bn_dropout",
         "he_square",
         "gap_pads",
+        "he_pool",
     ] {
         let bytes = std::fs::read(data(&format!("{name}.onnx"))).expect("read");
         for len in (0..bytes.len()).step_by(bytes.len() / 200 + 1) {
@@ -449,5 +455,54 @@ fn input_shape_and_normalisation_come_from_the_model_or_the_options() {
     assert_eq!(
         import_proto(&sym, &opts).expect("given").model.input,
         [1, 4, 4]
+    );
+}
+
+#[test]
+fn normalisation_inside_the_model_joins_the_clients() {
+    // (x - 0.1307) / 0.3081 as the first two nodes, then the base model on the result.
+    let (mut nodes, mut inits) = conv_fc(vec![]);
+    nodes[0].input[0] = "div_out".into();
+    nodes.insert(0, node("Div", &["sub_out", "s"], "div", vec![]));
+    nodes.insert(0, node("Sub", &["x", "m"], "sub", vec![]));
+    inits.push(init("m", &[], vec![0.1307]));
+    inits.push(init("s", &[1], vec![0.3081]));
+    let inside = import_proto(&model(nodes, inits, None), &ImportOptions::default()).expect("ok");
+    let (n, i) = conv_fc(vec![]);
+    let outside = import_proto(&model(n, i, None), &ImportOptions::default()).expect("ok");
+    assert_eq!(inside.model.layers, outside.model.layers);
+    let (a, b) = (inside.model.normalization, outside.model.normalization);
+    assert!(
+        (a.mean - b.mean).abs() < 1e-6 && (a.std - b.std).abs() < 1e-6,
+        "{a:?} {b:?}"
+    );
+    assert!(
+        inside
+            .notes
+            .iter()
+            .any(|n| n.contains("normalises its input itself")),
+        "{:?}",
+        inside.notes
+    );
+    // Given statistics come first, then the model's own operations.
+    let opts = ImportOptions {
+        normalization: Some(Normalization {
+            mean: 0.5,
+            std: 0.5,
+        }),
+        ..ImportOptions::default()
+    };
+    let (mut nodes, mut inits) = conv_fc(vec![]);
+    nodes[0].input[0] = "mul_out".into();
+    nodes.insert(0, node("Mul", &["x", "two"], "mul", vec![]));
+    inits.push(init("two", &[], vec![2.0]));
+    let n = import_proto(&model(nodes, inits, None), &opts)
+        .expect("ok")
+        .model
+        .normalization;
+    // 2 (p - 0.5) / 0.5 = (p - 0.5) / 0.25
+    assert!(
+        (n.mean - 0.5).abs() < 1e-6 && (n.std - 0.25).abs() < 1e-6,
+        "{n:?}"
     );
 }
