@@ -170,6 +170,7 @@ impl Enclave {
                 to_u32(model.input[2])?,
             ],
             classes: to_u32(classes)?,
+            normalization: model.normalization,
             digest: model_digest(&model),
         };
         Ok(Self {

@@ -3,6 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 
+use ppml_nn::model::Normalization;
 use ppml_nn::Tensor;
 
 use crate::channel::{parse_header, HEADER_LEN};
@@ -135,7 +136,7 @@ impl<S: Read + Write> SecureStream<S> {
 }
 
 /// What the enclave reports about the model it holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
     /// The model's name.
     pub name: String,
@@ -143,6 +144,8 @@ pub struct ModelInfo {
     pub input: [u32; 3],
     /// Number of logits per image.
     pub classes: u32,
+    /// How the client must turn pixels into inputs (finite, positive `std`).
+    pub normalization: Normalization,
     /// [`crate::service::model_digest`] of the model (architecture and weights).
     pub digest: [u8; 32],
 }
@@ -321,6 +324,8 @@ impl Response {
                     out.extend_from_slice(&d.to_le_bytes());
                 }
                 out.extend_from_slice(&i.classes.to_le_bytes());
+                out.extend_from_slice(&i.normalization.mean.to_le_bytes());
+                out.extend_from_slice(&i.normalization.std.to_le_bytes());
                 out.extend_from_slice(&i.digest);
             }
             Response::Error(m) => {
@@ -340,12 +345,17 @@ impl Response {
                 let name = c.string()?;
                 let input = [c.u32()?, c.u32()?, c.u32()?];
                 let classes = c.u32()?;
+                let (mean, std) = (f32::from_bits(c.u32()?), f32::from_bits(c.u32()?));
+                if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+                    return Err(proto(format!("normalisation mean {mean}, std {std}")));
+                }
                 let mut digest = [0u8; 32];
                 digest.copy_from_slice(c.take(32)?);
                 Response::Info(ModelInfo {
                     name,
                     input,
                     classes,
+                    normalization: Normalization { mean, std },
                     digest,
                 })
             }
@@ -377,11 +387,28 @@ mod tests {
                 name: "lenet".into(),
                 input: [1, 28, 28],
                 classes: 10,
+                normalization: Normalization {
+                    mean: 0.5,
+                    std: 0.25,
+                },
                 digest: [7; 32],
             }),
         ] {
             assert_eq!(Response::decode(&resp.encode().unwrap()).unwrap(), resp);
         }
+        // A zero or non-finite std would divide pixels by nothing: refused.
+        let mut bad = Response::Info(ModelInfo {
+            name: "m".into(),
+            input: [1, 2, 2],
+            classes: 2,
+            normalization: Normalization::default(),
+            digest: [0; 32],
+        })
+        .encode()
+        .unwrap();
+        let at = bad.len() - 32 - 4;
+        bad[at..at + 4].copy_from_slice(&0f32.to_le_bytes());
+        assert!(Response::decode(&bad).is_err());
     }
 
     #[test]

@@ -834,9 +834,8 @@ fn tee_client(addr: &str, policy: VerifyPolicy, image: &Path, timeout: Duration)
     eprintln!("attested: {}", client.attestation().mode.label());
     let info = client.model_info()?;
     let input = info.input.map(|d| d as usize);
-    // The enclave reports the input shape; pixels are normalised with the MNIST statistics,
-    // as for every zoo model.
-    let logits = client.infer(&image_tensor(input, Normalization::default(), image)?)?;
+    // The enclave reports the input shape and normalisation of the model it holds.
+    let logits = client.infer(&image_tensor(input, info.normalization, image)?)?;
     print_prediction(&logits);
     Ok(())
 }
