@@ -302,3 +302,83 @@ fn depth_l_circuit_at_every_preset() {
         assert!(e < bound, "{preset:?}: error {e}, bound {bound}");
     }
 }
+
+#[test]
+fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
+    // N8192Depth6: 26- and 31-bit primes (lazy 64-bit accumulation); N16384Depth8: 40- and
+    // 50-bit primes (reduced products).
+    for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
+        let k = keys(preset);
+        let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+        let n = k.params.slots();
+        let (l, s) = (k.params.max_level(), k.params.scale());
+        let xs: Vec<Vec<f64>> = (0..3).map(|j| values(n, 10 + j)).collect();
+        let cts: Vec<_> = xs
+            .iter()
+            .map(|x| k.sk.encrypt(&enc.encode(x, l, s).unwrap()).unwrap())
+            .collect();
+        // A long row (beyond one lazy-reduction group), a short one, and an empty one.
+        let long: Vec<(u32, f64)> = (0..1500u32)
+            .map(|t| (t % 3, f64::from(t % 7) / 700.0 - 0.004))
+            .collect();
+        let rows = vec![long, vec![(2, -1.25), (0, 0.5)], vec![]];
+        let bias = [0.125, -0.5, 2.0];
+        let q = k.params.chain()[l] as f64;
+        let out = ev.weighted_sums(&cts, &rows, q, &bias).unwrap();
+        for ((row, &b), c) in rows.iter().zip(&bias).zip(&out) {
+            assert_eq!(c.level(), l);
+            let got = enc
+                .decode(&k.sk.decrypt(&ev.rescale(c).unwrap()).unwrap())
+                .unwrap();
+            let want: Vec<f64> = (0..n)
+                .map(|i| b + row.iter().map(|&(j, w)| w * xs[j as usize][i]).sum::<f64>())
+                .collect();
+            let e = max_err(&got, &want);
+            assert!(e < 4.0 * FRESH_26, "{preset:?}: {e}");
+        }
+        // Unrelinearised products sum like any ciphertext and relinearise once.
+        let sq: Vec<_> = cts[..2]
+            .iter()
+            .map(|c| ev.square_no_relin(c).unwrap())
+            .collect();
+        let diff = ev
+            .weighted_sums(&sq, &[vec![(0, 1.0), (1, -1.0)]], 1.0, &[0.0])
+            .unwrap();
+        let got = enc
+            .decode(
+                &k.sk
+                    .decrypt(&ev.relinearize(&diff[0], &k.rlk).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|i| xs[0][i].powi(2) - xs[1][i].powi(2))
+            .collect();
+        assert!(max_err(&got, &want) < 4.0 * FRESH_26, "{preset:?}");
+    }
+}
+
+#[test]
+fn weighted_sums_reject_bad_shapes() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ct = k.sk.encrypt(&enc.encode(&[1.0], l, s).unwrap()).unwrap();
+    let low = ev.drop_to_level(&ct, l - 1).unwrap();
+    let none: [ppml_ckks::Ciphertext; 0] = [];
+    assert!(ev.weighted_sums(&none, &[], 1.0, &[]).is_err());
+    assert!(ev
+        .weighted_sums(&[&ct], &[vec![(1, 1.0)]], 1.0, &[0.0])
+        .is_err());
+    assert!(ev
+        .weighted_sums(&[&ct], &[vec![(0, 1.0)]], 1.0, &[])
+        .is_err());
+    assert!(matches!(
+        ev.weighted_sums(&[&ct, &low], &[vec![(0, 1.0)]], 1.0, &[0.0]),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+    assert!(matches!(
+        ev.weighted_sums(&[&ct], &[vec![(0, f64::NAN)]], 1.0, &[0.0]),
+        Err(CkksError::EncodingOverflow { .. })
+    ));
+}

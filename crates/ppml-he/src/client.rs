@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::error::{HeError, Result};
 use crate::latency;
 use crate::plan::{InputLayout, Plan};
+use crate::trace::span;
 use crate::wire::{Reader, Writer};
 
 /// What the server tells the client at setup: parameters and the public shape of the plan
@@ -261,21 +262,23 @@ impl Client {
         }
         let plan_stub = self.stub(self.spec.layout.clone());
         let inputs: Vec<Vec<f64>> = images.iter().map(|i| plan_stub.layout_input(i)).collect();
-        self.spec
-            .needed
-            .par_iter()
-            .map(|&j| {
-                let vals = inputs
-                    .iter()
-                    .map(|x| x.get(j as usize).copied())
-                    .collect::<Option<Vec<f64>>>()
-                    .ok_or(HeError::Malformed("input index outside the layout"))?;
-                let pt = self
-                    .encoder
-                    .encode(&vals, self.spec.level, self.params.scale())?;
-                Ok(self.sk.encrypt(&pt)?.to_bytes())
-            })
-            .collect()
+        span("client: encrypt batch", || {
+            self.spec
+                .needed
+                .par_iter()
+                .map(|&j| {
+                    let vals = inputs
+                        .iter()
+                        .map(|x| x.get(j as usize).copied())
+                        .collect::<Option<Vec<f64>>>()
+                        .ok_or(HeError::Malformed("input index outside the layout"))?;
+                    let pt = self
+                        .encoder
+                        .encode(&vals, self.spec.level, self.params.scale())?;
+                    Ok(self.sk.encrypt(&pt)?.to_bytes())
+                })
+                .collect()
+        })
     }
 
     /// Throughput mode: decrypts the server's answer into `n` rows of logits.
@@ -283,13 +286,15 @@ impl Client {
         if response.len() != self.spec.outputs {
             return Err(HeError::Malformed("wrong number of output ciphertexts"));
         }
-        let cols: Vec<Vec<f64>> = response
-            .par_iter()
-            .map(|b| {
-                let ct = Ciphertext::from_bytes(&self.params, b)?;
-                Ok(self.encoder.decode(&self.sk.decrypt(&ct)?)?)
-            })
-            .collect::<Result<_>>()?;
+        let cols: Vec<Vec<f64>> = span("client: decrypt batch", || {
+            response
+                .par_iter()
+                .map(|b| {
+                    let ct = Ciphertext::from_bytes(&self.params, b)?;
+                    Ok(self.encoder.decode(&self.sk.decrypt(&ct)?)?)
+                })
+                .collect::<Result<_>>()
+        })?;
         Ok((0..n)
             .map(|b| {
                 cols.iter()

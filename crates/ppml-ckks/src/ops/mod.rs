@@ -4,6 +4,7 @@ mod arithmetic;
 pub(crate) mod keyswitch;
 mod linear;
 mod rotation;
+mod weighted;
 
 use std::sync::Arc;
 
