@@ -42,6 +42,12 @@ fn bench_preset(c: &mut Criterion, preset: Preset, name: &str) {
     g.bench_function("encrypt_sk", |b| {
         b.iter(|| sk.encrypt(&pt).expect("encrypt"))
     });
+    g.bench_function("encode_encrypt_sk_fused", |b| {
+        b.iter(|| {
+            sk.encrypt_values(&enc, &values, level, scale)
+                .expect("encrypt")
+        })
+    });
     g.bench_function("decrypt_decode", |b| {
         b.iter(|| {
             enc.decode(&sk.decrypt(&ct).expect("decrypt"))
@@ -80,7 +86,7 @@ fn bench_ntt(c: &mut Criterion) {
 fn bench_weighted_sums(c: &mut Criterion) {
     let params = ppml_ckks::CkksParameters::builder()
         .degree(8192)
-        .chain_bits(&[31, 27, 27, 27])
+        .chain_bits(&[39, 27, 27, 27])
         .special_bits(&[39])
         .scale_bits(27)
         .build_arc()

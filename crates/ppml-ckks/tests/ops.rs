@@ -382,3 +382,22 @@ fn weighted_sums_reject_bad_shapes() {
         Err(CkksError::EncodingOverflow { .. })
     ));
 }
+
+#[test]
+fn fused_encode_encrypt_decrypts_and_round_trips() {
+    for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
+        let k = keys(preset);
+        let enc = Encoder::new(&k.params);
+        let n = k.params.slots();
+        let v = values(n, 21);
+        let (l, s) = (k.params.max_level() - 1, k.params.scale());
+        let ct = k.sk.encrypt_values(&enc, &v, l, s).unwrap();
+        assert_eq!(ct.level(), l);
+        // Seed-compressed on the wire, expanded identically on decoding.
+        let back = ppml_ckks::Ciphertext::from_bytes(&k.params, &ct.to_bytes()).unwrap();
+        assert_eq!(back, ct);
+        let got = enc.decode(&k.sk.decrypt(&back).unwrap()).unwrap();
+        assert!(max_err(&got, &v) < FRESH_26, "{preset:?}");
+        assert!(k.sk.encrypt_values(&enc, &v, l + 2, s).is_err());
+    }
+}

@@ -272,10 +272,10 @@ impl Client {
                         .map(|x| x.get(j as usize).copied())
                         .collect::<Option<Vec<f64>>>()
                         .ok_or(HeError::Malformed("input index outside the layout"))?;
-                    let pt = self
-                        .encoder
-                        .encode(&vals, self.spec.level, self.params.scale())?;
-                    Ok(self.sk.encrypt(&pt)?.to_bytes())
+                    Ok(self
+                        .sk
+                        .encrypt_values(&self.encoder, &vals, self.spec.level, self.params.scale())?
+                        .to_bytes())
                 })
                 .collect()
         })
@@ -318,10 +318,10 @@ impl Client {
             })?;
         let x = self.stub(layout).layout_input(image);
         let slots = latency::replicate(&x, self.params.slots());
-        let pt = self
-            .encoder
-            .encode(&slots, self.spec.level, self.params.scale())?;
-        Ok(self.sk.encrypt(&pt)?.to_bytes())
+        Ok(self
+            .sk
+            .encrypt_values(&self.encoder, &slots, self.spec.level, self.params.scale())?
+            .to_bytes())
     }
 
     /// Latency mode: decrypts one image's logits.
