@@ -401,3 +401,50 @@ fn fused_encode_encrypt_decrypts_and_round_trips() {
         assert!(k.sk.encrypt_values(&enc, &v, l + 2, s).is_err());
     }
 }
+
+#[test]
+fn real_and_imaginary_parts_square_independently() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let (x, y) = (values(n, 31), values(n, 32));
+    let z: Vec<Complex> = x
+        .iter()
+        .zip(&y)
+        .map(|(&a, &b)| Complex::new(a, b))
+        .collect();
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ct =
+        k.sk.encrypt(&enc.encode_complex(&z, l, s).unwrap())
+            .unwrap();
+    let dec = |c: &ppml_ckks::Ciphertext| enc.decode_complex(&k.sk.decrypt(c).unwrap()).unwrap();
+    let close = |got: &[Complex], re: &dyn Fn(usize) -> f64, im: &dyn Fn(usize) -> f64, tol| {
+        for (i, g) in got.iter().enumerate() {
+            assert!(
+                (g.re - re(i)).abs() < tol && (g.im - im(i)).abs() < tol,
+                "slot {i}: {g:?}"
+            );
+        }
+    };
+    close(
+        &dec(&ev.mul_by_i(&ct).unwrap()),
+        &|i| -y[i],
+        &|i| x[i],
+        FRESH_26,
+    );
+    let c = Complex::new(0.75, -1.5);
+    close(
+        &dec(&ev.add_complex_scalar(&ct, c).unwrap()),
+        &|i| x[i] + 0.75,
+        &|i| y[i] - 1.5,
+        FRESH_26,
+    );
+    let sq = ev.square_real_imag(&ct, &k.rlk, &k.gk).unwrap();
+    assert_eq!(sq.level(), l - 1);
+    close(
+        &dec(&sq),
+        &|i| x[i] * x[i],
+        &|i| y[i] * y[i],
+        4.0 * FRESH_26,
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{CkksParameters, RelinearizationKey};
+use ppml_ckks::{CkksParameters, GaloisKeys, RelinearizationKey};
 use ppml_nn::Model;
 
 use crate::client::{public_layout, ClientSpec, EvaluationKeys};
@@ -117,6 +117,7 @@ impl Server {
                 .as_ref()
                 .filter(|_| latency.is_some())
                 .map(|p| public_layout(&p.layout)),
+            complex_packing: throughput_ok,
         };
         let effective = match (mode, latency.is_some()) {
             (Mode::Throughput, _) | (Mode::Auto, false) => "throughput",
@@ -134,7 +135,8 @@ impl Server {
         ];
         if throughput_ok {
             notes.push(format!(
-                "throughput mode: {} images per ciphertext, {} input ciphertexts",
+                "throughput mode: {} images per ciphertext (real and imaginary parts of {} slots), {} input ciphertexts",
+                2 * params.slots(),
                 params.slots(),
                 spec.needed.len()
             ));
@@ -170,7 +172,14 @@ impl Server {
             l.set_keys(&keys.relin, &keys.galois)?;
         }
         if self.throughput_ok {
-            self.throughput = Some(ThroughputServer::new(&self.params, self.plan.clone(), rlk));
+            // Complex packing (set whenever throughput mode is on): the conjugation key.
+            let gk = GaloisKeys::from_bytes(&self.params, &keys.galois)?;
+            self.throughput = Some(ThroughputServer::new(
+                &self.params,
+                self.plan.clone(),
+                rlk,
+                Some(gk),
+            )?);
         }
         self.notes
             .push(format!("relinearisation key: {} bytes", keys.relin.len()));

@@ -1,11 +1,14 @@
-//! Throughput mode (CryptoNets style): one image per slot. Input `j` of the plan is one
-//! ciphertext whose slot `b` holds image `b`'s value; an affine stage is a plaintext-scalar
-//! multiply-accumulate across ciphertexts (weights encoded at the scale of the prime the stage
-//! rescales by, so the scale returns to the input scale), `x^2` is a ciphertext square.
+//! Throughput mode (CryptoNets style): one image per slot, or two with complex packing (the real
+//! and the imaginary part of each slot hold two images). Input `j` of the plan is one ciphertext
+//! whose slot `b` holds image `b`'s value; an affine stage is a plaintext-scalar
+//! multiply-accumulate across ciphertexts ([`ppml_ckks::Evaluator::weighted_sums`], weights
+//! encoded so that after the rescale the scale is back to the parameters' scale), `x^2` is a
+//! ciphertext square ([`ppml_ckks::Evaluator::square_real_imag`] with complex packing: each part
+//! squared on its own).
 
 use std::sync::Arc;
 
-use ppml_ckks::{Ciphertext, CkksParameters, Evaluator, RelinearizationKey};
+use ppml_ckks::{Ciphertext, CkksParameters, Complex, Evaluator, GaloisKeys, RelinearizationKey};
 use rayon::prelude::*;
 
 use crate::error::{HeError, Result};
@@ -18,6 +21,8 @@ pub struct ThroughputServer {
     params: Arc<CkksParameters>,
     eval: Evaluator,
     rlk: RelinearizationKey,
+    /// With the conjugation key: complex packing.
+    gk: Option<GaloisKeys>,
     plan: Plan,
     needed: Vec<u32>,
     /// The plan's stages, the first one's columns renumbered to positions in `needed`.
@@ -70,8 +75,19 @@ pub fn needed_inputs(plan: &Plan) -> Vec<u32> {
 }
 
 impl ThroughputServer {
-    /// A server for `plan` with the client's relinearisation key.
-    pub fn new(params: &Arc<CkksParameters>, plan: Plan, rlk: RelinearizationKey) -> Self {
+    /// A server for `plan` with the client's relinearisation key and, for complex packing, Galois
+    /// keys holding the conjugation key.
+    pub fn new(
+        params: &Arc<CkksParameters>,
+        plan: Plan,
+        rlk: RelinearizationKey,
+        gk: Option<GaloisKeys>,
+    ) -> Result<Self> {
+        if gk.as_ref().is_some_and(|g| !g.supports_conjugation()) {
+            return Err(HeError::Malformed(
+                "complex packing needs the conjugation key",
+            ));
+        }
         let needed = needed_inputs(&plan);
         let mut position = vec![0u32; plan.input_len];
         for (k, &j) in needed.iter().enumerate() {
@@ -85,14 +101,15 @@ impl ThroughputServer {
                 .for_each(|(j, _)| *j = position[*j as usize]);
             a.inputs = needed.len();
         }
-        Self {
+        Ok(Self {
             params: Arc::clone(params),
             eval: Evaluator::new(params),
             rlk,
+            gk,
             plan,
             needed,
             stages,
-        }
+        })
     }
 
     /// Evaluates the plan on the serialised input ciphertexts (one per needed input, in order)
@@ -148,19 +165,43 @@ impl ThroughputServer {
             state = span(&name, || -> Result<Vec<Ciphertext>> {
                 Ok(match stage {
                     Stage::Affine(a) => {
-                        let level = state.first().map_or(0, Ciphertext::level);
-                        let q = self.params.chain()[level] as f64;
+                        let first = state
+                            .first()
+                            .ok_or(HeError::Malformed("no input ciphertexts"))?;
+                        let q = self.params.chain()[first.level()] as f64;
+                        // Weights at q · Δ / scale: after the rescale the scale is Δ again.
+                        let weight_scale = q * self.params.scale() / first.scale();
+                        let complex = self.gk.is_some();
+                        let zeros;
+                        let bias = if complex {
+                            zeros = vec![0.0; a.bias.len()];
+                            &zeros
+                        } else {
+                            &a.bias
+                        };
                         span("server: weighted sums", || {
-                            ev.weighted_sums(&state, &a.rows, q, &a.bias)
+                            ev.weighted_sums(&state, &a.rows, weight_scale, bias)
                         })?
                         .par_iter()
-                        .map(|c| Ok(ev.rescale(c)?))
+                        .zip(&a.bias)
+                        .map(|(c, &b)| {
+                            if complex {
+                                // The bias of both images: b + i b.
+                                let c = ev.add_complex_scalar(c, Complex::new(b, b))?;
+                                Ok(ev.rescale(&c)?)
+                            } else {
+                                Ok(ev.rescale(c)?)
+                            }
+                        })
                         .collect::<Result<_>>()?
                     }
                     Stage::Sum(a) => ev.weighted_sums(&state, &a.rows, 1.0, &a.bias)?,
                     Stage::Square => state
                         .par_iter()
-                        .map(|x| Ok(ev.mul_relin_rescale(x, x, &self.rlk)?))
+                        .map(|x| match &self.gk {
+                            Some(gk) => Ok(ev.square_real_imag(x, &self.rlk, gk)?),
+                            None => Ok(ev.mul_relin_rescale(x, x, &self.rlk)?),
+                        })
                         .collect::<Result<_>>()?,
                 })
             })?;

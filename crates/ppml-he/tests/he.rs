@@ -98,6 +98,16 @@ fn cnn_throughput_matches_plain() {
 }
 
 #[test]
+fn cnn_throughput_complex_packing_matches_plain() {
+    // More images than slots: the second half rides in the imaginary parts.
+    let (m, _) = model("cnn");
+    let x = images(&m, 4096 + 40);
+    let mut he = HeBackend::throughput();
+    check(&mut he, &m, &x, 1e-3);
+    assert_eq!(he.slots(), Some(8192));
+}
+
+#[test]
 fn cnn_latency_matches_plain() {
     let (m, _) = model("cnn");
     let x = images(&m, 3);

@@ -110,12 +110,23 @@ impl SecretKey {
         level: usize,
         scale: f64,
     ) -> Result<Ciphertext> {
-        CkksParameters::check_same(&self.params, encoder.params())?;
         let slots: Vec<crate::Complex> = values
             .iter()
             .map(|&r| crate::Complex::new(r, 0.0))
             .collect();
-        let mut coeffs = zeroize::Zeroizing::new(encoder.coefficients(&slots, level, scale)?);
+        self.encrypt_complex_values(encoder, &slots, level, scale)
+    }
+
+    /// [`Self::encrypt_values`] for complex slots.
+    pub fn encrypt_complex_values(
+        &self,
+        encoder: &crate::Encoder,
+        values: &[crate::Complex],
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        CkksParameters::check_same(&self.params, encoder.params())?;
+        let mut coeffs = zeroize::Zeroizing::new(encoder.coefficients(values, level, scale)?);
         let mut rng = sampling::os_rng()?;
         self.encrypt_message(level, scale, &mut rng, |_, e| {
             coeffs

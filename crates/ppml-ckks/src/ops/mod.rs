@@ -1,6 +1,7 @@
 //! Homomorphic evaluation.
 
-mod arithmetic;
+pub(crate) mod arithmetic;
+mod complex;
 pub(crate) mod keyswitch;
 mod linear;
 mod rotation;
