@@ -5,6 +5,7 @@
 //! (ζ^{5^j N/2} = i^{5^j} = i since 5^j ≡ 1 mod 4), so multiplying by i is an exact polynomial
 //! product: no noise, no level, no key.
 
+use crate::arith::{add_mod, reduce_i128, Shoup};
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Complex;
 use crate::error::Result;
@@ -17,18 +18,9 @@ use crate::poly::{self, mods, RnsPoly};
 impl Evaluator {
     /// X^{N/2} in NTT form over q_0..=q_level.
     fn imaginary_unit(&self, level: usize) -> RnsPoly {
-        let idx: Vec<usize> = (0..=level).collect();
-        let n = self.params.degree();
-        let limbs = mods(&self.params, &idx)
-            .iter()
-            .map(|m| {
-                let mut l = vec![0u64; n];
-                l[n / 2] = 1;
-                m.plan.fwd(&mut l);
-                l
-            })
-            .collect();
-        RnsPoly { limbs }
+        RnsPoly {
+            limbs: self.params.imaginary_unit.limbs[..=level].to_vec(),
+        }
     }
 
     /// Multiplies every slot by the imaginary unit i (exact; scale and level unchanged).
@@ -58,13 +50,10 @@ impl Evaluator {
             .zip(chain)
         {
             // re + im · X^{N/2} is re + im · u_k at NTT slot k.
-            let (re, im) = (
-                crate::arith::reduce_i128(re, q),
-                crate::arith::reduce_i128(im, q),
-            );
+            let re = reduce_i128(re, q);
+            let im = Shoup::new(reduce_i128(im, q), q);
             for (x, &u) in l.iter_mut().zip(u) {
-                let v = crate::arith::add_mod(re, crate::arith::mul_mod(im, u, q), q);
-                *x = crate::arith::add_mod(*x, v, q);
+                *x = add_mod(*x, add_mod(re, im.mul(u, q), q), q);
             }
         }
         Ok(out)
@@ -72,23 +61,30 @@ impl Evaluator {
 
     /// For `z = x + i y` slot-wise, an encryption of `x^2 + i y^2` (each part squared on its
     /// own), relinearised and rescaled: one level, one conjugation and one relinearisation.
-    ///
-    /// With `z̄` the conjugate, `4 (x^2 + i y^2) = (1 - i)(z^2 + z̄^2) + 2 (1 + i) z z̄`; the three
-    /// products are summed before one relinearisation and the factor 4 goes into the recorded
-    /// scale (exact). `gk` must hold the conjugation key.
+    /// `gk` must hold the conjugation key.
     pub fn square_real_imag(
         &self,
         z: &Ciphertext,
         rlk: &RelinearizationKey,
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
+        let p = self.relinearize(&self.square_real_imag_no_relin(z, gk)?, rlk)?;
+        self.rescale(&p)
+    }
+
+    /// [`Self::square_real_imag`] without relinearisation or rescaling: a 3-polynomial
+    /// ciphertext at `z`'s level (linear combinations of several such products relinearise
+    /// once, after a rescale if wished).
+    ///
+    /// With `z̄` the conjugate, `4 (x^2 + i y^2) = (1 - i)(z^2 + z̄^2) + 2 (1 + i) z z̄`; the
+    /// factor 4 goes into the recorded scale (exact).
+    pub fn square_real_imag_no_relin(&self, z: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext> {
         let zc = self.conjugate(z, gk)?;
         let a = self.add(&self.mul_no_relin(z, z)?, &self.mul_no_relin(&zc, &zc)?)?;
         let b2 = self.mul_integer(&self.mul_no_relin(z, &zc)?, 2)?;
         // (1 - i) a + (1 + i) b2 = (a + b2) + i (b2 - a)
-        let sum = self.add(&self.add(&a, &b2)?, &self.mul_by_i(&self.sub(&b2, &a)?)?)?;
-        let mut p = self.relinearize(&sum, rlk)?;
+        let mut p = self.add(&self.add(&a, &b2)?, &self.mul_by_i(&self.sub(&b2, &a)?)?)?;
         p.set_scale(p.scale() * 4.0);
-        self.rescale(&p)
+        Ok(p)
     }
 }
