@@ -24,16 +24,11 @@ use crate::poly::{reduce_any, simd, RnsPoly};
 /// rows are accumulated.
 const TILE: usize = 64;
 
+/// Rows computed together when they read the same inputs.
+const BLOCK: usize = 4;
+
 /// Accumulators must stay below this bound for [`reduce_any`].
 const ACC_BOUND: u64 = 1 << 62;
-
-/// One weight of one row for one prime.
-#[derive(Clone, Copy)]
-struct Term {
-    input: u32,
-    /// The weight reduced modulo the prime.
-    weight: u64,
-}
 
 impl Evaluator {
     /// `y_r = Σ_{(j, w) ∈ rows[r]} w · inputs[j] + bias[r]` for every row `r`, in one pass.
@@ -113,6 +108,22 @@ impl Evaluator {
         let n = self.params.degree();
         let moduli = &self.params.chain()[..=level];
         let limbs = moduli.len();
+        // Rows reading the same inputs in the same order (a convolution's output channels at one
+        // position, every row of a dense layer) are computed BLOCK at a time: each input tile
+        // loaded from the cache serves BLOCK rows.
+        let mut by_columns: std::collections::HashMap<Vec<u32>, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (r, row) in rows.iter().enumerate() {
+            by_columns
+                .entry(row.iter().map(|&(j, _)| j).collect())
+                .or_default()
+                .push(r);
+        }
+        let mut blocks: Vec<Vec<usize>> = by_columns
+            .into_values()
+            .flat_map(|rs| rs.chunks(BLOCK).map(<[usize]>::to_vec).collect::<Vec<_>>())
+            .collect();
+        blocks.sort_unstable();
         // One task per (polynomial, limb): its rows' limbs, computed tile by tile.
         let per_task: Vec<Vec<Vec<u64>>> = (0..size * limbs)
             .into_par_iter()
@@ -120,15 +131,19 @@ impl Evaluator {
                 let (poly, limb) = (task / limbs, task % limbs);
                 let m = &self.params.moduli[limb];
                 let q = m.value;
-                let terms: Vec<Vec<Term>> = rows
+                // Per block: the shared inputs and each row's weight modulo q (0 for padding).
+                let block_terms: Vec<Vec<(u32, [u64; BLOCK])>> = blocks
                     .iter()
-                    .zip(&weights)
-                    .map(|(row, ws)| {
-                        row.iter()
-                            .zip(ws)
-                            .map(|(&(j, _), &w)| Term {
-                                input: j,
-                                weight: reduce_i128(w, q),
+                    .map(|block| {
+                        rows[block[0]]
+                            .iter()
+                            .enumerate()
+                            .map(|(t, &(j, _))| {
+                                let mut w = [0u64; BLOCK];
+                                for (w, &r) in w.iter_mut().zip(block) {
+                                    *w = reduce_i128(weights[r][t], q);
+                                }
+                                (j, w)
                             })
                             .collect()
                     })
@@ -148,14 +163,17 @@ impl Evaluator {
                 simd(
                     #[inline(always)]
                     || {
-                        let mut acc = [0u64; TILE];
+                        let mut acc = [[0u64; TILE]; BLOCK];
                         for tile in 0..n / TILE {
-                            for ((out, row), &b) in outs.iter_mut().zip(&terms).zip(&biases) {
-                                accumulate(&mut acc, row, &xs, tile, m);
-                                out[tile * TILE..(tile + 1) * TILE]
-                                    .iter_mut()
-                                    .zip(&acc)
-                                    .for_each(|(o, &a)| *o = add_mod(a, b, q));
+                            for (block, terms) in blocks.iter().zip(&block_terms) {
+                                accumulate(&mut acc, block.len(), terms, &xs, tile, m);
+                                for (&r, acc) in block.iter().zip(&acc) {
+                                    let b = biases[r];
+                                    outs[r][tile * TILE..(tile + 1) * TILE]
+                                        .iter_mut()
+                                        .zip(acc)
+                                        .for_each(|(o, &a)| *o = add_mod(a, b, q));
+                                }
                             }
                         }
                     },
@@ -185,23 +203,27 @@ impl Evaluator {
     }
 }
 
-/// `acc = Σ_t weight_t · xs[input_t][tile] mod q` (fully reduced).
+/// `acc[r] = Σ_t w_t[r] · xs[input_t][tile] mod q` for the first `rows` rows of a block (fully
+/// reduced).
 #[inline(always)]
 fn accumulate(
-    acc: &mut [u64; TILE],
-    row: &[Term],
+    acc: &mut [[u64; TILE]; BLOCK],
+    rows: usize,
+    terms: &[(u32, [u64; BLOCK])],
     xs: &[&[[u64; TILE]]],
     tile: usize,
     m: &Modulus,
 ) {
     let q = m.value;
-    *acc = [0; TILE];
+    *acc = [[0; TILE]; BLOCK];
     if q >= 1 << 32 {
         // Wide prime: tfhe-ntt's vectorised modular multiply-accumulate against the broadcast
         // weight.
-        for t in row {
-            m.plan
-                .mul_accumulate(acc, &xs[t.input as usize][tile], &[t.weight; TILE]);
+        for (j, w) in terms {
+            for (acc, &w) in acc.iter_mut().zip(w).take(rows) {
+                m.plan
+                    .mul_accumulate(acc, &xs[*j as usize][tile], &[w; TILE]);
+            }
         }
         return;
     }
@@ -209,13 +231,18 @@ fn accumulate(
     // between reductions keep acc < q + group · (q - 1)^2 < 2^62.
     let inv_q = 1.0 / q as f64;
     let group = (((ACC_BOUND - q) / ((q - 1) * (q - 1)).max(1)) as usize).max(1);
-    for chunk in row.chunks(group) {
-        for t in chunk {
-            let w = t.weight & 0xffff_ffff;
-            for (a, &x) in acc.iter_mut().zip(&xs[t.input as usize][tile]) {
-                *a += (x & 0xffff_ffff) * w;
+    for chunk in terms.chunks(group) {
+        for (j, w) in chunk {
+            let x = &xs[*j as usize][tile];
+            for (acc, &w) in acc.iter_mut().zip(w).take(rows) {
+                let w = w & 0xffff_ffff;
+                for (a, &x) in acc.iter_mut().zip(x) {
+                    *a += (x & 0xffff_ffff) * w;
+                }
             }
         }
-        acc.iter_mut().for_each(|a| *a = reduce_any(*a, q, inv_q));
+        for acc in acc.iter_mut().take(rows) {
+            acc.iter_mut().for_each(|a| *a = reduce_any(*a, q, inv_q));
+        }
     }
 }
