@@ -321,8 +321,15 @@ fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
         let long: Vec<(u32, f64)> = (0..1500u32)
             .map(|t| (t % 3, f64::from(t % 7) / 700.0 - 0.004))
             .collect();
-        let rows = vec![long, vec![(2, -1.25), (0, 0.5)], vec![]];
-        let bias = [0.125, -0.5, 2.0];
+        // Rows sharing their inputs are computed in blocks: five such rows (a block of four and
+        // a block of one).
+        let mut rows = vec![long, vec![(2, -1.25), (0, 0.5)], vec![]];
+        let mut bias = vec![0.125, -0.5, 2.0];
+        for r in 0..5 {
+            let w = f64::from(r) * 0.25 - 0.5;
+            rows.push(vec![(1, w), (0, 1.0 - w), (2, 0.5)]);
+            bias.push(w);
+        }
         let q = k.params.chain()[l] as f64;
         let out = ev.weighted_sums(&cts, &rows, q, &bias).unwrap();
         for ((row, &b), c) in rows.iter().zip(&bias).zip(&out) {
