@@ -9,7 +9,7 @@ use crate::arith::{reduce_i128, Shoup};
 use crate::error::{CkksError, Result};
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
-use crate::poly::{mods, ntt_inv, RnsPoly};
+use crate::poly::{mods, ntt_inv, reduce_any, simd, RnsPoly};
 
 /// A complex number (re, im) of f64.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -241,29 +241,36 @@ impl Encoder {
         let p = &self.params;
         let idx: Vec<usize> = (0..=level).collect();
         let m = mods(p, &idx);
+        // The usual case, every |c| < 2^62: one conversion to i64, then a vectorised reduction.
+        let small: Option<Vec<i64>> = coeffs
+            .iter()
+            .map(|&c| (c.unsigned_abs() < 1 << 62).then_some(c as i64))
+            .collect();
         let limbs: Vec<Vec<u64>> = m
             .par_iter()
             .map(|m| {
                 let q = m.value;
-                let mut l: Vec<u64> = if coeffs.iter().all(|c| c.unsigned_abs() < 1 << 63) {
-                    let red = Shoup::new(1, q);
-                    coeffs
-                        .iter()
-                        .map(|&c| {
-                            if c >= 0 {
-                                red.mul(c as u64, q)
-                            } else {
-                                let r = red.mul(c.unsigned_abs() as u64, q);
-                                if r == 0 {
-                                    0
-                                } else {
-                                    q - r
-                                }
-                            }
-                        })
-                        .collect()
-                } else {
-                    coeffs.iter().map(|&c| reduce_i128(c, q)).collect()
+                let mut l: Vec<u64> = match &small {
+                    Some(small) => {
+                        let inv_q = 1.0 / q as f64;
+                        simd(
+                            #[inline(always)]
+                            || {
+                                small
+                                    .iter()
+                                    .map(|&c| {
+                                        let r = reduce_any(c.unsigned_abs(), q, inv_q);
+                                        if c < 0 && r != 0 {
+                                            q - r
+                                        } else {
+                                            r
+                                        }
+                                    })
+                                    .collect()
+                            },
+                        )
+                    }
+                    None => coeffs.iter().map(|&c| reduce_i128(c, q)).collect(),
                 };
                 m.plan.fwd(&mut l);
                 l
@@ -308,7 +315,12 @@ fn round_scaled(x: f64, scale: f64) -> Result<i128> {
             reason: "scaled value exceeds 2^120",
         });
     }
-    Ok(y as i128)
+    // f64 -> i64 is a single instruction, f64 -> i128 a library call.
+    Ok(if y.abs() < 2f64.powi(62) {
+        i128::from(y as i64)
+    } else {
+        y as i128
+    })
 }
 
 /// CRT-reconstructs each coefficient (centred modulo Q_level) as an f64.
