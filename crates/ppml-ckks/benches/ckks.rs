@@ -42,6 +42,12 @@ fn bench_preset(c: &mut Criterion, preset: Preset, name: &str) {
     g.bench_function("encrypt_sk", |b| {
         b.iter(|| sk.encrypt(&pt).expect("encrypt"))
     });
+    g.bench_function("encode_encrypt_sk_fused", |b| {
+        b.iter(|| {
+            sk.encrypt_values(&enc, &values, level, scale)
+                .expect("encrypt")
+        })
+    });
     g.bench_function("decrypt_decode", |b| {
         b.iter(|| {
             enc.decode(&sk.decrypt(&ct).expect("decrypt"))
@@ -75,9 +81,46 @@ fn bench_ntt(c: &mut Criterion) {
     });
 }
 
+/// [`Evaluator::weighted_sums`] as in a throughput-mode dense layer: 16 rows of 256 terms over
+/// 4 limbs at N = 8192 (chain [39, 27 x 3]: one wide and three narrow primes), 2^25 terms.
+fn bench_weighted_sums(c: &mut Criterion) {
+    let params = ppml_ckks::CkksParameters::builder()
+        .degree(8192)
+        .chain_bits(&[39, 27, 27, 27])
+        .special_bits(&[39])
+        .scale_bits(27)
+        .build_arc()
+        .expect("params");
+    let sk = SecretKey::generate(&params).expect("sk");
+    let enc = Encoder::new(&params);
+    let ev = Evaluator::new(&params);
+    let pt = enc
+        .encode(&[0.5; 16], params.max_level(), params.scale())
+        .expect("encode");
+    let inputs: Vec<_> = (0..256)
+        .map(|_| sk.encrypt(&pt).expect("encrypt"))
+        .collect();
+    let rows: Vec<Vec<(u32, f64)>> = (0..16)
+        .map(|r| {
+            (0..256u32)
+                .map(|j| (j, f64::from((j + r) % 7) - 3.0))
+                .collect()
+        })
+        .collect();
+    let bias = vec![0.25; 16];
+    let q = params.chain()[params.max_level()] as f64;
+    let mut g = c.benchmark_group("weighted_sums");
+    g.sample_size(10);
+    g.bench_function("16x256_n8192_4limbs", |b| {
+        b.iter(|| ev.weighted_sums(&inputs, &rows, q, &bias).expect("sums"))
+    });
+    g.finish();
+}
+
 /// All benchmarks.
 fn benches(c: &mut Criterion) {
     bench_ntt(c);
+    bench_weighted_sums(c);
     bench_preset(c, Preset::N8192Depth6, "n8192_7primes");
     bench_preset(c, Preset::N16384Depth8, "n16384_9primes");
 }

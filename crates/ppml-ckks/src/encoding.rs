@@ -9,7 +9,7 @@ use crate::arith::{reduce_i128, Shoup};
 use crate::error::{CkksError, Result};
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
-use crate::poly::{mods, ntt_inv, RnsPoly};
+use crate::poly::{mods, ntt_inv, reduce_any, simd, RnsPoly};
 
 /// A complex number (re, im) of f64.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -45,10 +45,10 @@ impl Complex {
 /// Precomputed tables of the special FFT for one ring degree.
 #[derive(Debug, Clone)]
 pub(crate) struct EncoderTables {
-    /// 5^j mod 2N.
-    rot_group: Vec<u64>,
-    /// exp(2 pi i k / 2N), k in 0..2N.
-    roots: Vec<Complex>,
+    /// The butterflies' twiddles: for the stage of length `len` (2, 4, ..., N/2), entries
+    /// `len/2 - 1 ..` hold `exp(2 pi i k / 2N)` with `k = (5^j mod 4 len) · 2N / (4 len)`, for
+    /// `j < len/2`.
+    twiddles: Vec<Complex>,
 }
 
 impl EncoderTables {
@@ -61,29 +61,37 @@ impl EncoderTables {
             rot_group.push(g);
             g = (g * 5) % m;
         }
-        let roots = (0..m)
+        let roots: Vec<Complex> = (0..m)
             .map(|k| {
                 let a = 2.0 * std::f64::consts::PI * k as f64 / m as f64;
                 Complex::new(a.cos(), a.sin())
             })
             .collect();
-        Self { rot_group, roots }
+        let mut twiddles = Vec::with_capacity(slots);
+        let mut len = 2;
+        while len <= slots {
+            let four_len = 4 * len;
+            twiddles.extend(
+                (0..len / 2)
+                    .map(|j| roots[(rot_group[j] as usize % four_len) * (m as usize / four_len)]),
+            );
+            len *= 2;
+        }
+        Self { twiddles }
     }
 
     /// Evaluates u(Y) = sum u_k Y^k at the points zeta^(5^j) (decoding direction).
     pub(crate) fn fft(&self, v: &mut [Complex]) {
         let n = v.len();
-        let m = self.roots.len();
         bit_reverse(v);
         let mut len = 2;
         while len <= n {
             let half = len / 2;
-            let four_len = 4 * len;
+            let tw = &self.twiddles[half - 1..len - 1];
             for start in (0..n).step_by(len) {
-                for j in 0..half {
-                    let idx = (self.rot_group[j] as usize % four_len) * (m / four_len);
+                for (j, &t) in tw.iter().enumerate() {
                     let u = v[start + j];
-                    let w = v[start + j + half].mul(self.roots[idx]);
+                    let w = v[start + j + half].mul(t);
                     v[start + j] = u.add(w);
                     v[start + j + half] = u.sub(w);
                 }
@@ -95,18 +103,16 @@ impl EncoderTables {
     /// Inverse of [`Self::fft`] (encoding direction).
     pub(crate) fn ifft(&self, v: &mut [Complex]) {
         let n = v.len();
-        let m = self.roots.len();
         let mut len = n;
         while len >= 2 {
             let half = len / 2;
-            let four_len = 4 * len;
+            let tw = &self.twiddles[half - 1..len - 1];
             for start in (0..n).step_by(len) {
-                for j in 0..half {
-                    let idx = (self.rot_group[j] as usize % four_len) * (m / four_len);
+                for (j, &t) in tw.iter().enumerate() {
                     let a = v[start + j];
                     let b = v[start + j + half];
                     v[start + j] = a.add(b);
-                    v[start + j + half] = a.sub(b).mul(self.roots[idx].conj());
+                    v[start + j + half] = a.sub(b).mul(t.conj());
                 }
             }
             len /= 2;
@@ -165,6 +171,20 @@ impl Encoder {
         scale: f64,
     ) -> Result<Plaintext> {
         let p = &self.params;
+        let coeffs = self.coefficients(values, level, scale)?;
+        let poly = self.poly_from_signed(&coeffs, level);
+        Ok(Plaintext::from_parts(Arc::clone(p), poly, level, scale))
+    }
+
+    /// The integer coefficients encoding `values` (at most N/2) at `scale`, after checking the
+    /// values, the level and the scale.
+    pub(crate) fn coefficients(
+        &self,
+        values: &[Complex],
+        level: usize,
+        scale: f64,
+    ) -> Result<Vec<i128>> {
+        let p = &self.params;
         let slots = p.slots();
         if values.len() > slots {
             return Err(CkksError::TooManyValues {
@@ -192,8 +212,7 @@ impl Encoder {
             coeffs[k] = round_scaled(c.re, scale)?;
             coeffs[k + slots] = round_scaled(c.im, scale)?;
         }
-        let poly = self.poly_from_signed(&coeffs, level);
-        Ok(Plaintext::from_parts(Arc::clone(p), poly, level, scale))
+        Ok(coeffs)
     }
 
     /// Encodes the same real value in every slot (a constant polynomial).
@@ -222,29 +241,36 @@ impl Encoder {
         let p = &self.params;
         let idx: Vec<usize> = (0..=level).collect();
         let m = mods(p, &idx);
+        // The usual case, every |c| < 2^62: one conversion to i64, then a vectorised reduction.
+        let small: Option<Vec<i64>> = coeffs
+            .iter()
+            .map(|&c| (c.unsigned_abs() < 1 << 62).then_some(c as i64))
+            .collect();
         let limbs: Vec<Vec<u64>> = m
             .par_iter()
             .map(|m| {
                 let q = m.value;
-                let mut l: Vec<u64> = if coeffs.iter().all(|c| c.unsigned_abs() < 1 << 63) {
-                    let red = Shoup::new(1, q);
-                    coeffs
-                        .iter()
-                        .map(|&c| {
-                            if c >= 0 {
-                                red.mul(c as u64, q)
-                            } else {
-                                let r = red.mul(c.unsigned_abs() as u64, q);
-                                if r == 0 {
-                                    0
-                                } else {
-                                    q - r
-                                }
-                            }
-                        })
-                        .collect()
-                } else {
-                    coeffs.iter().map(|&c| reduce_i128(c, q)).collect()
+                let mut l: Vec<u64> = match &small {
+                    Some(small) => {
+                        let inv_q = 1.0 / q as f64;
+                        simd(
+                            #[inline(always)]
+                            || {
+                                small
+                                    .iter()
+                                    .map(|&c| {
+                                        let r = reduce_any(c.unsigned_abs(), q, inv_q);
+                                        if c < 0 && r != 0 {
+                                            q - r
+                                        } else {
+                                            r
+                                        }
+                                    })
+                                    .collect()
+                            },
+                        )
+                    }
+                    None => coeffs.iter().map(|&c| reduce_i128(c, q)).collect(),
                 };
                 m.plan.fwd(&mut l);
                 l
@@ -289,7 +315,12 @@ fn round_scaled(x: f64, scale: f64) -> Result<i128> {
             reason: "scaled value exceeds 2^120",
         });
     }
-    Ok(y as i128)
+    // f64 -> i64 is a single instruction, f64 -> i128 a library call.
+    Ok(if y.abs() < 2f64.powi(62) {
+        i128::from(y as i64)
+    } else {
+        y as i128
+    })
 }
 
 /// CRT-reconstructs each coefficient (centred modulo Q_level) as an f64.
@@ -438,12 +469,14 @@ mod tests {
         let mut fast = u.clone();
         t.fft(&mut fast);
         let m = 2 * degree;
+        let mut g = 1usize; // 5^j mod 2N
         for (j, f) in fast.iter().enumerate() {
             let mut acc = Complex::default();
             for (k, uk) in u.iter().enumerate() {
-                let e = (t.rot_group[j] as usize * k) % m;
-                acc = acc.add(uk.mul(t.roots[e]));
+                let a = 2.0 * std::f64::consts::PI * ((g * k) % m) as f64 / m as f64;
+                acc = acc.add(uk.mul(Complex::new(a.cos(), a.sin())));
             }
+            g = g * 5 % m;
             assert!(
                 (acc.re - f.re).abs() < 1e-9 && (acc.im - f.im).abs() < 1e-9,
                 "slot {j}"

@@ -268,6 +268,8 @@ pub struct CkksParameters {
     pub(crate) ntt_slot_of_exponent: Vec<u32>,
     /// Encoder tables.
     pub(crate) encoder: crate::encoding::EncoderTables,
+    /// X^{N/2} (the imaginary unit in every slot) in NTT form over the chain primes.
+    pub(crate) imaginary_unit: crate::poly::RnsPoly,
 }
 
 impl PartialEq for CkksParameters {
@@ -358,6 +360,17 @@ impl CkksParameters {
         }
         let (ntt_exponents, ntt_slot_of_exponent) = ntt_exponent_tables(&moduli[0], degree)?;
         let encoder = crate::encoding::EncoderTables::new(degree);
+        let imaginary_unit = crate::poly::RnsPoly {
+            limbs: moduli[..chain.len()]
+                .iter()
+                .map(|m| {
+                    let mut l = vec![0u64; degree];
+                    l[degree / 2] = 1;
+                    m.plan.fwd(&mut l);
+                    l
+                })
+                .collect(),
+        };
         raise_allocator_thresholds();
         Ok(Self {
             degree,
@@ -368,6 +381,7 @@ impl CkksParameters {
             ntt_exponents,
             ntt_slot_of_exponent,
             encoder,
+            imaginary_unit,
         })
     }
 

@@ -39,7 +39,8 @@ impl RnsPoly {
 }
 
 /// Runs `f` compiled for the best instruction set of this CPU (runtime dispatch, no unsafe), so
-/// that the simple loops inside auto-vectorise (AVX-512 where available).
+/// that the simple loops inside auto-vectorise (AVX-512 where available). The closure must be
+/// marked `#[inline(always)]`: otherwise its body is compiled apart, for the baseline target.
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
@@ -154,7 +155,10 @@ fn zip_assign(
         .zip(m.par_iter())
         .for_each(|((x, y), m)| {
             let q = m.value;
-            simd(|| x.iter_mut().zip(y).for_each(|(x, &y)| *x = op(*x, y, q)));
+            simd(
+                #[inline(always)]
+                || x.iter_mut().zip(y).for_each(|(x, &y)| *x = op(*x, y, q)),
+            );
         });
 }
 
@@ -162,7 +166,10 @@ fn zip_assign(
 pub(crate) fn neg_assign(m: &[&Modulus], a: &mut RnsPoly) {
     a.limbs.par_iter_mut().zip(m.par_iter()).for_each(|(x, m)| {
         let q = m.value;
-        simd(|| x.iter_mut().for_each(|x| *x = sub_mod(0, *x, q)));
+        simd(
+            #[inline(always)]
+            || x.iter_mut().for_each(|x| *x = sub_mod(0, *x, q)),
+        );
     });
 }
 
@@ -204,7 +211,10 @@ pub(crate) fn add_const_assign(m: &[&Modulus], a: &mut RnsPoly, c: &[u64]) {
         .zip(c.par_iter())
         .for_each(|((x, m), &c)| {
             let q = m.value;
-            simd(|| x.iter_mut().for_each(|x| *x = add_mod(*x, c, q)));
+            simd(
+                #[inline(always)]
+                || x.iter_mut().for_each(|x| *x = add_mod(*x, c, q)),
+            );
         });
 }
 
@@ -214,7 +224,12 @@ pub(crate) fn permute(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
         limbs: p
             .limbs
             .par_iter()
-            .map(|l| simd(|| perm.iter().map(|&k| l[k as usize]).collect()))
+            .map(|l| {
+                simd(
+                    #[inline(always)]
+                    || perm.iter().map(|&k| l[k as usize]).collect(),
+                )
+            })
             .collect(),
     }
 }
@@ -293,18 +308,24 @@ impl BasisConverter {
             let inv_t = 1.0 / t as f64;
             let src = src_limbs[0];
             if s < t {
-                simd(|| {
-                    for (o, &x) in out.iter_mut().zip(src) {
-                        *o = if x > half { x + neg_s } else { x };
-                    }
-                });
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &x) in out.iter_mut().zip(src) {
+                            *o = if x > half { x + neg_s } else { x };
+                        }
+                    },
+                );
             } else {
-                simd(|| {
-                    for (o, &x) in out.iter_mut().zip(src) {
-                        let r = reduce_any(x, t, inv_t);
-                        *o = if x > half { add_mod(r, neg_s, t) } else { r };
-                    }
-                });
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &x) in out.iter_mut().zip(src) {
+                            let r = reduce_any(x, t, inv_t);
+                            *o = if x > half { add_mod(r, neg_s, t) } else { r };
+                        }
+                    },
+                );
             }
             return;
         }
@@ -365,11 +386,14 @@ pub(crate) fn divide_round(
             let mut r = take_buf(al.len());
             conv.convert_into(&src_limbs, k, &mut r);
             m.plan.fwd(&mut r);
-            simd(|| {
-                r.iter_mut()
-                    .zip(al)
-                    .for_each(|(r, &x)| *r = sub_mod(x, *r, t))
-            });
+            simd(
+                #[inline(always)]
+                || {
+                    r.iter_mut()
+                        .zip(al)
+                        .for_each(|(r, &x)| *r = sub_mod(x, *r, t))
+                },
+            );
             let mut out = vec![0u64; al.len()];
             mul_const_into(m, &mut out, &r, d_inv[k]);
             recycle(r);

@@ -27,8 +27,9 @@ pub(crate) fn fresh_seed<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; 32] {
     s
 }
 
-/// Uniform polynomial over the given moduli (directly in the NTT domain), expanded from `seed`.
-/// Limbs are sampled in order, so a prefix of the moduli gives a prefix of the limbs.
+/// Uniform polynomial over the given moduli (directly in the NTT domain), expanded from `seed`
+/// by rejection sampling: 32-bit draws for primes below 2^32, 64-bit draws otherwise. Limbs are
+/// sampled in order, so a prefix of the moduli gives a prefix of the limbs.
 pub(crate) fn uniform_from_seed(
     seed: &[u8; 32],
     stream: u64,
@@ -41,15 +42,14 @@ pub(crate) fn uniform_from_seed(
         .iter()
         .map(|m| {
             let q = m.value;
-            let bits = 64 - q.leading_zeros();
-            let mask = if bits == 64 {
-                u64::MAX
-            } else {
-                (1u64 << bits) - 1
-            };
+            let mask = u64::MAX >> q.leading_zeros();
             let mut l = Vec::with_capacity(degree);
             while l.len() < degree {
-                let x = rng.next_u64() & mask;
+                let x = if q <= 1 << 32 {
+                    u64::from(rng.next_u32())
+                } else {
+                    rng.next_u64()
+                } & mask;
                 if x < q {
                     l.push(x);
                 }

@@ -19,7 +19,8 @@ use crate::poly::{mods, RnsPoly};
 use crate::sampling;
 
 const MAGIC: &[u8; 4] = b"PPCK";
-const VERSION: u8 = 1;
+/// Version 2: seeded masks draw 32-bit words for primes below 2^32.
+const VERSION: u8 = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -85,19 +86,22 @@ impl Writer {
     }
     /// Bit-packs values of `bits` bits.
     fn packed(&mut self, vals: &[u64], bits: u32) {
+        self.out.reserve(packed_len(vals.len(), bits));
         let mut acc: u128 = 0;
         let mut n = 0u32;
         for &v in vals {
             acc |= u128::from(v) << n;
             n += bits;
-            while n >= 8 {
-                self.out.push(acc as u8);
-                acc >>= 8;
-                n -= 8;
+            if n >= 64 {
+                self.out.extend_from_slice(&(acc as u64).to_le_bytes());
+                acc >>= 64;
+                n -= 64;
             }
         }
-        if n > 0 {
+        while n > 0 {
             self.out.push(acc as u8);
+            acc >>= 8;
+            n = n.saturating_sub(8);
         }
     }
     fn poly(&mut self, p: &RnsPoly, moduli: &[u64]) {
@@ -176,25 +180,44 @@ impl<'a> Reader<'a> {
         let bytes = self.take(packed_len(n, bits))?;
         let mask = (1u64 << bits) - 1;
         let mut out = Vec::with_capacity(n);
+        let total = n * bits as usize;
+        // Each value lies within the 8 bytes from its first one when bits <= 56: read whole words
+        // while 8 bytes remain, then finish bit by bit.
+        let fast = if bits <= 56 {
+            (bytes.len().saturating_sub(8) * 8 / bits as usize).min(n)
+        } else {
+            0
+        };
+        for i in 0..fast {
+            let bit = i * bits as usize;
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[bit / 8..bit / 8 + 8]);
+            out.push((u64::from_le_bytes(w) >> (bit % 8)) & mask);
+        }
         let mut acc: u128 = 0;
         let mut have = 0u32;
-        let mut it = bytes.iter();
-        for _ in 0..n {
+        let start = fast * bits as usize;
+        let mut it = bytes[start / 8..].iter();
+        if !start.is_multiple_of(8) {
+            let b = it.next().ok_or(malformed("truncated input"))?;
+            acc = u128::from(*b >> (start % 8));
+            have = 8 - (start % 8) as u32;
+        }
+        for _ in fast..n {
             while have < bits {
                 let b = it.next().ok_or(malformed("truncated input"))?;
                 acc |= u128::from(*b) << have;
                 have += 8;
             }
-            let v = (acc as u64) & mask;
+            out.push((acc as u64) & mask);
             acc >>= bits;
             have -= bits;
-            if v >= q {
-                return Err(malformed("residue not below its modulus"));
-            }
-            out.push(v);
         }
-        if acc != 0 {
+        if acc != 0 || total > bytes.len() * 8 {
             return Err(malformed("non-zero padding bits"));
+        }
+        if out.iter().any(|&v| v >= q) {
+            return Err(malformed("residue not below its modulus"));
         }
         Ok(out)
     }

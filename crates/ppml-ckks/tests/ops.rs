@@ -302,3 +302,156 @@ fn depth_l_circuit_at_every_preset() {
         assert!(e < bound, "{preset:?}: error {e}, bound {bound}");
     }
 }
+
+#[test]
+fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
+    // N8192Depth6: 26- and 31-bit primes (lazy 64-bit accumulation); N16384Depth8: 40- and
+    // 50-bit primes (reduced products).
+    for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
+        let k = keys(preset);
+        let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+        let n = k.params.slots();
+        let (l, s) = (k.params.max_level(), k.params.scale());
+        let xs: Vec<Vec<f64>> = (0..3).map(|j| values(n, 10 + j)).collect();
+        let cts: Vec<_> = xs
+            .iter()
+            .map(|x| k.sk.encrypt(&enc.encode(x, l, s).unwrap()).unwrap())
+            .collect();
+        // A long row (beyond one lazy-reduction group), a short one, and an empty one.
+        let long: Vec<(u32, f64)> = (0..1500u32)
+            .map(|t| (t % 3, f64::from(t % 7) / 700.0 - 0.004))
+            .collect();
+        // Rows sharing their inputs are computed in blocks: five such rows (a block of four and
+        // a block of one).
+        let mut rows = vec![long, vec![(2, -1.25), (0, 0.5)], vec![]];
+        let mut bias = vec![0.125, -0.5, 2.0];
+        for r in 0..5 {
+            let w = f64::from(r) * 0.25 - 0.5;
+            rows.push(vec![(1, w), (0, 1.0 - w), (2, 0.5)]);
+            bias.push(w);
+        }
+        let q = k.params.chain()[l] as f64;
+        let out = ev.weighted_sums(&cts, &rows, q, &bias).unwrap();
+        for ((row, &b), c) in rows.iter().zip(&bias).zip(&out) {
+            assert_eq!(c.level(), l);
+            let got = enc
+                .decode(&k.sk.decrypt(&ev.rescale(c).unwrap()).unwrap())
+                .unwrap();
+            let want: Vec<f64> = (0..n)
+                .map(|i| b + row.iter().map(|&(j, w)| w * xs[j as usize][i]).sum::<f64>())
+                .collect();
+            let e = max_err(&got, &want);
+            assert!(e < 4.0 * FRESH_26, "{preset:?}: {e}");
+        }
+        // Unrelinearised products sum like any ciphertext and relinearise once.
+        let sq: Vec<_> = cts[..2]
+            .iter()
+            .map(|c| ev.square_no_relin(c).unwrap())
+            .collect();
+        let diff = ev
+            .weighted_sums(&sq, &[vec![(0, 1.0), (1, -1.0)]], 1.0, &[0.0])
+            .unwrap();
+        let got = enc
+            .decode(
+                &k.sk
+                    .decrypt(&ev.relinearize(&diff[0], &k.rlk).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|i| xs[0][i].powi(2) - xs[1][i].powi(2))
+            .collect();
+        assert!(max_err(&got, &want) < 4.0 * FRESH_26, "{preset:?}");
+    }
+}
+
+#[test]
+fn weighted_sums_reject_bad_shapes() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ct = k.sk.encrypt(&enc.encode(&[1.0], l, s).unwrap()).unwrap();
+    let low = ev.drop_to_level(&ct, l - 1).unwrap();
+    let none: [ppml_ckks::Ciphertext; 0] = [];
+    assert!(ev.weighted_sums(&none, &[], 1.0, &[]).is_err());
+    assert!(ev
+        .weighted_sums(&[&ct], &[vec![(1, 1.0)]], 1.0, &[0.0])
+        .is_err());
+    assert!(ev
+        .weighted_sums(&[&ct], &[vec![(0, 1.0)]], 1.0, &[])
+        .is_err());
+    assert!(matches!(
+        ev.weighted_sums(&[&ct, &low], &[vec![(0, 1.0)]], 1.0, &[0.0]),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+    assert!(matches!(
+        ev.weighted_sums(&[&ct], &[vec![(0, f64::NAN)]], 1.0, &[0.0]),
+        Err(CkksError::EncodingOverflow { .. })
+    ));
+}
+
+#[test]
+fn fused_encode_encrypt_decrypts_and_round_trips() {
+    for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
+        let k = keys(preset);
+        let enc = Encoder::new(&k.params);
+        let n = k.params.slots();
+        let v = values(n, 21);
+        let (l, s) = (k.params.max_level() - 1, k.params.scale());
+        let ct = k.sk.encrypt_values(&enc, &v, l, s).unwrap();
+        assert_eq!(ct.level(), l);
+        // Seed-compressed on the wire, expanded identically on decoding.
+        let back = ppml_ckks::Ciphertext::from_bytes(&k.params, &ct.to_bytes()).unwrap();
+        assert_eq!(back, ct);
+        let got = enc.decode(&k.sk.decrypt(&back).unwrap()).unwrap();
+        assert!(max_err(&got, &v) < FRESH_26, "{preset:?}");
+        assert!(k.sk.encrypt_values(&enc, &v, l + 2, s).is_err());
+    }
+}
+
+#[test]
+fn real_and_imaginary_parts_square_independently() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let (x, y) = (values(n, 31), values(n, 32));
+    let z: Vec<Complex> = x
+        .iter()
+        .zip(&y)
+        .map(|(&a, &b)| Complex::new(a, b))
+        .collect();
+    let (l, s) = (k.params.max_level(), k.params.scale());
+    let ct =
+        k.sk.encrypt(&enc.encode_complex(&z, l, s).unwrap())
+            .unwrap();
+    let dec = |c: &ppml_ckks::Ciphertext| enc.decode_complex(&k.sk.decrypt(c).unwrap()).unwrap();
+    let close = |got: &[Complex], re: &dyn Fn(usize) -> f64, im: &dyn Fn(usize) -> f64, tol| {
+        for (i, g) in got.iter().enumerate() {
+            assert!(
+                (g.re - re(i)).abs() < tol && (g.im - im(i)).abs() < tol,
+                "slot {i}: {g:?}"
+            );
+        }
+    };
+    close(
+        &dec(&ev.mul_by_i(&ct).unwrap()),
+        &|i| -y[i],
+        &|i| x[i],
+        FRESH_26,
+    );
+    let c = Complex::new(0.75, -1.5);
+    close(
+        &dec(&ev.add_complex_scalar(&ct, c).unwrap()),
+        &|i| x[i] + 0.75,
+        &|i| y[i] - 1.5,
+        FRESH_26,
+    );
+    let sq = ev.square_real_imag(&ct, &k.rlk, &k.gk).unwrap();
+    assert_eq!(sq.level(), l - 1);
+    close(
+        &dec(&sq),
+        &|i| x[i] * x[i],
+        &|i| y[i] * y[i],
+        4.0 * FRESH_26,
+    );
+}

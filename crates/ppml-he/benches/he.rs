@@ -1,5 +1,6 @@
 //! Encrypted `cnn` inference end to end (client encryption, server evaluation, client
-//! decryption): latency mode on one image, throughput mode on a full batch (one image per slot).
+//! decryption): latency mode on one image, throughput mode on a full batch (two images per slot,
+//! in the real and imaginary parts).
 //! Uses `models/cnn.safetensors` when present, random weights otherwise (same cost).
 //! `cargo bench -p ppml-he`
 #![allow(clippy::expect_used, reason = "benchmark setup")]

@@ -30,11 +30,14 @@ fn main() {
         needed: ppml_he::throughput::needed_inputs(&plan),
         rotations: vec![],
         latency_layout: None,
+        complex_packing: true,
     };
     let (client, keys) = Client::new(spec).expect("client");
     let rlk = ppml_ckks::RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
-    let server = ppml_he::throughput::ThroughputServer::new(&params, plan, rlk);
-    let n = params.slots();
+    let gk = ppml_ckks::GaloisKeys::from_bytes(&params, &keys.galois).expect("gk");
+    let server =
+        ppml_he::throughput::ThroughputServer::new(&params, plan, rlk, Some(gk)).expect("server");
+    let n = client.batch_capacity();
     let imgs: Vec<Vec<f32>> = (0..n)
         .map(|i| {
             (0..784)

@@ -61,9 +61,10 @@ impl HeBackend {
         self.mode
     }
 
-    /// The CKKS slot count (images per throughput ciphertext), after setup.
+    /// Images per throughput batch (the CKKS slots, twice over with complex packing), after
+    /// setup.
     pub fn slots(&self) -> Option<usize> {
-        self.session.as_ref().map(|s| s.client.params().slots())
+        self.session.as_ref().map(|s| s.client.batch_capacity())
     }
 
     fn do_setup(&mut self, model: &Model) -> Result<SetupReport> {
@@ -108,7 +109,7 @@ impl HeBackend {
                 logits.extend(s.client.decrypt_one(&resp)?);
             }
         } else {
-            for chunk in items.chunks(s.client.params().slots().max(1)) {
+            for chunk in items.chunks(s.client.batch_capacity().max(1)) {
                 let req = s.client.encrypt_batch(chunk)?;
                 let resp = s.server.handle_batch(&req)?;
                 stats.bytes_sent += req.iter().chain(&resp).map(|b| b.len() as u64).sum::<u64>();

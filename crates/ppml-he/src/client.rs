@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{Ciphertext, CkksParameters, Encoder, SecretKey};
+use ppml_ckks::{Ciphertext, CkksParameters, Complex, Encoder, SecretKey};
 use rayon::prelude::*;
 
 use crate::error::{HeError, Result};
 use crate::latency;
 use crate::plan::{InputLayout, Plan};
+use crate::trace::span;
 use crate::wire::{Reader, Writer};
 
 /// What the server tells the client at setup: parameters and the public shape of the plan
@@ -33,6 +34,9 @@ pub struct ClientSpec {
     pub rotations: Vec<i64>,
     /// Latency mode: the input layout (im2col or pixels).
     pub latency_layout: Option<InputLayout>,
+    /// Throughput mode packs two images per slot (the real and the imaginary part), which needs
+    /// the conjugation key.
+    pub complex_packing: bool,
 }
 
 const SPEC_MAGIC: &[u8; 4] = b"PPHS";
@@ -97,6 +101,7 @@ impl ClientSpec {
                 write_layout(&mut w, l);
             }
         }
+        w.u8(u8::from(self.complex_packing));
         w.out
     }
 
@@ -132,6 +137,11 @@ impl ClientSpec {
             0 => None,
             1 => Some(read_layout(&mut r)?),
             _ => return Err(HeError::Malformed("bad latency flag")),
+        };
+        let complex_packing = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(HeError::Malformed("bad packing flag")),
         };
         r.finish()?;
         let [c, h, w] = image;
@@ -169,6 +179,7 @@ impl ClientSpec {
             needed,
             rotations,
             latency_layout,
+            complex_packing,
         })
     }
 }
@@ -217,10 +228,11 @@ impl Client {
         let params = CkksParameters::from_bytes(&spec.params)?;
         let sk = SecretKey::generate(&params)?;
         let relin = sk.relinearization_key()?.to_bytes();
-        let galois = if spec.rotations.is_empty() {
+        let galois = if spec.rotations.is_empty() && !spec.complex_packing {
             Vec::new()
         } else {
-            sk.galois_keys(&spec.rotations, false)?.to_bytes()
+            sk.galois_keys(&spec.rotations, spec.complex_packing)?
+                .to_bytes()
         };
         let encoder = Encoder::new(&params);
         Ok((
@@ -239,6 +251,11 @@ impl Client {
         &self.params
     }
 
+    /// Throughput mode: images per batch (the slots, twice over with complex packing).
+    pub fn batch_capacity(&self) -> usize {
+        self.params.slots() * if self.spec.complex_packing { 2 } else { 1 }
+    }
+
     fn check_images(&self, images: &[&[f32]]) -> Result<()> {
         let [c, h, w] = self.spec.image;
         if let Some(bad) = images.iter().find(|i| i.len() != c * h * w) {
@@ -250,32 +267,48 @@ impl Client {
         Ok(())
     }
 
-    /// Throughput mode: encrypts up to `slots` images, one ciphertext per needed input.
+    /// Throughput mode: encrypts up to [`Self::batch_capacity`] images, one ciphertext per needed
+    /// input: image `b` sits in slot `b mod slots`, in the real part for the first `slots`
+    /// images and in the imaginary part for the next ones (complex packing).
     pub fn encrypt_batch(&self, images: &[&[f32]]) -> Result<Vec<Vec<u8>>> {
         self.check_images(images)?;
-        if images.len() > self.params.slots() {
+        if images.len() > self.batch_capacity() {
             return Err(HeError::BadInput {
-                expected: format!("at most {} images per ciphertext", self.params.slots()),
+                expected: format!("at most {} images per batch", self.batch_capacity()),
                 got: images.len().to_string(),
             });
         }
         let plan_stub = self.stub(self.spec.layout.clone());
         let inputs: Vec<Vec<f64>> = images.iter().map(|i| plan_stub.layout_input(i)).collect();
-        self.spec
-            .needed
-            .par_iter()
-            .map(|&j| {
-                let vals = inputs
-                    .iter()
-                    .map(|x| x.get(j as usize).copied())
-                    .collect::<Option<Vec<f64>>>()
-                    .ok_or(HeError::Malformed("input index outside the layout"))?;
-                let pt = self
-                    .encoder
-                    .encode(&vals, self.spec.level, self.params.scale())?;
-                Ok(self.sk.encrypt(&pt)?.to_bytes())
-            })
-            .collect()
+        let slots = self.params.slots();
+        span("client: encrypt batch", || {
+            self.spec
+                .needed
+                .par_iter()
+                .map(|&j| {
+                    let vals = inputs
+                        .iter()
+                        .map(|x| x.get(j as usize).copied())
+                        .collect::<Option<Vec<f64>>>()
+                        .ok_or(HeError::Malformed("input index outside the layout"))?;
+                    let (re, im) = vals.split_at(vals.len().min(slots));
+                    let z: Vec<Complex> = re
+                        .iter()
+                        .enumerate()
+                        .map(|(b, &r)| Complex::new(r, im.get(b).copied().unwrap_or(0.0)))
+                        .collect();
+                    Ok(self
+                        .sk
+                        .encrypt_complex_values(
+                            &self.encoder,
+                            &z,
+                            self.spec.level,
+                            self.params.scale(),
+                        )?
+                        .to_bytes())
+                })
+                .collect()
+        })
     }
 
     /// Throughput mode: decrypts the server's answer into `n` rows of logits.
@@ -283,17 +316,24 @@ impl Client {
         if response.len() != self.spec.outputs {
             return Err(HeError::Malformed("wrong number of output ciphertexts"));
         }
-        let cols: Vec<Vec<f64>> = response
-            .par_iter()
-            .map(|b| {
-                let ct = Ciphertext::from_bytes(&self.params, b)?;
-                Ok(self.encoder.decode(&self.sk.decrypt(&ct)?)?)
-            })
-            .collect::<Result<_>>()?;
+        let cols: Vec<Vec<Complex>> = span("client: decrypt batch", || {
+            response
+                .par_iter()
+                .map(|b| {
+                    let ct = Ciphertext::from_bytes(&self.params, b)?;
+                    Ok(self.encoder.decode_complex(&self.sk.decrypt(&ct)?)?)
+                })
+                .collect::<Result<_>>()
+        })?;
+        let slots = self.params.slots();
         Ok((0..n)
             .map(|b| {
                 cols.iter()
-                    .map(|c| c.get(b).copied().unwrap_or(f64::NAN) as f32)
+                    .map(|c| match c.get(b % slots) {
+                        Some(z) if b < slots => z.re as f32,
+                        Some(z) => z.im as f32,
+                        None => f32::NAN,
+                    })
                     .collect()
             })
             .collect())
@@ -313,10 +353,10 @@ impl Client {
             })?;
         let x = self.stub(layout).layout_input(image);
         let slots = latency::replicate(&x, self.params.slots());
-        let pt = self
-            .encoder
-            .encode(&slots, self.spec.level, self.params.scale())?;
-        Ok(self.sk.encrypt(&pt)?.to_bytes())
+        Ok(self
+            .sk
+            .encrypt_values(&self.encoder, &slots, self.spec.level, self.params.scale())?
+            .to_bytes())
     }
 
     /// Latency mode: decrypts one image's logits.

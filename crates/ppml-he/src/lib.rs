@@ -11,6 +11,8 @@
 //! - [`throughput`]: one image per slot (CryptoNets); [`latency`]: one image per ciphertext,
 //!   im2col input layout, diagonal matrix-vector products with baby-step giant-step.
 //! - [`HeBackend`]: ppml-nn's `Backend` (`HeBackend::throughput()`, `::latency()`, `::auto()`).
+//! - Profiling: with `PPML_HE_TRACE` set, the client and server print coarse timing spans
+//!   (encryption, each stage, decryption) to standard error.
 //! - [`net`]: the same over TCP, [`serve`] on the server and [`HeClient::connect`] on the client.
 //!
 //! # Example
@@ -33,9 +35,9 @@ pub mod latency;
 pub mod net;
 pub mod params;
 pub mod plan;
-mod raw;
 pub mod server;
 pub mod throughput;
+mod trace;
 mod wire;
 
 pub use backend::HeBackend;

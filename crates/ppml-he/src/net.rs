@@ -234,7 +234,7 @@ impl HeClient {
                 logits.extend(self.client.decrypt_one(first)?);
             }
         } else {
-            for chunk in items.chunks(self.client.params().slots().max(1)) {
+            for chunk in items.chunks(self.client.batch_capacity().max(1)) {
                 let req = blobs(&self.client.encrypt_batch(chunk)?);
                 stats.bytes_sent += write_frame(&mut self.stream, Tag::Batch, &req)?;
                 let (tag, resp) = read_frame(&mut self.stream)?;

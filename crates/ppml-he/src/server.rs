@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{CkksParameters, RelinearizationKey};
+use ppml_ckks::{CkksParameters, GaloisKeys, RelinearizationKey};
 use ppml_nn::Model;
 
 use crate::client::{public_layout, ClientSpec, EvaluationKeys};
@@ -71,6 +71,7 @@ impl Server {
         // Latency (and auto): parameters with enough slots for the latency layout, if its encoded
         // weights fit; auto falls back to throughput-only parameters otherwise.
         let mut latency_setup = None;
+        let mut latency_refusal = None;
         if let Some(lp) = &lat_plan {
             let attempt = choose(&PlannerGoals {
                 min_slots: latency::required_slots(lp),
@@ -80,7 +81,7 @@ impl Server {
             match attempt {
                 Ok(ok) => latency_setup = Some(ok),
                 Err(e) if mode == Mode::Latency => return Err(e),
-                Err(_) => {}
+                Err(e) => latency_refusal = Some(e.to_string()),
             }
         }
         let (params, latency) = match latency_setup {
@@ -94,10 +95,17 @@ impl Server {
                 mode: "throughput",
                 model: model.name.clone(),
                 reason: format!(
-                    "one batch would hold {:.1} GiB of ciphertexts (budget {} GiB) at N={}",
+                    "one batch would hold {:.1} GiB of ciphertexts (budget {} GiB) at N={} \
+                     ({} multiply-accumulates of ciphertexts per batch of {} images; the \
+                     stages are not streamed){}",
                     peak as f64 / f64::from(1u32 << 30),
                     MEMORY_BUDGET >> 30,
-                    params.degree()
+                    params.degree(),
+                    plan.mac_count(),
+                    2 * params.slots(),
+                    latency_refusal
+                        .map(|r| format!("; and {r}"))
+                        .unwrap_or_default()
                 ),
             });
         }
@@ -117,6 +125,7 @@ impl Server {
                 .as_ref()
                 .filter(|_| latency.is_some())
                 .map(|p| public_layout(&p.layout)),
+            complex_packing: throughput_ok,
         };
         let effective = match (mode, latency.is_some()) {
             (Mode::Throughput, _) | (Mode::Auto, false) => "throughput",
@@ -134,7 +143,8 @@ impl Server {
         ];
         if throughput_ok {
             notes.push(format!(
-                "throughput mode: {} images per ciphertext, {} input ciphertexts",
+                "throughput mode: {} images per ciphertext (real and imaginary parts of {} slots), {} input ciphertexts",
+                2 * params.slots(),
                 params.slots(),
                 spec.needed.len()
             ));
@@ -170,7 +180,14 @@ impl Server {
             l.set_keys(&keys.relin, &keys.galois)?;
         }
         if self.throughput_ok {
-            self.throughput = Some(ThroughputServer::new(&self.params, self.plan.clone(), rlk));
+            // Complex packing (set whenever throughput mode is on): the conjugation key.
+            let gk = GaloisKeys::from_bytes(&self.params, &keys.galois)?;
+            self.throughput = Some(ThroughputServer::new(
+                &self.params,
+                self.plan.clone(),
+                rlk,
+                Some(gk),
+            )?);
         }
         self.notes
             .push(format!("relinearisation key: {} bytes", keys.relin.len()));

@@ -1,16 +1,19 @@
-//! Throughput mode (CryptoNets style): one image per slot. Input `j` of the plan is one
-//! ciphertext whose slot `b` holds image `b`'s value; an affine stage is a plaintext-scalar
-//! multiply-accumulate across ciphertexts (weights encoded at the scale of the prime the stage
-//! rescales by, so the scale returns to the input scale), `x^2` is a ciphertext square.
+//! Throughput mode (CryptoNets style): one image per slot, or two with complex packing (the real
+//! and the imaginary part of each slot hold two images). Input `j` of the plan is one ciphertext
+//! whose slot `b` holds image `b`'s value; an affine stage is a plaintext-scalar
+//! multiply-accumulate across ciphertexts ([`ppml_ckks::Evaluator::weighted_sums`], weights
+//! encoded so that after the rescale the scale is back to the parameters' scale), `x^2` is a
+//! ciphertext square ([`ppml_ckks::Evaluator::square_real_imag`] with complex packing: each part
+//! squared on its own).
 
 use std::sync::Arc;
 
-use ppml_ckks::{Ciphertext, CkksParameters, Evaluator, RelinearizationKey};
+use ppml_ckks::{Ciphertext, CkksParameters, Complex, Evaluator, GaloisKeys, RelinearizationKey};
 use rayon::prelude::*;
 
 use crate::error::{HeError, Result};
-use crate::plan::{Affine, Plan, Stage};
-use crate::raw::{self, RawCt};
+use crate::plan::{Plan, Stage};
+use crate::trace::span;
 
 /// The server's side of throughput mode: the plan with its weights and the relinearisation key.
 #[derive(Debug)]
@@ -18,16 +21,19 @@ pub struct ThroughputServer {
     params: Arc<CkksParameters>,
     eval: Evaluator,
     rlk: RelinearizationKey,
+    /// With the conjugation key: complex packing.
+    gk: Option<GaloisKeys>,
     plan: Plan,
     needed: Vec<u32>,
-    fused: bool,
+    /// The plan's stages, the first one's columns renumbered to positions in `needed`.
+    stages: Vec<Stage>,
 }
 
 /// Memory the server may use for one batch, beyond which setup refuses throughput mode.
 pub const MEMORY_BUDGET: u64 = 8 << 30;
 
-/// Peak bytes of ciphertexts the server holds while evaluating `plan` (inputs, their residue
-/// copies for the fused kernel, outputs), at the level each stage runs.
+/// Peak bytes of ciphertexts the server holds while evaluating `plan` (a stage's inputs and
+/// outputs, and the outputs' rescaled copies), at the level each stage runs.
 pub fn peak_memory(params: &CkksParameters, plan: &Plan) -> u64 {
     let ct = |level: usize| 2 * (level as u64 + 1) * params.degree() as u64 * 8;
     let mut level = plan.depth();
@@ -69,24 +75,41 @@ pub fn needed_inputs(plan: &Plan) -> Vec<u32> {
 }
 
 impl ThroughputServer {
-    /// A server for `plan` with the client's relinearisation key.
-    pub fn new(params: &Arc<CkksParameters>, plan: Plan, rlk: RelinearizationKey) -> Self {
+    /// A server for `plan` with the client's relinearisation key and, for complex packing, Galois
+    /// keys holding the conjugation key.
+    pub fn new(
+        params: &Arc<CkksParameters>,
+        plan: Plan,
+        rlk: RelinearizationKey,
+        gk: Option<GaloisKeys>,
+    ) -> Result<Self> {
+        if gk.as_ref().is_some_and(|g| !g.supports_conjugation()) {
+            return Err(HeError::Malformed(
+                "complex packing needs the conjugation key",
+            ));
+        }
         let needed = needed_inputs(&plan);
-        Self {
+        let mut position = vec![0u32; plan.input_len];
+        for (k, &j) in needed.iter().enumerate() {
+            position[j as usize] = k as u32;
+        }
+        let mut stages = plan.stages.clone();
+        if let Some(Stage::Affine(a) | Stage::Sum(a)) = stages.first_mut() {
+            a.rows
+                .iter_mut()
+                .flatten()
+                .for_each(|(j, _)| *j = position[*j as usize]);
+            a.inputs = needed.len();
+        }
+        Ok(Self {
             params: Arc::clone(params),
             eval: Evaluator::new(params),
             rlk,
+            gk,
             plan,
             needed,
-            fused: true,
-        }
-    }
-
-    /// Uses the evaluator's `mul_scalar`/`add` instead of the fused residue kernel (for tests
-    /// and comparison).
-    pub fn without_fused_kernel(mut self) -> Self {
-        self.fused = false;
-        self
+            stages,
+        })
     }
 
     /// Evaluates the plan on the serialised input ciphertexts (one per needed input, in order)
@@ -99,16 +122,18 @@ impl ThroughputServer {
             });
         }
         let depth = self.plan.depth();
-        let cts: Vec<Ciphertext> = request
-            .par_iter()
-            .map(|b| {
-                let mut c = Ciphertext::from_bytes(&self.params, b)?;
-                if c.level() > depth {
-                    c.drop_to_level(depth)?;
-                }
-                Ok(c)
-            })
-            .collect::<Result<_>>()?;
+        let cts: Vec<Ciphertext> = span("server: decode inputs", || {
+            request
+                .par_iter()
+                .map(|b| {
+                    let mut c = Ciphertext::from_bytes(&self.params, b)?;
+                    if c.level() > depth {
+                        c.drop_to_level(depth)?;
+                    }
+                    Ok(c)
+                })
+                .collect::<Result<_>>()
+        })?;
         let level = cts.first().map(Ciphertext::level);
         if cts
             .iter()
@@ -123,115 +148,64 @@ impl ThroughputServer {
                 "input ciphertexts have too few levels for the plan",
             ));
         }
-        let mut state: Vec<Option<Ciphertext>> = vec![None; self.plan.input_len];
-        for (&j, c) in self.needed.iter().zip(cts) {
-            state[j as usize] = Some(c);
-        }
-        let out = self.evaluate(state)?;
-        Ok(out.par_iter().map(Ciphertext::to_bytes).collect())
+        let out = self.evaluate(cts)?;
+        Ok(span("server: encode outputs", || {
+            out.par_iter().map(Ciphertext::to_bytes).collect()
+        }))
     }
 
-    fn evaluate(&self, mut state: Vec<Option<Ciphertext>>) -> Result<Vec<Ciphertext>> {
+    fn evaluate(&self, mut state: Vec<Ciphertext>) -> Result<Vec<Ciphertext>> {
         let ev = &self.eval;
-        for stage in &self.plan.stages {
-            let any = state
-                .iter()
-                .flatten()
-                .next()
-                .cloned()
-                .ok_or(HeError::Malformed("no input ciphertexts"))?;
-            let next: Vec<Ciphertext> = match stage {
-                Stage::Affine(a) if self.fused => match self.fused_affine(&state, a) {
-                    Some(out) => out?,
-                    None => self.affine_ops(&state, a, &any)?,
-                },
-                Stage::Affine(a) => self.affine_ops(&state, a, &any)?,
-                Stage::Sum(a) => a
-                    .rows
-                    .par_iter()
-                    .map(|row| {
-                        let mut acc: Option<Ciphertext> = None;
-                        for &(j, _) in row {
-                            let x = state[j as usize]
-                                .as_ref()
-                                .ok_or(HeError::Malformed("missing input"))?;
-                            acc = Some(match acc {
-                                None => x.clone(),
-                                Some(s) => ev.add(&s, x)?,
-                            });
-                        }
-                        match acc {
-                            Some(s) => Ok(s),
-                            None => Ok(ev.mul_integer(&any, 0)?),
-                        }
-                    })
-                    .collect::<Result<_>>()?,
-                Stage::Square => state
-                    .par_iter()
-                    .map(|x| match x {
-                        Some(x) => Ok(ev.mul_relin_rescale(x, x, &self.rlk)?),
-                        None => Err(HeError::Malformed("missing input")),
-                    })
-                    .collect::<Result<_>>()?,
+        for stage in &self.stages {
+            let name = match stage {
+                Stage::Affine(a) => format!("server: affine {}x{}", a.outputs(), a.inputs),
+                Stage::Sum(a) => format!("server: sum {}x{}", a.outputs(), a.inputs),
+                Stage::Square => format!("server: square x{}", state.len()),
             };
-            state = next.into_iter().map(Some).collect();
+            state = span(&name, || -> Result<Vec<Ciphertext>> {
+                Ok(match stage {
+                    Stage::Affine(a) => {
+                        let first = state
+                            .first()
+                            .ok_or(HeError::Malformed("no input ciphertexts"))?;
+                        let q = self.params.chain()[first.level()] as f64;
+                        // Weights at q · Δ / scale: after the rescale the scale is Δ again.
+                        let weight_scale = q * self.params.scale() / first.scale();
+                        let complex = self.gk.is_some();
+                        let zeros;
+                        let bias = if complex {
+                            zeros = vec![0.0; a.bias.len()];
+                            &zeros
+                        } else {
+                            &a.bias
+                        };
+                        span("server: weighted sums", || {
+                            ev.weighted_sums(&state, &a.rows, weight_scale, bias)
+                        })?
+                        .par_iter()
+                        .zip(&a.bias)
+                        .map(|(c, &b)| {
+                            if complex {
+                                // The bias of both images: b + i b.
+                                let c = ev.add_complex_scalar(c, Complex::new(b, b))?;
+                                Ok(ev.rescale(&c)?)
+                            } else {
+                                Ok(ev.rescale(c)?)
+                            }
+                        })
+                        .collect::<Result<_>>()?
+                    }
+                    Stage::Sum(a) => ev.weighted_sums(&state, &a.rows, 1.0, &a.bias)?,
+                    Stage::Square => state
+                        .par_iter()
+                        .map(|x| match &self.gk {
+                            Some(gk) => Ok(ev.square_real_imag(x, &self.rlk, gk)?),
+                            None => Ok(ev.mul_relin_rescale(x, x, &self.rlk)?),
+                        })
+                        .collect::<Result<_>>()?,
+                })
+            })?;
         }
-        state
-            .into_iter()
-            .map(|c| c.ok_or(HeError::Malformed("missing output")))
-            .collect()
-    }
-
-    /// An affine stage with the evaluator's operations (one `mul_scalar` and `add` per weight).
-    fn affine_ops(
-        &self,
-        state: &[Option<Ciphertext>],
-        a: &Affine,
-        any: &Ciphertext,
-    ) -> Result<Vec<Ciphertext>> {
-        let ev = &self.eval;
-        let q = self.params.chain()[any.level()] as f64;
-        a.rows
-            .par_iter()
-            .zip(&a.bias)
-            .map(|(row, &b)| {
-                let mut acc: Option<Ciphertext> = None;
-                for &(j, w) in row {
-                    let x = state[j as usize]
-                        .as_ref()
-                        .ok_or(HeError::Malformed("missing input"))?;
-                    let t = ev.mul_scalar(x, w, q)?;
-                    acc = Some(match acc {
-                        None => t,
-                        Some(s) => ev.add(&s, &t)?,
-                    });
-                }
-                let acc = match acc {
-                    Some(s) => s,
-                    None => ev.mul_scalar(any, 0.0, q)?,
-                };
-                Ok(ev.rescale(&ev.add_scalar(&acc, b)?)?)
-            })
-            .collect()
-    }
-
-    /// An affine stage with the fused residue kernel ([`crate::raw`]); `None` to fall back.
-    fn fused_affine(
-        &self,
-        state: &[Option<Ciphertext>],
-        a: &Affine,
-    ) -> Option<Result<Vec<Ciphertext>>> {
-        let raw: Option<Vec<Option<RawCt>>> = state
-            .par_iter()
-            .map(|c| match c {
-                None => Some(None),
-                // A fresh (seed-compressed) ciphertext must first be materialised by an operation.
-                Some(c) => RawCt::from_ciphertext(c)
-                    .or_else(|| RawCt::from_ciphertext(&self.eval.mul_integer(c, 1).ok()?))
-                    .map(Some),
-            })
-            .collect();
-        let out = raw::affine(&self.params, &raw?, &a.rows, &a.bias)?;
-        Some(out.and_then(|cts| cts.par_iter().map(|c| Ok(self.eval.rescale(c)?)).collect()))
+        Ok(state)
     }
 }

@@ -98,6 +98,16 @@ fn cnn_throughput_matches_plain() {
 }
 
 #[test]
+fn cnn_throughput_complex_packing_matches_plain() {
+    // More images than slots: the second half rides in the imaginary parts.
+    let (m, _) = model("cnn");
+    let x = images(&m, 4096 + 40);
+    let mut he = HeBackend::throughput();
+    check(&mut he, &m, &x, 1e-3);
+    assert_eq!(he.slots(), Some(8192));
+}
+
+#[test]
 fn cnn_latency_matches_plain() {
     let (m, _) = model("cnn");
     let x = images(&m, 3);
@@ -126,64 +136,6 @@ fn infer_before_setup_fails() {
         .infer(&images(&m, 1))
         .expect_err("no setup");
     assert!(err.to_string().contains("before setup"), "{err}");
-}
-
-#[test]
-fn fused_kernel_matches_evaluator_ops() {
-    use ppml_he::client::{public_layout, Client, ClientSpec};
-    use ppml_he::plan::{Plan, PoolStrategy};
-    use ppml_he::throughput::{needed_inputs, ThroughputServer};
-    // A small model: one linear map, a square, another map (depth 3).
-    let lin = |i: usize, o: usize| {
-        ppml_nn::Layer::Linear(ppml_nn::model::Linear {
-            in_features: i,
-            out_features: o,
-            weight: (0..i * o)
-                .map(|k| ((k * 37 % 19) as f32 - 9.0) / (9.0 * i as f32))
-                .collect(),
-            bias: (0..o).map(|k| k as f32 * 0.1).collect(),
-        })
-    };
-    let mut m = zoo::architecture("cnn").expect("zoo");
-    m.name = "tiny".into();
-    m.layers = vec![
-        ppml_nn::Layer::Flatten,
-        lin(784, 2),
-        ppml_nn::Layer::Square,
-        lin(2, 3),
-    ];
-    let plan = Plan::compile(&m, PoolStrategy::SumStage, false).expect("plan");
-    let params =
-        ppml_he::params::choose(&ppml_he::params::PlannerGoals::new(plan.depth())).expect("params");
-    let spec = ClientSpec {
-        params: params.to_bytes(),
-        image: m.input,
-        layout: public_layout(&plan.layout),
-        input_len: plan.input_len,
-        level: plan.depth(),
-        outputs: plan.outputs(),
-        needed: needed_inputs(&plan),
-        rotations: vec![],
-        latency_layout: None,
-    };
-    let (client, keys) = Client::new(spec).expect("client");
-    let rlk = || ppml_ckks::RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
-    let fused = ThroughputServer::new(&params, plan.clone(), rlk());
-    let ops = ThroughputServer::new(&params, plan, rlk()).without_fused_kernel();
-    let x = images(&m, 4);
-    let items: Vec<&[f32]> = (0..4).map(|i| x.item(i)).collect();
-    let req = client.encrypt_batch(&items).expect("encrypt");
-    let a = client
-        .decrypt_batch(&fused.handle(&req).expect("fused"), 4)
-        .expect("dec");
-    let b = client
-        .decrypt_batch(&ops.handle(&req).expect("ops"), 4)
-        .expect("dec");
-    for (ra, rb) in a.iter().zip(&b) {
-        for (u, v) in ra.iter().zip(rb) {
-            assert!((u - v).abs() < 1e-4, "{u} vs {v}");
-        }
-    }
 }
 
 #[test]

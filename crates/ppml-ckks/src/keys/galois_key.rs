@@ -67,6 +67,12 @@ impl GaloisKeys {
         g == 1 || self.keys.contains_key(&g)
     }
 
+    /// Whether complex conjugation is covered.
+    pub fn supports_conjugation(&self) -> bool {
+        self.keys
+            .contains_key(&self.params.galois_element_conjugate())
+    }
+
     pub(crate) fn get(&self, g: u64) -> Result<&(KeySwitchingKey, Vec<u32>)> {
         self.keys
             .get(&g)

@@ -91,21 +91,73 @@ impl SecretKey {
         pt: &Plaintext,
         rng: &mut R,
     ) -> Result<Ciphertext> {
+        CkksParameters::check_same(&self.params, pt.params())?;
+        self.encrypt_message(pt.level(), pt.scale(), rng, |m, e| {
+            let mut c0 = sampling::small_to_ntt(e, m);
+            poly::add_assign(m, &mut c0, &pt.poly);
+            c0
+        })
+    }
+
+    /// Encodes real `values` (as [`Encoder::encode`](crate::Encoder::encode)) and encrypts them
+    /// with the secret key in one step: the message and the error are added as integers before
+    /// one NTT per prime, instead of one NTT each. Same ciphertext distribution as
+    /// `encrypt(&encoder.encode(values, level, scale)?)`.
+    pub fn encrypt_values(
+        &self,
+        encoder: &crate::Encoder,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        let slots: Vec<crate::Complex> = values
+            .iter()
+            .map(|&r| crate::Complex::new(r, 0.0))
+            .collect();
+        self.encrypt_complex_values(encoder, &slots, level, scale)
+    }
+
+    /// [`Self::encrypt_values`] for complex slots.
+    pub fn encrypt_complex_values(
+        &self,
+        encoder: &crate::Encoder,
+        values: &[crate::Complex],
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        CkksParameters::check_same(&self.params, encoder.params())?;
+        let mut coeffs = zeroize::Zeroizing::new(encoder.coefficients(values, level, scale)?);
+        let mut rng = sampling::os_rng()?;
+        self.encrypt_message(level, scale, &mut rng, |_, e| {
+            coeffs
+                .iter_mut()
+                .zip(e)
+                .for_each(|(c, &e)| *c += i128::from(e));
+            encoder.poly_from_signed(&coeffs, level)
+        })
+    }
+
+    /// `(m + e - a s, a)` with `a` expanded from a fresh seed; `message` turns the error
+    /// polynomial (coefficients) into `m + e` in NTT form over the given primes.
+    fn encrypt_message<R: RngCore + CryptoRng>(
+        &self,
+        level: usize,
+        scale: f64,
+        rng: &mut R,
+        message: impl FnOnce(&[&crate::params::Modulus], &[i64]) -> RnsPoly,
+    ) -> Result<Ciphertext> {
         let p = &self.params;
-        CkksParameters::check_same(p, pt.params())?;
-        let level = pt.level();
         let idx: Vec<usize> = (0..=level).collect();
         let m = mods(p, &idx);
         let seed = sampling::fresh_seed(rng);
         let a = sampling::uniform_from_seed(&seed, 0, &m, p.degree());
         let e = sampling::cbd_error(rng, p.degree());
-        let mut c0 = sampling::small_to_ntt(&e, &m);
+        let mut c0 = message(&m, &e);
         let s = self.limbs(&idx);
         let mut as_ = poly::mul(&m, &a, &s);
         poly::sub_assign(&m, &mut c0, &as_);
         as_.zeroize();
-        poly::add_assign(&m, &mut c0, &pt.poly);
-        let mut ct = Ciphertext::from_parts(Arc::clone(p), vec![c0, a], level, pt.scale());
+        let mut ct = Ciphertext::from_parts(Arc::clone(p), vec![c0, a], level, scale);
         ct.seed = Some(seed);
         Ok(ct)
     }

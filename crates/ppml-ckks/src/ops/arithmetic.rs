@@ -12,7 +12,7 @@ use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
 use crate::poly::{self, mods, RnsPoly};
 
-fn scales_match(a: f64, b: f64) -> bool {
+pub(crate) fn scales_match(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
@@ -333,7 +333,7 @@ impl Evaluator {
     }
 }
 
-fn scaled_int(c: f64, scale: f64) -> Result<i128> {
+pub(crate) fn scaled_int(c: f64, scale: f64) -> Result<i128> {
     let v = (c * scale).round();
     if !v.is_finite() || v.abs() >= 2f64.powi(120) {
         return Err(CkksError::EncodingOverflow {

@@ -1,9 +1,11 @@
 //! Homomorphic evaluation.
 
-mod arithmetic;
+pub(crate) mod arithmetic;
+mod complex;
 pub(crate) mod keyswitch;
 mod linear;
 mod rotation;
+mod weighted;
 
 use std::sync::Arc;
 
