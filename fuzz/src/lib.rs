@@ -21,6 +21,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("mpc_frame", mpc_frame),
     ("parties_toml", parties_toml),
     ("onnx", onnx),
+    ("ckks", ckks),
+    ("he_client_spec", he_client_spec),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -90,4 +92,26 @@ pub fn parties_toml(data: &[u8]) {
 /// ONNX models given to `ppml import`.
 pub fn onnx(data: &[u8]) {
     let _ = ppml_onnx::import_bytes(data, &ppml_onnx::ImportOptions::default());
+}
+
+/// CKKS parameters, and ciphertexts, plaintexts and keys under a fixed parameter set.
+pub fn ckks(data: &[u8]) {
+    use ppml_ckks::{
+        Ciphertext, CkksParameters, GaloisKeys, Plaintext, Preset, PublicKey, RelinearizationKey,
+    };
+    static PARAMS: std::sync::OnceLock<Option<std::sync::Arc<CkksParameters>>> =
+        std::sync::OnceLock::new();
+    let _ = CkksParameters::from_bytes(data);
+    if let Some(p) = PARAMS.get_or_init(|| Preset::N4096Depth1.build().ok()) {
+        let _ = Ciphertext::from_bytes(p, data);
+        let _ = Plaintext::from_bytes(p, data);
+        let _ = PublicKey::from_bytes(p, data);
+        let _ = RelinearizationKey::from_bytes(p, data);
+        let _ = GaloisKeys::from_bytes(p, data);
+    }
+}
+
+/// What an HE client sends the server first: parameters, evaluation keys and the plan layout.
+pub fn he_client_spec(data: &[u8]) {
+    let _ = ppml_he::client::ClientSpec::from_bytes(data);
 }

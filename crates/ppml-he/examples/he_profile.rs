@@ -23,6 +23,7 @@ fn main() {
     let spec = ppml_he::client::ClientSpec {
         params: params.to_bytes(),
         image: m.input,
+        normalization: m.normalization,
         layout: ppml_he::client::public_layout(&plan.layout),
         input_len: plan.input_len,
         level: plan.depth(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ppml_ckks::{Ciphertext, CkksParameters, Complex, Encoder, SecretKey};
+use ppml_nn::model::Normalization;
 use rayon::prelude::*;
 
 use crate::error::{HeError, Result};
@@ -20,6 +21,8 @@ pub struct ClientSpec {
     pub params: Vec<u8>,
     /// `[c, h, w]` of an image.
     pub image: [usize; 3],
+    /// How the client turns pixels into inputs (the model's normalisation).
+    pub normalization: Normalization,
     /// Input layout (weights stripped).
     pub layout: InputLayout,
     /// Length of the input vector.
@@ -86,6 +89,8 @@ impl ClientSpec {
         w.out.extend_from_slice(SPEC_MAGIC);
         w.blob(&self.params);
         self.image.iter().for_each(|&d| w.u32(d));
+        w.u32(self.normalization.mean.to_bits() as usize);
+        w.u32(self.normalization.std.to_bits() as usize);
         write_layout(&mut w, &self.layout);
         w.u32(self.input_len);
         w.u32(self.level);
@@ -120,6 +125,17 @@ impl ClientSpec {
         if image.iter().product::<usize>() > MAX_ITEMS {
             return Err(HeError::Malformed("image too large"));
         }
+        let mut norm = [0f32; 2];
+        for v in &mut norm {
+            *v = f32::from_bits(r.u32()? as u32);
+        }
+        let [mean, std] = norm;
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(HeError::Malformed(
+                "normalisation not finite or std not positive",
+            ));
+        }
+        let normalization = Normalization { mean, std };
         let layout = read_layout(&mut r)?;
         let input_len = r.u32_max(MAX_ITEMS * 64, "input length out of range")?;
         let level = r.u32_max(p.max_level(), "level above the parameters' chain")?;
@@ -172,6 +188,7 @@ impl ClientSpec {
         Ok(Self {
             params,
             image,
+            normalization,
             layout,
             input_len,
             level,

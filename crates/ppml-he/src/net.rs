@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use ppml_nn::backend::CallStats;
+use ppml_nn::model::Normalization;
 use ppml_nn::{Model, Tensor};
 
 use crate::client::{Client, ClientSpec, EvaluationKeys};
@@ -173,6 +174,8 @@ pub struct HeClient {
     mode: Mode,
     latency: bool,
     classes: usize,
+    image: [usize; 3],
+    normalization: Normalization,
     setup_bytes: u64,
 }
 
@@ -185,16 +188,29 @@ impl std::fmt::Debug for HeClient {
 }
 
 impl HeClient {
-    /// Connects, receives the spec, generates keys and sends the evaluation keys.
+    /// Connects, receives the spec, generates keys and sends the evaluation keys; waits at most
+    /// five minutes on any read or write.
     pub fn connect(addr: impl ToSocketAddrs, mode: Mode) -> Result<Self> {
+        Self::connect_with(addr, mode, std::time::Duration::from_secs(300))
+    }
+
+    /// [`connect`](Self::connect) with a timeout for every read and write.
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        mode: Mode,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
         let mut stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let mut bytes = write_frame(&mut stream, Tag::Hello, &[mode.code()])?;
         let (tag, spec) = read_frame(&mut stream)?;
         expect(tag, Tag::Spec)?;
         bytes += 9 + spec.len() as u64;
         let spec = ClientSpec::from_bytes(&spec)?;
         let (latency, classes) = (spec.latency_layout.is_some(), spec.outputs);
+        let (image, normalization) = (spec.image, spec.normalization);
         let (client, keys) = Client::new(spec)?;
         bytes += write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
         let (tag, _) = read_frame(&mut stream)?;
@@ -205,8 +221,15 @@ impl HeClient {
             mode,
             latency,
             classes,
+            image,
+            normalization,
             setup_bytes: bytes + 9,
         })
+    }
+
+    /// One image's shape `[c, h, w]` and the normalisation of the server's model.
+    pub fn input(&self) -> ([usize; 3], Normalization) {
+        (self.image, self.normalization)
     }
 
     /// Bytes exchanged during setup (spec and evaluation keys).

@@ -112,6 +112,7 @@ impl Server {
         let spec = ClientSpec {
             params: params.to_bytes(),
             image: model.input,
+            normalization: model.normalization,
             layout: public_layout(&plan.layout),
             input_len: plan.input_len,
             level: depth,

@@ -283,6 +283,9 @@ enum Command {
         /// The images (28x28 PNG or binary PGM); repeat for a batch.
         #[arg(long, required = true)]
         image: Vec<PathBuf>,
+        /// Seconds to wait for the server on any read or write before giving up.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
     },
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
@@ -407,7 +410,11 @@ pub fn run(cli: Cli) -> Result<()> {
             listen,
             models_dir,
         } => he_server(&load_model(&model, models_dir)?, &listen),
-        Command::HeClient { server, image } => he_client(&server, &image),
+        Command::HeClient {
+            server,
+            image,
+            timeout,
+        } => he_client(&server, &image, Duration::from_secs(timeout)),
         Command::TeeClient {
             enclave,
             measurement,
@@ -807,14 +814,18 @@ fn he_server(model: &Model, listen: &str) -> Result<()> {
     Ok(())
 }
 
-fn he_client(server: &str, images: &[PathBuf]) -> Result<()> {
+fn he_client(server: &str, images: &[PathBuf], timeout: Duration) -> Result<()> {
+    let mut client = ppml_he::HeClient::connect_with(server, ppml_he::Mode::Auto, timeout)
+        .with_context(|| format!("connecting to the HE server at {server}"))?;
+    // The server reports the input shape and normalisation of the model it holds.
+    let (input, norm) = client.input();
     let mut x = Vec::new();
     for path in images {
-        x.extend(image_tensor([1, 28, 28], Normalization::default(), path)?.into_data());
+        x.extend(image_tensor(input, norm, path)?.into_data());
     }
-    let batch = Tensor::new(vec![images.len(), 1, 28, 28], x)?;
-    let mut client = ppml_he::HeClient::connect(server, ppml_he::Mode::Auto)
-        .with_context(|| format!("connecting to the HE server at {server}"))?;
+    let mut shape = vec![images.len()];
+    shape.extend(input);
+    let batch = Tensor::new(shape, x)?;
     let (logits, stats) = client.infer(&batch)?;
     for (path, label) in images.iter().zip(logits.argmax_rows()) {
         println!("{}\t{label}", path.display());

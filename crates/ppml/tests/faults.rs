@@ -118,6 +118,30 @@ fn tee_client_fails_cleanly_on_a_faulty_enclave() {
 }
 
 #[test]
+fn he_client_fails_cleanly_on_a_faulty_server() {
+    let image = blank_pgm();
+    for fault in [Fault::Close, Fault::Garbage, Fault::Stall] {
+        let (addr, server) = fake_server(fault);
+        let (out, took) = run(&[
+            "he-client",
+            "--server",
+            &addr,
+            "--image",
+            &image,
+            "--timeout",
+            "2",
+        ]);
+        assert_clean_failure(
+            &format!("he-client vs {fault:?}"),
+            &out,
+            took,
+            Duration::from_secs(20),
+        );
+        drop(server);
+    }
+}
+
+#[test]
 fn tee_client_fails_cleanly_when_nothing_listens() {
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")
