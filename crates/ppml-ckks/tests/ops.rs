@@ -297,8 +297,10 @@ fn depth_l_circuit_at_every_preset() {
         want.iter_mut().zip(&x).for_each(|(w, v)| *w += v);
         let got = enc.decode(&sk.decrypt(&c).unwrap()).unwrap();
         let e = max_err(&got, &want);
-        // About 2^-(log scale - 14) per level for the fresh and key-switching noise.
-        let bound = 2f64.powi(14 - s.log2() as i32) * (l + 2) as f64;
+        // About 2^-(log scale - 14) per level for the fresh and key-switching noise; measured
+        // errors reach 0.65 of that at N32768Depth19 (0.46 elsewhere), so the bound allows twice
+        // the estimate to keep the tail of the noise distribution from failing the test.
+        let bound = 2f64.powi(15 - s.log2() as i32) * (l + 2) as f64;
         assert!(e < bound, "{preset:?}: error {e}, bound {bound}");
     }
 }
