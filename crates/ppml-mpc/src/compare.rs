@@ -628,14 +628,11 @@ pub(crate) mod tests {
         assert_eq!(bytes, want);
     }
 
-    #[test]
-    fn max_over_windows_of_four() {
-        // max(a, b) = b + relu(a - b) is exact while |a - b| < 2^63.
-        let big = 1i64 << 61;
-        let vals: Vec<i64> = vec![3, -5, 7, 7, -1, -2, -3, -4, 0, -big, big, 5];
-        // Three windows of four, laid out as wins[q][j].
+    /// Maxima of consecutive windows of four of `vals` under `cmp` (the windows laid out as
+    /// `wins[q][j]`); returns them and the rounds taken.
+    pub(crate) fn max_of_fours(vals: &[i64], cmp: Comparator) -> (Vec<i64>, u64) {
         let xs: Vec<u64> = vals.iter().map(|&v| v as u64).collect();
-        let (y, _, _) = run3(&xs, |net, role, x, n| {
+        let (y, _, rounds) = run3(&xs, |net, role, x, n| {
             let k = 4;
             let m = n / k;
             let wins: Vec<Vec<u64>> = if x.is_empty() {
@@ -645,18 +642,18 @@ pub(crate) mod tests {
                     .map(|q| (0..m).map(|j| x[j * k + q]).collect())
                     .collect()
             };
-            max_windows(
-                net,
-                role,
-                &Comparator::new(Comparison::BitDecomposition, 16),
-                wins,
-                m,
-            )
+            max_windows(net, role, &cmp, wins, m)
         });
-        assert_eq!(
-            y.iter().map(|&v| v as i64).collect::<Vec<_>>(),
-            vec![7, -1, big]
-        );
+        (y.iter().map(|&v| v as i64).collect(), rounds)
+    }
+
+    #[test]
+    fn max_over_windows_of_four() {
+        // max(a, b) = b + relu(a - b) is exact while |a - b| < 2^63.
+        let big = 1i64 << 61;
+        let vals = [3, -5, 7, 7, -1, -2, -3, -4, 0, -big, big, 5];
+        let (y, _) = max_of_fours(&vals, Comparator::new(Comparison::BitDecomposition, 16));
+        assert_eq!(y, vec![7, -1, big]);
     }
 }
 

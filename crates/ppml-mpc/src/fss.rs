@@ -175,8 +175,9 @@ fn dealer_slice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::tests::max_of_fours;
     use crate::compare::tests::{run3, EDGE_VALUES};
-    use crate::compare::{max_windows, Comparator};
+    use crate::compare::Comparator;
     use crate::Comparison;
 
     fn want(x: u64, k: u32) -> u64 {
@@ -240,24 +241,9 @@ mod tests {
 
     #[test]
     fn max_over_windows() {
-        let vals: Vec<i64> = vec![3, -5, 7, 7, -1, -2, -3, -4, 0, -(1 << 30), 1 << 30, 5];
-        let xs: Vec<u64> = vals.iter().map(|&v| v as u64).collect();
-        let (y, _, rounds) = run3(&xs, |net, role, x, n| {
-            let k = 4;
-            let m = n / k;
-            let wins: Vec<Vec<u64>> = if x.is_empty() {
-                vec![Vec::new(); k]
-            } else {
-                (0..k)
-                    .map(|q| (0..m).map(|j| x[j * k + q]).collect())
-                    .collect()
-            };
-            max_windows(net, role, &Comparator::new(Comparison::Fss, 16), wins, m)
-        });
-        assert_eq!(
-            y.iter().map(|&v| v as i64).collect::<Vec<_>>(),
-            vec![7, -1, 1 << 30]
-        );
+        let vals = [3, -5, 7, 7, -1, -2, -3, -4, 0, -(1 << 30), 1 << 30, 5];
+        let (y, rounds) = max_of_fours(&vals, Comparator::new(Comparison::Fss, 16));
+        assert_eq!(y, vec![7, -1, 1 << 30]);
         assert_eq!(rounds, 2);
     }
 }
