@@ -90,55 +90,46 @@ fn assert_clean_failure(what: &str, out: &Output, took: Duration, limit: Duratio
     assert!(took < limit, "{what}: took {took:?}");
 }
 
-#[test]
-fn tee_client_fails_cleanly_on_a_faulty_enclave() {
+/// Runs `client` (its arguments made from the fake server's address and an image) against a
+/// server with every fault.
+fn against_every_fault(client: &str, args: impl Fn(&str, &str) -> Vec<String>) {
     let image = blank_pgm();
     for fault in [Fault::Close, Fault::Garbage, Fault::Stall] {
         let (addr, server) = fake_server(fault);
-        let (out, took) = run(&[
-            "tee-client",
-            "--enclave",
-            &addr,
-            "--measurement",
-            &"ab".repeat(32),
-            "--allow-simulated",
-            "--image",
-            &image,
-            "--timeout",
-            "2",
-        ]);
-        assert_clean_failure(
-            &format!("tee-client vs {fault:?}"),
-            &out,
-            took,
-            Duration::from_secs(20),
-        );
+        let args = args(&addr, &image);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, took) = run(&argv);
+        let what = format!("{client} vs {fault:?}");
+        assert_clean_failure(&what, &out, took, Duration::from_secs(20));
         drop(server);
     }
 }
 
 #[test]
+fn tee_client_fails_cleanly_on_a_faulty_enclave() {
+    against_every_fault("tee-client", |addr, image| {
+        let m = "ab".repeat(32);
+        let args = ["tee-client", "--enclave", addr, "--measurement", &m];
+        let rest = ["--allow-simulated", "--image", image, "--timeout", "2"];
+        args.iter().chain(&rest).map(|s| s.to_string()).collect()
+    });
+}
+
+#[test]
 fn he_client_fails_cleanly_on_a_faulty_server() {
-    let image = blank_pgm();
-    for fault in [Fault::Close, Fault::Garbage, Fault::Stall] {
-        let (addr, server) = fake_server(fault);
-        let (out, took) = run(&[
+    against_every_fault("he-client", |addr, image| {
+        [
             "he-client",
             "--server",
-            &addr,
+            addr,
             "--image",
-            &image,
+            image,
             "--timeout",
             "2",
-        ]);
-        assert_clean_failure(
-            &format!("he-client vs {fault:?}"),
-            &out,
-            took,
-            Duration::from_secs(20),
-        );
-        drop(server);
-    }
+        ]
+        .map(String::from)
+        .to_vec()
+    });
 }
 
 #[test]
