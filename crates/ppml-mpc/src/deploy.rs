@@ -43,7 +43,7 @@ use crate::compare::Comparator;
 use crate::error::{MpcError, Result};
 use crate::mpc3::CLIENT;
 use crate::net::{Peer, TcpTransport, TlsSettings, DEFAULT_MAX_FRAME_WORDS};
-use crate::plan::{encode_input, plan};
+use crate::plan::{decode_output, encode_input, plan};
 use crate::ring::FixedPoint;
 use crate::transport::{Transport, TransportStats};
 use crate::Comparison;
@@ -550,10 +550,7 @@ impl RemoteBackend {
             }
         };
         let after = st.net.stats();
-        let logits = Tensor::new(
-            vec![n, st.classes],
-            y.iter().map(|&v| fp.decode(v)).collect(),
-        )?;
+        let logits = decode_output(&[y], n, st.classes, &fp)?;
         Ok((
             logits,
             CallStats {

@@ -24,7 +24,9 @@ use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
 use crate::mpc3::CLIENT;
-use crate::plan::{add_bias_channels, encode_conv, encode_input, encode_linear, plan, Step};
+use crate::plan::{
+    add_bias_channels, decode_output, encode_conv, encode_input, encode_linear, plan, Step,
+};
 use crate::prg::{Prg, PrgKey, STREAM_AUX};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
 use crate::session::run_nodes;
@@ -410,23 +412,8 @@ impl Mpc2Backend {
                 return Err(e);
             }
         };
-        let mut y = vec![0u64; n * st.classes];
-        for o in outs.iter().take(2) {
-            if o.len() != y.len() {
-                return Err(MpcError::Malformed {
-                    party: 3,
-                    peer: 0,
-                    expected: y.len(),
-                    got: o.len(),
-                });
-            }
-            ring::add_assign(&mut y, o);
-        }
-        let logits = Tensor::new(
-            vec![n, st.classes],
-            y.iter().map(|&v| fp.decode(v)).collect(),
-        )?;
-        let client_words = (2 * x.len() + 2 * y.len()) as u64;
+        let logits = decode_output(&outs[..outs.len().min(2)], n, st.classes, &fp)?;
+        let client_words = (2 * x.len() + 2 * n * st.classes) as u64;
         Ok((
             logits,
             CallStats {

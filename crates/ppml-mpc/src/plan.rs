@@ -126,6 +126,32 @@ pub(crate) fn encode_conv(model: &Model, layer: usize, fp: &FixedPoint) -> (Vec<
     }
 }
 
+/// The client's last step: adds up the parties' output shares (each of `n * classes` words) and
+/// decodes the logits `[n, classes]`.
+pub(crate) fn decode_output(
+    shares: &[Vec<u64>],
+    n: usize,
+    classes: usize,
+    fp: &FixedPoint,
+) -> Result<Tensor> {
+    let mut y = vec![0u64; n * classes];
+    for share in shares {
+        if share.len() != y.len() {
+            return Err(MpcError::Malformed {
+                party: crate::mpc3::CLIENT,
+                peer: 0,
+                expected: y.len(),
+                got: share.len(),
+            });
+        }
+        crate::ring::add_assign(&mut y, share);
+    }
+    Ok(Tensor::new(
+        vec![n, classes],
+        y.iter().map(|&v| fp.decode(v)).collect(),
+    )?)
+}
+
 /// Checks a batch against the model input and encodes it.
 pub(crate) fn encode_input(
     images: &Tensor,
