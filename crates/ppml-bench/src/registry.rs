@@ -103,9 +103,24 @@ impl BackendKind {
 
     /// A fresh backend of this kind, or why the options do not allow one.
     pub fn build(self, opts: &BackendOptions) -> Result<Box<dyn Backend>, String> {
+        self.build_for(opts, None)
+    }
+
+    /// [`Self::build`] for calls of `batch` images when known: HE then uses the mode made for
+    /// them (latency mode for one image, which refuses a model it cannot run in that mode,
+    /// rather than running a whole throughput batch per image; throughput mode otherwise).
+    pub fn build_for(
+        self,
+        opts: &BackendOptions,
+        batch: Option<usize>,
+    ) -> Result<Box<dyn Backend>, String> {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
-            BackendKind::He => Box::new(HeBackend::auto()),
+            BackendKind::He => Box::new(match batch {
+                None => HeBackend::auto(),
+                Some(1) => HeBackend::latency(),
+                Some(_) => HeBackend::throughput(),
+            }),
             BackendKind::Mpc2 => match &opts.parties {
                 Some(cfg) => remote(cfg, opts, Protocol::Mpc2, "mpc2")?,
                 None => Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),

@@ -7,10 +7,15 @@ use crate::{BenchError, PairResult, Report};
 
 /// The mode a backend reported in its setup notes (`tee_label=...` or `mode=...`).
 fn mode(r: &PairResult) -> Option<&str> {
-    r.latency.as_ref()?.notes.iter().find_map(|n| {
-        n.strip_prefix("tee_label=")
-            .or_else(|| n.strip_prefix("mode="))
-    })
+    r.latency
+        .as_ref()
+        .or(r.throughput.as_ref())?
+        .notes
+        .iter()
+        .find_map(|n| {
+            n.strip_prefix("tee_label=")
+                .or_else(|| n.strip_prefix("mode="))
+        })
 }
 
 /// One row's cells, in the column order of [`COLUMNS`].
@@ -27,13 +32,21 @@ fn cells(r: &PairResult) -> Vec<String> {
             (None, Some(m)) => format!("{}, {m}", r.model_run),
             (None, None) if r.model_run != r.model => r.model_run.clone(),
             (None, None) => "as is".into(),
-        },
+        } + &r
+            .latency_skipped
+            .as_ref()
+            .map(|why| format!("; no latency: {why}"))
+            .unwrap_or_default(),
         pct(thr.map(|t| t.accuracy)),
         pct(thr.and_then(|t| t.agreement)),
         f(lat.map(|l| l.latency_ms), 3),
         f(lat.map(|l| l.latency_p95_ms), 3),
         f(r.latency_slowdown, 1),
-        f(thr.map(|t| t.throughput_img_per_s), 0),
+        // Below 10 images/s (HE's lenet-sq), a decimal keeps the figure from reading 0.
+        thr.map_or("-".into(), |t| {
+            let v = t.throughput_img_per_s;
+            format!("{v:.prec$}", prec = usize::from(v < 10.0))
+        }),
         thr.map_or("-".into(), |t| t.batch.to_string()),
         f(r.throughput_slowdown, 1),
         f(lat.map(|l| per_image(l.bytes_sent, l.n) / 1e6), 3),

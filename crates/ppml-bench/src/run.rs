@@ -73,6 +73,9 @@ pub struct PairResult {
     pub skipped: Option<String>,
     /// Measurements at batch 1.
     pub latency: Option<EvalReport>,
+    /// Why single-image latency was not measured although the pair ran (HE without a latency
+    /// mode for the model).
+    pub latency_skipped: Option<String>,
     /// Measurements at the backend's throughput batch.
     pub throughput: Option<EvalReport>,
     /// Median single-image latency divided by plain's on the same model.
@@ -134,7 +137,7 @@ impl Runner<'_> {
         pb.set_prefix(format!("{} {} b={batch}", model.name, kind.name()));
         pb.enable_steady_tick(Duration::from_millis(250));
         let mut backend = kind
-            .build(&self.cfg.backend_options)
+            .build_for(&self.cfg.backend_options, Some(batch))
             .map_err(BenchError::Config)?;
         let r = eval::evaluate(backend.as_mut(), model, &data, batch, &mut |d, _| {
             pb.set_position(d as u64)
@@ -183,6 +186,7 @@ impl Runner<'_> {
             backend: kind.name().into(),
             skipped,
             latency: None,
+            latency_skipped: None,
             throughput: None,
             latency_slowdown: None,
             throughput_slowdown: None,
@@ -194,13 +198,23 @@ impl Runner<'_> {
         let (plain_lat, plain_thr) = self.plain_baseline(&model)?;
         let peak_resets = reset_peak_rss();
         let measured = if kind == BackendKind::Plain {
-            Ok((plain_lat.clone(), plain_thr.clone()))
+            Ok((Some(plain_lat.clone()), plain_thr.clone()))
         } else {
-            self.measure(kind, &model, self.cfg.latency_images, 1)
-                .and_then(|lat| {
-                    let batch = kind.throughput_batch().min(self.cfg.limit);
-                    Ok((lat, self.measure(kind, &model, self.cfg.limit, batch)?))
-                })
+            let lat = match self.measure(kind, &model, self.cfg.latency_images, 1) {
+                Ok(lat) => Ok(Some(lat)),
+                // The model may still run in batches (HE throughput mode).
+                Err(BenchError::Backend { source, .. })
+                    if kind.unsupported_error(&source).is_some() =>
+                {
+                    result.latency_skipped = kind.unsupported_error(&source);
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            };
+            lat.and_then(|lat| {
+                let batch = kind.throughput_batch().min(self.cfg.limit);
+                Ok((lat, self.measure(kind, &model, self.cfg.limit, batch)?))
+            })
         };
         let (lat, thr) = match measured {
             Ok(m) => m,
@@ -216,10 +230,12 @@ impl Runner<'_> {
         result.peak_rss_mib = status_kib("VmHWM:")
             .filter(|_| peak_resets)
             .map(|kib| kib / 1024.0);
-        result.latency_slowdown = ratio(lat.latency_ms, plain_lat.latency_ms);
+        result.latency_slowdown = lat
+            .as_ref()
+            .and_then(|l| ratio(l.latency_ms, plain_lat.latency_ms));
         result.throughput_slowdown =
             ratio(plain_thr.throughput_img_per_s, thr.throughput_img_per_s);
-        result.latency = Some(lat);
+        result.latency = lat;
         result.throughput = Some(thr);
         Ok(result)
     }

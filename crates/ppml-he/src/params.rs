@@ -23,12 +23,16 @@ pub struct PlannerGoals {
 }
 
 impl PlannerGoals {
-    /// Defaults for a plan of `depth`: scale between 2^25 and 2^40, 12 bits of output headroom.
+    /// Defaults for a plan of `depth`: scale between 2^25 and 2^28, 12 bits of output headroom.
+    /// Scale primes of at most 28 bits let throughput mode's multiply-accumulate
+    /// (`ppml_ckks::Evaluator::weighted_sums`) sum 64 or more 64-bit products between two
+    /// reductions (larger primes reduce far more often, or take the slower wide-prime path),
+    /// and 2^28 leaves ample precision (`cnn` runs at 2^27 with every prediction equal to plain).
     pub fn new(depth: usize) -> Self {
         Self {
             depth,
             min_scale_bits: 25,
-            max_scale_bits: 40,
+            max_scale_bits: 28,
             headroom_bits: 12,
             min_slots: 1,
         }

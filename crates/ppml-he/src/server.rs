@@ -96,8 +96,7 @@ impl Server {
                 model: model.name.clone(),
                 reason: format!(
                     "one batch would hold {:.1} GiB of ciphertexts (budget {} GiB) at N={} \
-                     ({} multiply-accumulates of ciphertexts per batch of {} images; the \
-                     stages are not streamed){}",
+                     ({} multiply-accumulates of ciphertexts per batch of {} images){}",
                     peak as f64 / f64::from(1u32 << 30),
                     MEMORY_BUDGET >> 30,
                     params.degree(),
@@ -144,10 +143,12 @@ impl Server {
         ];
         if throughput_ok {
             notes.push(format!(
-                "throughput mode: {} images per ciphertext (real and imaginary parts of {} slots), {} input ciphertexts",
+                "throughput mode: {} images per ciphertext (real and imaginary parts of {} slots), {} input ciphertexts, at most {:.1} GiB of ciphertexts held (budget {} GiB)",
                 2 * params.slots(),
                 params.slots(),
-                spec.needed.len()
+                spec.needed.len(),
+                peak as f64 / f64::from(1u32 << 30),
+                MEMORY_BUDGET >> 30,
             ));
         }
         if let (Some(s), Some(lp)) = (&latency, &lat_plan) {

@@ -150,11 +150,18 @@ fn mlp_sq_throughput_matches_plain() {
 }
 
 #[test]
-fn lenet_sq_is_refused_with_a_reason() {
+fn lenet_sq_throughput_is_streamed_within_the_memory_budget() {
     let mut m = zoo::architecture("lenet-sq").expect("zoo");
     zoo::init_weights(&mut m, 5);
-    let err = HeBackend::throughput().setup(&m).expect_err("too large");
-    assert!(err.to_string().contains("GiB"), "{err}");
+    let setup = HeBackend::throughput()
+        .setup(&m)
+        .expect("lenet-sq throughput");
+    eprintln!("{:?}", setup.notes);
+    assert!(
+        setup.notes.iter().any(|n| n.contains("N=16384")),
+        "{:?}",
+        setup.notes
+    );
 }
 
 #[test]

@@ -79,9 +79,20 @@ impl Evaluator {
     /// With `z̄` the conjugate, `4 (x^2 + i y^2) = (1 - i)(z^2 + z̄^2) + 2 (1 + i) z z̄`; the
     /// factor 4 goes into the recorded scale (exact).
     pub fn square_real_imag_no_relin(&self, z: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext> {
-        let zc = self.conjugate(z, gk)?;
-        let a = self.add(&self.mul_no_relin(z, z)?, &self.mul_no_relin(&zc, &zc)?)?;
-        let b2 = self.mul_integer(&self.mul_no_relin(z, &zc)?, 2)?;
+        self.square_real_imag_with_conjugate(z, &self.conjugate(z, gk)?)
+    }
+
+    /// [`Self::square_real_imag_no_relin`] given `zc`, an encryption of the conjugate of `z`
+    /// at the same level and scale: no key switch. Conjugation commutes with real linear maps,
+    /// so a map's conjugated outputs can come from its conjugated inputs, which is cheaper when
+    /// the map has many more outputs than inputs.
+    pub fn square_real_imag_with_conjugate(
+        &self,
+        z: &Ciphertext,
+        zc: &Ciphertext,
+    ) -> Result<Ciphertext> {
+        let a = self.add(&self.mul_no_relin(z, z)?, &self.mul_no_relin(zc, zc)?)?;
+        let b2 = self.mul_integer(&self.mul_no_relin(z, zc)?, 2)?;
         // (1 - i) a + (1 + i) b2 = (a + b2) + i (b2 - a)
         let mut p = self.add(&self.add(&a, &b2)?, &self.mul_by_i(&self.sub(&b2, &a)?)?)?;
         p.set_scale(p.scale() * 4.0);
