@@ -70,20 +70,41 @@ pub(crate) fn mul_const_into(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
     recycle(cv);
 }
 
-thread_local! {
-    /// Recycled limb buffers for the temporaries of key switching and rescaling (never secret
-    /// data): reusing them avoids the allocator returning pages to the OS and faulting them back
-    /// in on every operation.
-    static POOL: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Recycled limb buffers for the temporaries of key switching and rescaling (never secret data):
+/// reusing them avoids zero-filling fresh allocations and the allocator returning pages to the OS
+/// and faulting them back in on every operation. One pool for all threads: buffers are often
+/// taken on a rayon worker and returned on another thread.
+static POOL: std::sync::Mutex<Pool> = std::sync::Mutex::new(Pool {
+    bufs: Vec::new(),
+    words: 0,
+});
+
+/// The spare buffers and their total capacity in words.
+struct Pool {
+    bufs: Vec<Vec<u64>>,
+    words: usize,
+}
+
+/// At most this many bytes of spare buffers are kept.
+const POOL_BYTES: usize = 64 << 20;
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    // The pool holds no invariant a panic could break: a poisoned lock is still usable.
+    POOL.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A buffer of `n` words with unspecified contents (to be overwritten).
 pub(crate) fn take_buf(n: usize) -> Vec<u64> {
-    let v = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let pos = p.iter().rposition(|v| v.capacity() >= n);
-        pos.map(|i| p.swap_remove(i))
-    });
+    let v = {
+        let mut p = pool();
+        let pos = p.bufs.iter().rposition(|v| v.capacity() >= n);
+        pos.map(|i| {
+            let v = p.bufs.swap_remove(i);
+            p.words -= v.capacity();
+            v
+        })
+    };
     match v {
         Some(mut v) => {
             v.resize(n, 0);
@@ -101,16 +122,23 @@ pub(crate) fn take_zeroed(n: usize) -> Vec<u64> {
     v
 }
 
-/// Returns a temporary buffer to this thread's pool.
+/// A pooled copy of `src`.
+pub(crate) fn take_copy(src: &[u64]) -> Vec<u64> {
+    let mut v = take_buf(src.len());
+    v.copy_from_slice(src);
+    v
+}
+
+/// Returns a temporary buffer to the pool.
 pub(crate) fn recycle(v: Vec<u64>) {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        // At most 32 MiB of spare buffers per thread.
-        let words: usize = p.iter().map(Vec::capacity).sum();
-        if (words + v.capacity()) * 8 <= 32 << 20 && v.capacity() > 0 {
-            p.push(v);
-        }
-    });
+    if v.capacity() == 0 {
+        return;
+    }
+    let mut p = pool();
+    if (p.words + v.capacity()) * 8 <= POOL_BYTES {
+        p.words += v.capacity();
+        p.bufs.push(v);
+    }
 }
 
 /// Returns all limbs of a temporary polynomial to the pool.
@@ -354,14 +382,7 @@ pub(crate) fn divide_round(
     let keep_m = mods(params, keep);
     let drop_m = mods(params, drop);
     let mut tail = RnsPoly {
-        limbs: a.limbs[nk..]
-            .iter()
-            .map(|l| {
-                let mut b = take_buf(l.len());
-                b.copy_from_slice(l);
-                b
-            })
-            .collect(),
+        limbs: a.limbs[nk..].iter().map(|l| take_copy(l)).collect(),
     };
     ntt_inv(&drop_m, &mut tail);
     let src: Vec<u64> = drop_m.iter().map(|m| m.value).collect();
@@ -394,7 +415,7 @@ pub(crate) fn divide_round(
                         .for_each(|(r, &x)| *r = sub_mod(x, *r, t))
                 },
             );
-            let mut out = vec![0u64; al.len()];
+            let mut out = take_buf(al.len());
             mul_const_into(m, &mut out, &r, d_inv[k]);
             recycle(r);
             out

@@ -278,6 +278,8 @@ impl Evaluator {
         })?;
         poly::add_assign(&m, &mut c0, &u0);
         poly::add_assign(&m, &mut c1, &u1);
+        poly::recycle_poly(u0);
+        poly::recycle_poly(u1);
         Ok(Ciphertext::from_parts(
             Arc::clone(&self.params),
             vec![c0, c1],
