@@ -50,7 +50,13 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 /// estimate of the quotient is off by at most one, then corrected.
 #[inline(always)]
 pub(crate) fn reduce_any(x: u64, t: u64, inv_t: f64) -> u64 {
-    let q = ((x as f64) * inv_t) as u64;
+    // The quotient estimate (below 2^42) is rounded to an integer by adding 2^52 and reading the
+    // mantissa: unlike a saturating float-to-int cast, this vectorises. `x < 2^63` converts as
+    // an i64 (one instruction); the estimate is then off by at most one either way.
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    let q = ((x as i64 as f64) * inv_t + MAGIC)
+        .to_bits()
+        .wrapping_sub(MAGIC.to_bits());
     let r = x.wrapping_sub(q.wrapping_mul(t)) as i64;
     let r = if r < 0 { r + t as i64 } else { r };
     let r = r as u64;
@@ -335,22 +341,24 @@ impl BasisConverter {
             let neg_s = sub_mod(0, self.src_mod_dst[k], t);
             let inv_t = 1.0 / t as f64;
             let src = src_limbs[0];
+            // `move` closures: the constants are copied in, so the loops select between values
+            // instead of conditionally loading through references.
             if s < t {
                 simd(
                     #[inline(always)]
-                    || {
+                    move || {
                         for (o, &x) in out.iter_mut().zip(src) {
-                            *o = if x > half { x + neg_s } else { x };
+                            *o = x + if x > half { neg_s } else { 0 };
                         }
                     },
                 );
             } else {
                 simd(
                     #[inline(always)]
-                    || {
+                    move || {
                         for (o, &x) in out.iter_mut().zip(src) {
                             let r = reduce_any(x, t, inv_t);
-                            *o = if x > half { add_mod(r, neg_s, t) } else { r };
+                            *o = add_mod(r, if x > half { neg_s } else { 0 }, t);
                         }
                     },
                 );
@@ -423,4 +431,45 @@ pub(crate) fn divide_round(
         .collect();
     recycle_poly(tail);
     RnsPoly { limbs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduce_any_matches_remainder() {
+        let moduli = [
+            (1u64 << 20) + 7,
+            67_108_879,
+            2_147_483_659,
+            (1u64 << 50) - 27,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for &t in &moduli {
+            let inv_t = 1.0 / t as f64;
+            let edges = [
+                0,
+                1,
+                t - 1,
+                t,
+                t + 1,
+                2 * t - 1,
+                (1u64 << 62) - 1,
+                (1u64 << 62) - t,
+            ];
+            for v in edges {
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+            }
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = x >> 2;
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+                let v = x >> (2 + x % 40);
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+            }
+        }
+    }
 }
