@@ -67,6 +67,31 @@ pub(crate) fn reduce_any(x: u64, t: u64, inv_t: f64) -> u64 {
     }
 }
 
+/// Moduli below this bound take the floating-point products of [`mul_mod_f64`].
+pub(crate) const F64_MODULUS: u64 = 1 << 50;
+
+/// `x * c mod q` for `x < 2^50` and `c < q < 2^50`, branch-free (vectorisable), given
+/// `c_q = c / q`: the rounded quotient x·c/q is estimated in floating point (error below 1/2,
+/// so it is floor or floor + 1), and the remainder, in (-q, q), is taken modulo 2^64 and
+/// corrected once.
+#[inline(always)]
+pub(crate) fn mul_mod_f64(x: u64, c: u64, c_q: f64, q: u64) -> u64 {
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    let est = ((x as i64 as f64) * c_q + MAGIC)
+        .to_bits()
+        .wrapping_sub(MAGIC.to_bits());
+    let r = x.wrapping_mul(c).wrapping_sub(est.wrapping_mul(q)) as i64;
+    (if r < 0 { r + q as i64 } else { r }) as u64
+}
+
+/// out += a ⊙ c for a constant c (reduced).
+pub(crate) fn mul_const_acc(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
+    let mut cv = take_buf(a.len());
+    cv.iter_mut().for_each(|x| *x = c);
+    m.plan.mul_accumulate(out, a, &cv);
+    recycle(cv);
+}
+
 /// out = a ⊙ c for a constant c (vectorised through tfhe-ntt's multiply-accumulate).
 pub(crate) fn mul_const_into(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
     let mut cv = take_buf(a.len());
@@ -219,7 +244,10 @@ pub(crate) fn mul_acc(m: &[&Modulus], acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPol
 
 /// a ⊙ b (NTT domain).
 pub(crate) fn mul(m: &[&Modulus], a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
-    let mut out = RnsPoly::zero(a.limbs.first().map_or(0, Vec::len), a.limbs.len());
+    let n = a.limbs.first().map_or(0, Vec::len);
+    let mut out = RnsPoly {
+        limbs: (0..a.limbs.len()).map(|_| take_zeroed(n)).collect(),
+    };
     mul_acc(m, &mut out, a, b);
     out
 }
@@ -295,6 +323,8 @@ pub(crate) struct BasisConverter {
     /// Q mod t (for centring a single source).
     src_mod_dst: Vec<u64>,
     dst: Vec<u64>,
+    /// Whether every prime is below [`F64_MODULUS`] (vectorised path for several sources).
+    small: bool,
 }
 
 impl BasisConverter {
@@ -323,12 +353,101 @@ impl BasisConverter {
             .iter()
             .map(|&t| src.iter().fold(1 % t, |acc, &s| mul_mod(acc, s % t, t)))
             .collect();
+        let small = src.iter().chain(dst).all(|&q| q < F64_MODULUS);
         Self {
             src: src.to_vec(),
             src_hat_inv,
             dst_hat,
             src_mod_dst,
             dst: dst.to_vec(),
+            small,
+        }
+    }
+
+    /// First step of the conversion from several sources, shared by every destination:
+    /// y_i = x_i · (Q/s_i)^{-1} mod s_i (pooled buffers).
+    pub(crate) fn scale_sources(&self, src_limbs: &[&[u64]]) -> Vec<Vec<u64>> {
+        src_limbs
+            .iter()
+            .zip(&self.src)
+            .zip(&self.src_hat_inv)
+            .map(|((limb, &s), hinv)| {
+                let mut y = take_buf(limb.len());
+                if self.small {
+                    let (c, c_q) = (hinv.value(), hinv.value() as f64 / s as f64);
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for (y, &x) in y.iter_mut().zip(limb.iter()) {
+                                *y = mul_mod_f64(x, c, c_q, s);
+                            }
+                        },
+                    );
+                } else {
+                    for (y, &x) in y.iter_mut().zip(limb.iter()) {
+                        *y = hinv.mul(x, s);
+                    }
+                }
+                y
+            })
+            .collect()
+    }
+
+    /// The multiple of Q that the sum of [`Self::combine_into`] exceeds [x]_Q by, for each
+    /// coefficient: floor(Σ_i y_i / s_i), estimated in floating point (exact unless the sum
+    /// lies within about 2^-50 of an integer, and then off by one).
+    pub(crate) fn overflows(&self, ys: &[Vec<u64>]) -> Vec<u64> {
+        let n = ys.first().map_or(0, Vec::len);
+        let mut sum = vec![0f64; n];
+        for (y, &s) in ys.iter().zip(&self.src) {
+            let inv = 1.0 / s as f64;
+            simd(
+                #[inline(always)]
+                || {
+                    for (a, &y) in sum.iter_mut().zip(y.iter()) {
+                        *a += y as i64 as f64 * inv;
+                    }
+                },
+            );
+        }
+        let mut e = take_buf(n);
+        simd(
+            #[inline(always)]
+            || {
+                for (e, &a) in e.iter_mut().zip(&sum) {
+                    *e = a.floor() as i64 as u64;
+                }
+            },
+        );
+        e
+    }
+
+    /// Q mod t_k.
+    pub(crate) fn product_mod_dst(&self, k: usize) -> u64 {
+        self.src_mod_dst[k]
+    }
+
+    /// Second step: out = Σ_i y_i · (Q/s_i) mod t_k, for the y_i of [`Self::scale_sources`].
+    pub(crate) fn combine_into(&self, ys: &[Vec<u64>], k: usize, out: &mut [u64]) {
+        let t = self.dst[k];
+        out.iter_mut().for_each(|o| *o = 0);
+        for (y, h) in ys.iter().zip(&self.dst_hat[k]) {
+            if self.small {
+                let (c, c_q) = (h.value(), h.value() as f64 / t as f64);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &y) in out.iter_mut().zip(y.iter()) {
+                            *o = add_mod(*o, mul_mod_f64(y, c, c_q, t), t);
+                        }
+                    },
+                );
+            } else {
+                for (o, &y) in out.iter_mut().zip(y.iter()) {
+                    // y < s may exceed t: reduce it first.
+                    *o = add_mod(*o, h.mul(y % t, t), t);
+                }
+            }
         }
     }
 
@@ -365,16 +484,9 @@ impl BasisConverter {
             }
             return;
         }
-        out.iter_mut().for_each(|o| *o = 0);
-        for (i, limb) in src_limbs.iter().enumerate() {
-            let s = self.src[i];
-            let hinv = self.src_hat_inv[i];
-            let h = self.dst_hat[k][i];
-            for (o, &x) in out.iter_mut().zip(limb.iter()) {
-                let y = hinv.mul(x, s);
-                *o = add_mod(*o, h.mul(y, t), t);
-            }
-        }
+        let ys = self.scale_sources(src_limbs);
+        self.combine_into(&ys, k, out);
+        ys.into_iter().for_each(recycle);
     }
 }
 
@@ -471,5 +583,55 @@ mod tests {
                 assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
             }
         }
+    }
+
+    #[test]
+    fn mul_mod_f64_matches_u128() {
+        use crate::arith::mul_mod;
+        let moduli = [
+            (1u64 << 20) + 7,
+            67_108_879,
+            2_147_483_659,
+            (1u64 << 50) - 27,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for &q in &moduli {
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (a, c) = (x % q, (x >> 7) % q);
+                let a = if x & 1 == 0 { a } else { x % (1 << 50) };
+                assert_eq!(mul_mod_f64(a, c, c as f64 / q as f64, q), mul_mod(a, c, q));
+            }
+        }
+    }
+
+    #[test]
+    fn two_source_conversion_is_exact_up_to_one_multiple() {
+        use crate::arith::mul_mod;
+        let src = [67_108_879u64, 2_147_483_659];
+        let dst = [1_073_741_827u64, 67_108_913];
+        let conv = BasisConverter::new(&src, &dst);
+        let big: u128 = u128::from(src[0]) * u128::from(src[1]);
+        let vals: Vec<u128> = (0..64u128)
+            .map(|i| (i * 0x1234_5678_9abc_def1) % big)
+            .collect();
+        let limbs: Vec<Vec<u64>> = src
+            .iter()
+            .map(|&s| vals.iter().map(|&v| (v % u128::from(s)) as u64).collect())
+            .collect();
+        let refs: Vec<&[u64]> = limbs.iter().map(Vec::as_slice).collect();
+        let ys = conv.scale_sources(&refs);
+        for (k, &t) in dst.iter().enumerate() {
+            let mut out = vec![0u64; vals.len()];
+            conv.combine_into(&ys, k, &mut out);
+            for (o, &v) in out.iter().zip(&vals) {
+                let exact = (v % u128::from(t)) as u64;
+                let plus = (exact + (big % u128::from(t)) as u64) % t;
+                assert!(*o == exact || *o == plus, "v = {v}, t = {t}");
+            }
+        }
+        let _ = mul_mod(1, 1, 3);
     }
 }
