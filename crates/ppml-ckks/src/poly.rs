@@ -527,6 +527,20 @@ pub(crate) fn divide_round(
             let mut r = take_buf(al.len());
             conv.convert_into(&src_limbs, k, &mut r);
             m.plan.fwd(&mut r);
+            if t < F64_MODULUS {
+                // r = (a - r) · D^{-1} in one pass.
+                let (c, c_q) = (d_inv[k], d_inv[k] as f64 / t as f64);
+                let rs = &mut r;
+                simd(
+                    #[inline(always)]
+                    move || {
+                        rs.iter_mut()
+                            .zip(al)
+                            .for_each(|(r, &x)| *r = mul_mod_f64(sub_mod(x, *r, t), c, c_q, t))
+                    },
+                );
+                return r;
+            }
             simd(
                 #[inline(always)]
                 || {

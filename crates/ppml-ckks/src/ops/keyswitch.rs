@@ -322,7 +322,7 @@ pub(crate) fn mod_down_rescale(
     c: &RnsPoly,
 ) -> RnsPoly {
     use crate::arith::{add_mod, inv_mod, mul_mod, sub_mod};
-    use crate::poly::{mul_const_acc, recycle, simd, take_buf, take_copy};
+    use crate::poly::{mul_const_acc, mul_mod_f64, recycle, simd, take_buf, take_copy};
     let n = params.degree();
     let ml = &params.moduli[level];
     let special: Vec<usize> = params.special_indices().collect();
@@ -395,7 +395,26 @@ pub(crate) fn mod_down_rescale(
                 },
             );
             m.plan.fwd(&mut r);
-            let a = &acc.limbs[k];
+            let (a, cl) = (&acc.limbs[k], &c.limbs[k]);
+            let d = drop_q.iter().fold(1 % t, |a, &s| mul_mod(a, s % t, t));
+            let d_inv = inv_mod(d, t);
+            // out = (acc_t - r)·D^{-1} + c_t·P·D^{-1} = (acc_t - r)·D^{-1} + c_t·q_level^{-1}.
+            let ql_inv = inv_mod(ml.value % t, t);
+            if t < crate::poly::F64_MODULUS {
+                // One pass: r = (acc_t - r)·D^{-1} + c_t·q_level^{-1}.
+                let (d_q, ql_q) = (d_inv as f64 / t as f64, ql_inv as f64 / t as f64);
+                let rs = &mut r;
+                simd(
+                    #[inline(always)]
+                    move || {
+                        for ((r, &a), &c) in rs.iter_mut().zip(a).zip(cl) {
+                            let x = mul_mod_f64(sub_mod(a, *r, t), d_inv, d_q, t);
+                            *r = add_mod(x, mul_mod_f64(c, ql_inv, ql_q, t), t);
+                        }
+                    },
+                );
+                return r;
+            }
             simd(
                 #[inline(always)]
                 || {
@@ -404,12 +423,9 @@ pub(crate) fn mod_down_rescale(
                         .for_each(|(r, &a)| *r = sub_mod(a, *r, t))
                 },
             );
-            let d = drop_q.iter().fold(1 % t, |a, &s| mul_mod(a, s % t, t));
-            let d_inv = inv_mod(d, t);
-            // out = (acc_t - r)·D^{-1} + c_t·P·D^{-1} = (acc_t - r)·D^{-1} + c_t·q_level^{-1}.
             let mut out = take_buf(n);
             crate::poly::mul_const_into(m, &mut out, &r, d_inv);
-            mul_const_acc(m, &mut out, &c.limbs[k], inv_mod(ml.value % t, t));
+            mul_const_acc(m, &mut out, cl, ql_inv);
             recycle(r);
             out
         })
