@@ -296,6 +296,33 @@ pub(crate) fn permute(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
     }
 }
 
+/// σ(a + b) for a slot permutation: out[j] = a[perm[j]] + b[perm[j]], one pass per limb.
+pub(crate) fn add_permute(m: &[&Modulus], a: &RnsPoly, b: &RnsPoly, perm: &[u32]) -> RnsPoly {
+    RnsPoly {
+        limbs: a
+            .limbs
+            .par_iter()
+            .zip(b.limbs.par_iter())
+            .zip(m.par_iter())
+            .map(|((a, b), m)| {
+                let q = m.value;
+                let mut out = take_buf(a.len());
+                let rs = &mut out;
+                simd(
+                    #[inline(always)]
+                    move || {
+                        for (o, &k) in rs.iter_mut().zip(perm) {
+                            let k = k as usize;
+                            *o = add_mod(a[k], b[k], q);
+                        }
+                    },
+                );
+                out
+            })
+            .collect(),
+    }
+}
+
 /// Inverse of [`permute`]: out[perm[j]] = in[j].
 pub(crate) fn permute_inverse(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
     RnsPoly {

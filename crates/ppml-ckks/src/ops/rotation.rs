@@ -110,11 +110,14 @@ impl Evaluator {
     fn finish_galois(&self, a: &Ciphertext, u: (RnsPoly, RnsPoly), perm: &[u32]) -> Ciphertext {
         let p = self.params();
         let level = a.level();
-        let (mut c0, u1) = u;
+        let (u0, u1) = u;
         let idx: Vec<usize> = (0..=level).collect();
-        poly::add_assign(&mods(p, &idx), &mut c0, &a.polys[0]);
-        let (r0, r1) = rayon::join(|| poly::permute(&c0, perm), || poly::permute(&u1, perm));
-        poly::recycle_poly(c0);
+        let m = mods(p, &idx);
+        let (r0, r1) = rayon::join(
+            || poly::add_permute(&m, &u0, &a.polys[0], perm),
+            || poly::permute(&u1, perm),
+        );
+        poly::recycle_poly(u0);
         poly::recycle_poly(u1);
         Ciphertext::from_parts(Arc::clone(p), vec![r0, r1], level, a.scale())
     }
