@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::keys::KeySwitchingKey;
+use crate::keys::{KeyLimb, KeySwitchingKey, NARROW_PRIME};
 use crate::params::CkksParameters;
 use crate::poly::{divide_round, mods, ntt_inv, BasisConverter, RnsPoly};
 
@@ -126,7 +126,7 @@ fn accumulate(
 ) -> (Vec<u64>, Vec<u64>) {
     let n = params.degree();
     let plan = &params.moduli[mi].plan;
-    if plan.modulus() < SMALL_PRIME {
+    if plan.modulus() < NARROW_PRIME {
         return accumulate_small(params, mi, limbs, key);
     }
     let mut acc0 = crate::poly::take_zeroed(n);
@@ -139,15 +139,30 @@ fn accumulate(
         let r = c * CHUNK..c * CHUNK + a0.len();
         for (j, limb) in limbs.iter().enumerate() {
             let x = &limb[r.clone()];
-            plan.mul_accumulate(a0, x, &key.b[j].limbs[mi][r.clone()]);
-            plan.mul_accumulate(a1, x, &key.a[j].limbs[mi][r.clone()]);
+            plan.mul_accumulate(a0, x, &wide(&key.b[j].limbs[mi])[r.clone()]);
+            plan.mul_accumulate(a1, x, &wide(&key.a[j].limbs[mi])[r.clone()]);
         }
     }
     (acc0, acc1)
 }
 
-/// Primes below this bound take [`accumulate_small`].
-const SMALL_PRIME: u64 = 1 << 31;
+/// The limb of a prime of at least [`NARROW_PRIME`] (stored in 64 bits).
+fn wide(l: &KeyLimb) -> &[u64] {
+    match l {
+        KeyLimb::Wide(v) => v,
+        // Not reached: narrow limbs belong to primes below NARROW_PRIME, which take
+        // accumulate_small. An empty slice would fail loudly on indexing.
+        KeyLimb::Narrow(_) => &[],
+    }
+}
+
+/// The limb of a prime below [`NARROW_PRIME`] (stored in 32 bits).
+fn narrow(l: &KeyLimb) -> &[u32] {
+    match l {
+        KeyLimb::Narrow(v) => v,
+        KeyLimb::Wide(_) => &[],
+    }
+}
 
 /// [`accumulate`] for a prime q < 2^31 with lazy reduction: each product (< 2^62) is added
 /// exactly into two 64-bit sums, of its low and its high 32 bits, and every coefficient is
@@ -190,8 +205,8 @@ fn accumulate_small(
         }
         for (j, limb) in limbs.iter().enumerate() {
             let x = &limb[r.clone()];
-            let b = &key.b[j].limbs[mi][r.clone()];
-            let a = &key.a[j].limbs[mi][r.clone()];
+            let b = &narrow(&key.b[j].limbs[mi])[r.clone()];
+            let a = &narrow(&key.a[j].limbs[mi])[r.clone()];
             let (lo0, hi0, lo1, hi1) = (&mut *lo0, &mut *hi0, &mut *lo1, &mut *hi1);
             simd(
                 #[inline(always)]
@@ -205,8 +220,8 @@ fn accumulate_small(
                     {
                         // Operands are below 2^31: 32 x 32 -> 64-bit products.
                         let x = x & LOW;
-                        let p0 = x * (b & LOW);
-                        let p1 = x * (a & LOW);
+                        let p0 = x * u64::from(b);
+                        let p1 = x * u64::from(a);
                         *l0 = l0.wrapping_add(p0 & LOW);
                         *h0 = h0.wrapping_add(p0 >> 32);
                         *l1 = l1.wrapping_add(p1 & LOW);
@@ -468,7 +483,7 @@ mod tests {
         for (mi, m) in params.moduli.iter().enumerate() {
             let q = m.value;
             assert!(
-                q < SMALL_PRIME,
+                q < NARROW_PRIME,
                 "the preset's primes all take the lazy path"
             );
             let limbs: Vec<Vec<u64>> = (0..params.digits())
@@ -495,8 +510,10 @@ mod tests {
             let mut want0 = vec![0u64; n];
             let mut want1 = vec![0u64; n];
             for (j, l) in refs.iter().enumerate() {
-                m.plan.mul_accumulate(&mut want0, l, &key.b[j].limbs[mi]);
-                m.plan.mul_accumulate(&mut want1, l, &key.a[j].limbs[mi]);
+                m.plan
+                    .mul_accumulate(&mut want0, l, &key.b[j].unpack().limbs[mi]);
+                m.plan
+                    .mul_accumulate(&mut want1, l, &key.a[j].unpack().limbs[mi]);
             }
             assert_eq!(got0, want0, "prime {mi}");
             assert_eq!(got1, want1, "prime {mi}");
