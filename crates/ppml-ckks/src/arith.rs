@@ -54,6 +54,11 @@ impl Shoup {
         Self { w, w_shoup }
     }
 
+    /// The constant w.
+    pub(crate) fn value(self) -> u64 {
+        self.w
+    }
+
     /// `x * w mod p` for `x < p` (p < 2^62).
     #[inline(always)]
     pub(crate) fn mul(self, x: u64, p: u64) -> u64 {

@@ -50,7 +50,13 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 /// estimate of the quotient is off by at most one, then corrected.
 #[inline(always)]
 pub(crate) fn reduce_any(x: u64, t: u64, inv_t: f64) -> u64 {
-    let q = ((x as f64) * inv_t) as u64;
+    // The quotient estimate (below 2^42) is rounded to an integer by adding 2^52 and reading the
+    // mantissa: unlike a saturating float-to-int cast, this vectorises. `x < 2^63` converts as
+    // an i64 (one instruction); the estimate is then off by at most one either way.
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    let q = ((x as i64 as f64) * inv_t + MAGIC)
+        .to_bits()
+        .wrapping_sub(MAGIC.to_bits());
     let r = x.wrapping_sub(q.wrapping_mul(t)) as i64;
     let r = if r < 0 { r + t as i64 } else { r };
     let r = r as u64;
@@ -59,6 +65,31 @@ pub(crate) fn reduce_any(x: u64, t: u64, inv_t: f64) -> u64 {
     } else {
         r
     }
+}
+
+/// Moduli below this bound take the floating-point products of [`mul_mod_f64`].
+pub(crate) const F64_MODULUS: u64 = 1 << 50;
+
+/// `x * c mod q` for `x < 2^50` and `c < q < 2^50`, branch-free (vectorisable), given
+/// `c_q = c / q`: the rounded quotient x·c/q is estimated in floating point (error below 1/2,
+/// so it is floor or floor + 1), and the remainder, in (-q, q), is taken modulo 2^64 and
+/// corrected once.
+#[inline(always)]
+pub(crate) fn mul_mod_f64(x: u64, c: u64, c_q: f64, q: u64) -> u64 {
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    let est = ((x as i64 as f64) * c_q + MAGIC)
+        .to_bits()
+        .wrapping_sub(MAGIC.to_bits());
+    let r = x.wrapping_mul(c).wrapping_sub(est.wrapping_mul(q)) as i64;
+    (if r < 0 { r + q as i64 } else { r }) as u64
+}
+
+/// out += a ⊙ c for a constant c (reduced).
+pub(crate) fn mul_const_acc(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
+    let mut cv = take_buf(a.len());
+    cv.iter_mut().for_each(|x| *x = c);
+    m.plan.mul_accumulate(out, a, &cv);
+    recycle(cv);
 }
 
 /// out = a ⊙ c for a constant c (vectorised through tfhe-ntt's multiply-accumulate).
@@ -70,20 +101,41 @@ pub(crate) fn mul_const_into(m: &Modulus, out: &mut [u64], a: &[u64], c: u64) {
     recycle(cv);
 }
 
-thread_local! {
-    /// Recycled limb buffers for the temporaries of key switching and rescaling (never secret
-    /// data): reusing them avoids the allocator returning pages to the OS and faulting them back
-    /// in on every operation.
-    static POOL: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Recycled limb buffers for the temporaries of key switching and rescaling (never secret data):
+/// reusing them avoids zero-filling fresh allocations and the allocator returning pages to the OS
+/// and faulting them back in on every operation. One pool for all threads: buffers are often
+/// taken on a rayon worker and returned on another thread.
+static POOL: std::sync::Mutex<Pool> = std::sync::Mutex::new(Pool {
+    bufs: Vec::new(),
+    words: 0,
+});
+
+/// The spare buffers and their total capacity in words.
+struct Pool {
+    bufs: Vec<Vec<u64>>,
+    words: usize,
+}
+
+/// At most this many bytes of spare buffers are kept.
+const POOL_BYTES: usize = 64 << 20;
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    // The pool holds no invariant a panic could break: a poisoned lock is still usable.
+    POOL.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A buffer of `n` words with unspecified contents (to be overwritten).
 pub(crate) fn take_buf(n: usize) -> Vec<u64> {
-    let v = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let pos = p.iter().rposition(|v| v.capacity() >= n);
-        pos.map(|i| p.swap_remove(i))
-    });
+    let v = {
+        let mut p = pool();
+        let pos = p.bufs.iter().rposition(|v| v.capacity() >= n);
+        pos.map(|i| {
+            let v = p.bufs.swap_remove(i);
+            p.words -= v.capacity();
+            v
+        })
+    };
     match v {
         Some(mut v) => {
             v.resize(n, 0);
@@ -101,16 +153,23 @@ pub(crate) fn take_zeroed(n: usize) -> Vec<u64> {
     v
 }
 
-/// Returns a temporary buffer to this thread's pool.
+/// A pooled copy of `src`.
+pub(crate) fn take_copy(src: &[u64]) -> Vec<u64> {
+    let mut v = take_buf(src.len());
+    v.copy_from_slice(src);
+    v
+}
+
+/// Returns a temporary buffer to the pool.
 pub(crate) fn recycle(v: Vec<u64>) {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        // At most 32 MiB of spare buffers per thread.
-        let words: usize = p.iter().map(Vec::capacity).sum();
-        if (words + v.capacity()) * 8 <= 32 << 20 && v.capacity() > 0 {
-            p.push(v);
-        }
-    });
+    if v.capacity() == 0 {
+        return;
+    }
+    let mut p = pool();
+    if (p.words + v.capacity()) * 8 <= POOL_BYTES {
+        p.words += v.capacity();
+        p.bufs.push(v);
+    }
 }
 
 /// Returns all limbs of a temporary polynomial to the pool.
@@ -185,7 +244,10 @@ pub(crate) fn mul_acc(m: &[&Modulus], acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPol
 
 /// a ⊙ b (NTT domain).
 pub(crate) fn mul(m: &[&Modulus], a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
-    let mut out = RnsPoly::zero(a.limbs.first().map_or(0, Vec::len), a.limbs.len());
+    let n = a.limbs.first().map_or(0, Vec::len);
+    let mut out = RnsPoly {
+        limbs: (0..a.limbs.len()).map(|_| take_zeroed(n)).collect(),
+    };
     mul_acc(m, &mut out, a, b);
     out
 }
@@ -234,6 +296,33 @@ pub(crate) fn permute(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
     }
 }
 
+/// σ(a + b) for a slot permutation: out[j] = a[perm[j]] + b[perm[j]], one pass per limb.
+pub(crate) fn add_permute(m: &[&Modulus], a: &RnsPoly, b: &RnsPoly, perm: &[u32]) -> RnsPoly {
+    RnsPoly {
+        limbs: a
+            .limbs
+            .par_iter()
+            .zip(b.limbs.par_iter())
+            .zip(m.par_iter())
+            .map(|((a, b), m)| {
+                let q = m.value;
+                let mut out = take_buf(a.len());
+                let rs = &mut out;
+                simd(
+                    #[inline(always)]
+                    move || {
+                        for (o, &k) in rs.iter_mut().zip(perm) {
+                            let k = k as usize;
+                            *o = add_mod(a[k], b[k], q);
+                        }
+                    },
+                );
+                out
+            })
+            .collect(),
+    }
+}
+
 /// Inverse of [`permute`]: out[perm[j]] = in[j].
 pub(crate) fn permute_inverse(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
     RnsPoly {
@@ -261,6 +350,8 @@ pub(crate) struct BasisConverter {
     /// Q mod t (for centring a single source).
     src_mod_dst: Vec<u64>,
     dst: Vec<u64>,
+    /// Whether every prime is below [`F64_MODULUS`] (vectorised path for several sources).
+    small: bool,
 }
 
 impl BasisConverter {
@@ -289,12 +380,101 @@ impl BasisConverter {
             .iter()
             .map(|&t| src.iter().fold(1 % t, |acc, &s| mul_mod(acc, s % t, t)))
             .collect();
+        let small = src.iter().chain(dst).all(|&q| q < F64_MODULUS);
         Self {
             src: src.to_vec(),
             src_hat_inv,
             dst_hat,
             src_mod_dst,
             dst: dst.to_vec(),
+            small,
+        }
+    }
+
+    /// First step of the conversion from several sources, shared by every destination:
+    /// y_i = x_i · (Q/s_i)^{-1} mod s_i (pooled buffers).
+    pub(crate) fn scale_sources(&self, src_limbs: &[&[u64]]) -> Vec<Vec<u64>> {
+        src_limbs
+            .iter()
+            .zip(&self.src)
+            .zip(&self.src_hat_inv)
+            .map(|((limb, &s), hinv)| {
+                let mut y = take_buf(limb.len());
+                if self.small {
+                    let (c, c_q) = (hinv.value(), hinv.value() as f64 / s as f64);
+                    simd(
+                        #[inline(always)]
+                        || {
+                            for (y, &x) in y.iter_mut().zip(limb.iter()) {
+                                *y = mul_mod_f64(x, c, c_q, s);
+                            }
+                        },
+                    );
+                } else {
+                    for (y, &x) in y.iter_mut().zip(limb.iter()) {
+                        *y = hinv.mul(x, s);
+                    }
+                }
+                y
+            })
+            .collect()
+    }
+
+    /// The multiple of Q that the sum of [`Self::combine_into`] exceeds [x]_Q by, for each
+    /// coefficient: floor(Σ_i y_i / s_i), estimated in floating point (exact unless the sum
+    /// lies within about 2^-50 of an integer, and then off by one).
+    pub(crate) fn overflows(&self, ys: &[Vec<u64>]) -> Vec<u64> {
+        let n = ys.first().map_or(0, Vec::len);
+        let mut sum = vec![0f64; n];
+        for (y, &s) in ys.iter().zip(&self.src) {
+            let inv = 1.0 / s as f64;
+            simd(
+                #[inline(always)]
+                || {
+                    for (a, &y) in sum.iter_mut().zip(y.iter()) {
+                        *a += y as i64 as f64 * inv;
+                    }
+                },
+            );
+        }
+        let mut e = take_buf(n);
+        simd(
+            #[inline(always)]
+            || {
+                for (e, &a) in e.iter_mut().zip(&sum) {
+                    *e = a.floor() as i64 as u64;
+                }
+            },
+        );
+        e
+    }
+
+    /// Q mod t_k.
+    pub(crate) fn product_mod_dst(&self, k: usize) -> u64 {
+        self.src_mod_dst[k]
+    }
+
+    /// Second step: out = Σ_i y_i · (Q/s_i) mod t_k, for the y_i of [`Self::scale_sources`].
+    pub(crate) fn combine_into(&self, ys: &[Vec<u64>], k: usize, out: &mut [u64]) {
+        let t = self.dst[k];
+        out.iter_mut().for_each(|o| *o = 0);
+        for (y, h) in ys.iter().zip(&self.dst_hat[k]) {
+            if self.small {
+                let (c, c_q) = (h.value(), h.value() as f64 / t as f64);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &y) in out.iter_mut().zip(y.iter()) {
+                            *o = add_mod(*o, mul_mod_f64(y, c, c_q, t), t);
+                        }
+                    },
+                );
+            } else {
+                for (o, &y) in out.iter_mut().zip(y.iter()) {
+                    // y < s may exceed t: reduce it first.
+                    *o = add_mod(*o, h.mul(y % t, t), t);
+                }
+            }
         }
     }
 
@@ -307,38 +487,33 @@ impl BasisConverter {
             let neg_s = sub_mod(0, self.src_mod_dst[k], t);
             let inv_t = 1.0 / t as f64;
             let src = src_limbs[0];
+            // `move` closures: the constants are copied in, so the loops select between values
+            // instead of conditionally loading through references.
             if s < t {
                 simd(
                     #[inline(always)]
-                    || {
+                    move || {
                         for (o, &x) in out.iter_mut().zip(src) {
-                            *o = if x > half { x + neg_s } else { x };
+                            *o = x + if x > half { neg_s } else { 0 };
                         }
                     },
                 );
             } else {
                 simd(
                     #[inline(always)]
-                    || {
+                    move || {
                         for (o, &x) in out.iter_mut().zip(src) {
                             let r = reduce_any(x, t, inv_t);
-                            *o = if x > half { add_mod(r, neg_s, t) } else { r };
+                            *o = add_mod(r, if x > half { neg_s } else { 0 }, t);
                         }
                     },
                 );
             }
             return;
         }
-        out.iter_mut().for_each(|o| *o = 0);
-        for (i, limb) in src_limbs.iter().enumerate() {
-            let s = self.src[i];
-            let hinv = self.src_hat_inv[i];
-            let h = self.dst_hat[k][i];
-            for (o, &x) in out.iter_mut().zip(limb.iter()) {
-                let y = hinv.mul(x, s);
-                *o = add_mod(*o, h.mul(y, t), t);
-            }
-        }
+        let ys = self.scale_sources(src_limbs);
+        self.combine_into(&ys, k, out);
+        ys.into_iter().for_each(recycle);
     }
 }
 
@@ -354,14 +529,7 @@ pub(crate) fn divide_round(
     let keep_m = mods(params, keep);
     let drop_m = mods(params, drop);
     let mut tail = RnsPoly {
-        limbs: a.limbs[nk..]
-            .iter()
-            .map(|l| {
-                let mut b = take_buf(l.len());
-                b.copy_from_slice(l);
-                b
-            })
-            .collect(),
+        limbs: a.limbs[nk..].iter().map(|l| take_copy(l)).collect(),
     };
     ntt_inv(&drop_m, &mut tail);
     let src: Vec<u64> = drop_m.iter().map(|m| m.value).collect();
@@ -386,6 +554,20 @@ pub(crate) fn divide_round(
             let mut r = take_buf(al.len());
             conv.convert_into(&src_limbs, k, &mut r);
             m.plan.fwd(&mut r);
+            if t < F64_MODULUS {
+                // r = (a - r) · D^{-1} in one pass.
+                let (c, c_q) = (d_inv[k], d_inv[k] as f64 / t as f64);
+                let rs = &mut r;
+                simd(
+                    #[inline(always)]
+                    move || {
+                        rs.iter_mut()
+                            .zip(al)
+                            .for_each(|(r, &x)| *r = mul_mod_f64(sub_mod(x, *r, t), c, c_q, t))
+                    },
+                );
+                return r;
+            }
             simd(
                 #[inline(always)]
                 || {
@@ -394,7 +576,7 @@ pub(crate) fn divide_round(
                         .for_each(|(r, &x)| *r = sub_mod(x, *r, t))
                 },
             );
-            let mut out = vec![0u64; al.len()];
+            let mut out = take_buf(al.len());
             mul_const_into(m, &mut out, &r, d_inv[k]);
             recycle(r);
             out
@@ -402,4 +584,95 @@ pub(crate) fn divide_round(
         .collect();
     recycle_poly(tail);
     RnsPoly { limbs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduce_any_matches_remainder() {
+        let moduli = [
+            (1u64 << 20) + 7,
+            67_108_879,
+            2_147_483_659,
+            (1u64 << 50) - 27,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for &t in &moduli {
+            let inv_t = 1.0 / t as f64;
+            let edges = [
+                0,
+                1,
+                t - 1,
+                t,
+                t + 1,
+                2 * t - 1,
+                (1u64 << 62) - 1,
+                (1u64 << 62) - t,
+            ];
+            for v in edges {
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+            }
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = x >> 2;
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+                let v = x >> (2 + x % 40);
+                assert_eq!(reduce_any(v, t, inv_t), v % t, "x = {v}, t = {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn mul_mod_f64_matches_u128() {
+        use crate::arith::mul_mod;
+        let moduli = [
+            (1u64 << 20) + 7,
+            67_108_879,
+            2_147_483_659,
+            (1u64 << 50) - 27,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for &q in &moduli {
+            for _ in 0..100_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (a, c) = (x % q, (x >> 7) % q);
+                let a = if x & 1 == 0 { a } else { x % (1 << 50) };
+                assert_eq!(mul_mod_f64(a, c, c as f64 / q as f64, q), mul_mod(a, c, q));
+            }
+        }
+    }
+
+    #[test]
+    fn two_source_conversion_is_exact_up_to_one_multiple() {
+        use crate::arith::mul_mod;
+        let src = [67_108_879u64, 2_147_483_659];
+        let dst = [1_073_741_827u64, 67_108_913];
+        let conv = BasisConverter::new(&src, &dst);
+        let big: u128 = u128::from(src[0]) * u128::from(src[1]);
+        let vals: Vec<u128> = (0..64u128)
+            .map(|i| (i * 0x1234_5678_9abc_def1) % big)
+            .collect();
+        let limbs: Vec<Vec<u64>> = src
+            .iter()
+            .map(|&s| vals.iter().map(|&v| (v % u128::from(s)) as u64).collect())
+            .collect();
+        let refs: Vec<&[u64]> = limbs.iter().map(Vec::as_slice).collect();
+        let ys = conv.scale_sources(&refs);
+        for (k, &t) in dst.iter().enumerate() {
+            let mut out = vec![0u64; vals.len()];
+            conv.combine_into(&ys, k, &mut out);
+            for (o, &v) in out.iter().zip(&vals) {
+                let exact = (v % u128::from(t)) as u64;
+                let plus = (exact + (big % u128::from(t)) as u64) % t;
+                assert!(*o == exact || *o == plus, "v = {v}, t = {t}");
+            }
+        }
+        let _ = mul_mod(1, 1, 3);
+    }
 }

@@ -411,14 +411,17 @@ impl PublicKey {
 fn write_ksk(w: &mut Writer, k: &KeySwitchingKey) {
     let moduli = all_moduli(&k.params);
     w.bytes(&k.seed);
-    k.b.iter().for_each(|b| w.poly(b, &moduli));
+    k.b.iter().for_each(|b| w.poly(&b.unpack(), &moduli));
 }
 
 fn read_ksk(r: &mut Reader<'_>, params: &Arc<CkksParameters>) -> Result<KeySwitchingKey> {
     let moduli = all_moduli(params);
     let seed = r.seed()?;
     let b = (0..params.digits())
-        .map(|_| r.poly(params.degree(), &moduli))
+        .map(|_| {
+            r.poly(params.degree(), &moduli)
+                .map(|b| crate::keys::KeyPoly::pack(params, &b))
+        })
         .collect::<Result<Vec<_>>>()?;
     let a = KeySwitchingKey::expand_a(params, &seed);
     Ok(KeySwitchingKey {
@@ -455,7 +458,13 @@ impl GaloisKeys {
             w.u64(g);
             // Keys are held in the rotated frame; send the canonical form.
             let mut canonical = k.clone();
-            canonical.b = k.b.iter().map(|b| crate::poly::permute(b, perm)).collect();
+            canonical.b =
+                k.b.iter()
+                    .map(|b| {
+                        let b = crate::poly::permute(&b.unpack(), perm);
+                        crate::keys::KeyPoly::pack(&self.params, &b)
+                    })
+                    .collect();
             write_ksk(&mut w, &canonical);
         }
         w.out

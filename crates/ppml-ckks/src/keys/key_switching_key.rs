@@ -18,8 +18,61 @@ use crate::sampling;
 pub struct KeySwitchingKey {
     pub(crate) params: Arc<CkksParameters>,
     pub(crate) seed: [u8; 32],
-    pub(crate) b: Vec<RnsPoly>,
-    pub(crate) a: Vec<RnsPoly>,
+    pub(crate) b: Vec<KeyPoly>,
+    pub(crate) a: Vec<KeyPoly>,
+}
+
+/// Key limbs of primes below this bound are stored in 32 bits (and take the lazy inner product).
+pub(crate) const NARROW_PRIME: u64 = 1 << 31;
+
+/// A key polynomial over all primes (NTT form). Limbs of primes below [`NARROW_PRIME`] are stored
+/// in 32 bits: the key inner product is bound by reading the key, and this halves what it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyPoly {
+    pub(crate) limbs: Vec<KeyLimb>,
+}
+
+/// One limb of a [`KeyPoly`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum KeyLimb {
+    /// Values of a prime below [`NARROW_PRIME`].
+    Narrow(Vec<u32>),
+    /// Values of a larger prime.
+    Wide(Vec<u64>),
+}
+
+impl KeyPoly {
+    /// Packs a polynomial over all primes of `params`.
+    pub(crate) fn pack(params: &CkksParameters, p: &RnsPoly) -> Self {
+        let limbs = p
+            .limbs
+            .iter()
+            .zip(&params.moduli)
+            .map(|(l, m)| {
+                if m.value < NARROW_PRIME {
+                    // Values are reduced modulo a prime below 2^31: exact in 32 bits.
+                    KeyLimb::Narrow(l.iter().map(|&x| x as u32).collect())
+                } else {
+                    KeyLimb::Wide(l.clone())
+                }
+            })
+            .collect();
+        Self { limbs }
+    }
+
+    /// The polynomial with 64-bit limbs.
+    pub(crate) fn unpack(&self) -> RnsPoly {
+        RnsPoly {
+            limbs: self
+                .limbs
+                .iter()
+                .map(|l| match l {
+                    KeyLimb::Narrow(v) => v.iter().map(|&x| u64::from(x)).collect(),
+                    KeyLimb::Wide(v) => v.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl KeySwitchingKey {
@@ -64,25 +117,29 @@ impl KeySwitchingKey {
         Self {
             params: Arc::clone(p),
             seed,
-            b,
-            a,
+            b: b.iter().map(|x| KeyPoly::pack(p, x)).collect(),
+            a: a.iter().map(|x| KeyPoly::pack(p, x)).collect(),
         }
     }
 
     /// Re-expands the `a` parts from the seed (used by the deserialiser).
-    pub(crate) fn expand_a(params: &CkksParameters, seed: &[u8; 32]) -> Vec<RnsPoly> {
+    pub(crate) fn expand_a(params: &CkksParameters, seed: &[u8; 32]) -> Vec<KeyPoly> {
         let all: Vec<usize> = (0..params.moduli.len()).collect();
         let m = mods(params, &all);
         (0..params.digits())
             .into_par_iter()
-            .map(|j| sampling::uniform_from_seed(seed, j as u64, &m, params.degree()))
+            .map(|j| {
+                let a = sampling::uniform_from_seed(seed, j as u64, &m, params.degree());
+                KeyPoly::pack(params, &a)
+            })
             .collect()
     }
 
     /// Replaces every key polynomial k by σ^{-1}(k) for the slot permutation of σ.
     pub(crate) fn enter_rotated_frame(&mut self, perm: &[u32]) {
+        let params = Arc::clone(&self.params);
         for k in self.b.iter_mut().chain(self.a.iter_mut()) {
-            *k = poly::permute_inverse(k, perm);
+            *k = KeyPoly::pack(&params, &poly::permute_inverse(&k.unpack(), perm));
         }
     }
 

@@ -6,7 +6,7 @@ use crate::arith::reduce_i128;
 use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::keys::RelinearizationKey;
-use crate::ops::keyswitch::key_switch;
+use crate::ops::keyswitch::{decompose_product, key_switch, mod_down_rescale};
 use crate::ops::Evaluator;
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
@@ -278,6 +278,8 @@ impl Evaluator {
         })?;
         poly::add_assign(&m, &mut c0, &u0);
         poly::add_assign(&m, &mut c1, &u1);
+        poly::recycle_poly(u0);
+        poly::recycle_poly(u1);
         Ok(Ciphertext::from_parts(
             Arc::clone(&self.params),
             vec![c0, c1],
@@ -304,8 +306,30 @@ impl Evaluator {
         b: &Ciphertext,
         rlk: &RelinearizationKey,
     ) -> Result<Ciphertext> {
-        let t = self.mul(a, b, rlk)?;
-        self.rescale(&t)
+        let t = self.mul_no_relin(a, b)?;
+        CkksParameters::check_same(&self.params, rlk.params())?;
+        let level = t.level();
+        if level == 0 {
+            return Err(CkksError::RescaleAtLevelZero);
+        }
+        // Relinearise and rescale at once: (c_0, c_1) + ModDown(acc) divided by q_level is
+        // round((c_i·P + acc_i) / (P·q_level)), one division instead of two.
+        let (acc0, acc1) = decompose_product(&self.params, level, &t.polys[2], &rlk.ksk);
+        let (c0, c1) = rayon::join(
+            || mod_down_rescale(&self.params, level, &acc0, &t.polys[0]),
+            || mod_down_rescale(&self.params, level, &acc1, &t.polys[1]),
+        );
+        poly::recycle_poly(acc0);
+        poly::recycle_poly(acc1);
+        let q = self.params.chain()[level] as f64;
+        let scale = t.scale() / q;
+        t.polys.into_iter().for_each(poly::recycle_poly);
+        Ok(Ciphertext::from_parts(
+            Arc::clone(&self.params),
+            vec![c0, c1],
+            level - 1,
+            scale,
+        ))
     }
 
     /// Divides by the last prime q_level (rounding) and drops it; the scale is divided by q_level.

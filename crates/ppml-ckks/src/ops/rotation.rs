@@ -7,10 +7,10 @@ use rayon::prelude::*;
 use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::keys::GaloisKeys;
-use crate::ops::keyswitch::{decompose, inner_product, mod_down, Decomposition};
+use crate::ops::keyswitch::{decompose, inner_product, key_switch, mod_down, Decomposition};
 use crate::ops::Evaluator;
 use crate::params::CkksParameters;
-use crate::poly::{self, mods};
+use crate::poly::{self, mods, RnsPoly};
 
 /// A ciphertext whose c_1 has been decomposed once (ModUp), ready for many cheap rotations:
 /// each rotation then costs an inner product and a ModDown, not a full decomposition.
@@ -30,10 +30,18 @@ impl HoistedCiphertext {
 impl Evaluator {
     /// Applies X -> X^g with its Galois key.
     pub fn apply_galois(&self, a: &Ciphertext, g: u64, gk: &GaloisKeys) -> Result<Ciphertext> {
-        let h = self.hoist(a)?;
-        let out = self.apply_galois_hoisted(&h, g, gk);
-        h.dec.recycle();
-        out
+        let p = self.params();
+        CkksParameters::check_same(p, a.params())?;
+        if a.size() != 2 {
+            return Err(CkksError::InvalidCiphertextSize {
+                size: a.size(),
+                expected: 2,
+            });
+        }
+        CkksParameters::check_same(p, gk.params())?;
+        let (key, perm) = gk.get(g)?;
+        let u = key_switch(p, a.level(), &a.polys[1], key);
+        Ok(self.finish_galois(a, u, perm))
     }
 
     /// Rotates the slots left by `step` (negative: right).
@@ -91,19 +99,27 @@ impl Evaluator {
         // The key is stored as σ^{-1}(k): the inner product and ModDown run unpermuted and σ is
         // applied once to the result.
         let acc = inner_product(p, &h.dec, key);
-        let (u0, u1) = mod_down(p, level, &acc);
+        let u = mod_down(p, level, &acc);
         crate::poly::recycle_poly(acc.0);
         crate::poly::recycle_poly(acc.1);
+        Ok(self.finish_galois(&h.ct, u, perm))
+    }
+
+    /// σ(c_0 + u_0, u_1) from the key-switched (u_0, u_1) of c_1 (the key is stored in the
+    /// rotated frame, so σ is applied once at the end).
+    fn finish_galois(&self, a: &Ciphertext, u: (RnsPoly, RnsPoly), perm: &[u32]) -> Ciphertext {
+        let p = self.params();
+        let level = a.level();
+        let (u0, u1) = u;
         let idx: Vec<usize> = (0..=level).collect();
-        let mut c0 = u0;
-        poly::add_assign(&mods(p, &idx), &mut c0, &h.ct.polys[0]);
-        let (c0, c1) = rayon::join(|| poly::permute(&c0, perm), || poly::permute(&u1, perm));
-        Ok(Ciphertext::from_parts(
-            Arc::clone(p),
-            vec![c0, c1],
-            level,
-            h.ct.scale(),
-        ))
+        let m = mods(p, &idx);
+        let (r0, r1) = rayon::join(
+            || poly::add_permute(&m, &u0, &a.polys[0], perm),
+            || poly::permute(&u1, perm),
+        );
+        poly::recycle_poly(u0);
+        poly::recycle_poly(u1);
+        Ciphertext::from_parts(Arc::clone(p), vec![r0, r1], level, a.scale())
     }
 
     /// Many rotations of one ciphertext sharing a single decomposition (hoisting).
@@ -114,9 +130,11 @@ impl Evaluator {
         gk: &GaloisKeys,
     ) -> Result<Vec<Ciphertext>> {
         let h = self.hoist(a)?;
-        steps
+        let out = steps
             .par_iter()
             .map(|&s| self.rotate_hoisted_one(&h, s, gk))
-            .collect()
+            .collect();
+        h.dec.recycle();
+        out
     }
 }
