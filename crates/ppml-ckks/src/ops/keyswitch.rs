@@ -24,23 +24,51 @@ impl Decomposition {
     }
 }
 
+/// The digits of a key switch at `level`: ranges of `alpha` primes of q_0..=q_level, each with
+/// the converter that raises it to every prime of the extended basis.
+struct Digits<'a> {
+    /// Indices of the extended basis' primes (q_0..=q_level, then the special primes).
+    ext: Vec<usize>,
+    /// Their moduli.
+    ext_m: Vec<&'a crate::params::Modulus>,
+    /// Each digit's primes, `lo..hi` in the chain.
+    ranges: Vec<(usize, usize)>,
+    /// Each digit's basis converter to `ext`.
+    convs: Vec<BasisConverter>,
+}
+
+impl<'a> Digits<'a> {
+    fn new(params: &'a CkksParameters, level: usize) -> Self {
+        let alpha = params.digit_size();
+        let ext = params.ext_indices(level);
+        let ext_m = mods(params, &ext);
+        let dst: Vec<u64> = ext_m.iter().map(|m| m.value).collect();
+        let ranges: Vec<(usize, usize)> = (0..(level + 1).div_ceil(alpha))
+            .map(|j| (j * alpha, (j * alpha + alpha).min(level + 1)))
+            .collect();
+        let convs = ranges
+            .iter()
+            .map(|&(lo, hi)| BasisConverter::new(&params.chain()[lo..hi], &dst))
+            .collect();
+        Self {
+            ext,
+            ext_m,
+            ranges,
+            convs,
+        }
+    }
+}
+
 /// ModUp of `d` (NTT form over q_0..=q_level).
 pub(crate) fn decompose(params: &CkksParameters, level: usize, d: &RnsPoly) -> Decomposition {
-    let alpha = params.digit_size();
-    let ext = params.ext_indices(level);
-    let ext_m = mods(params, &ext);
-    let chain_idx: Vec<usize> = (0..=level).collect();
     let mut coef = d.clone();
-    ntt_inv(&mods(params, &chain_idx), &mut coef);
-    let ndig = (level + 1).div_ceil(alpha);
-    let dst: Vec<u64> = ext_m.iter().map(|m| m.value).collect();
-    let ranges: Vec<(usize, usize)> = (0..ndig)
-        .map(|j| (j * alpha, (j * alpha + alpha).min(level + 1)))
-        .collect();
-    let convs: Vec<BasisConverter> = ranges
-        .iter()
-        .map(|&(lo, hi)| BasisConverter::new(&params.chain()[lo..hi], &dst))
-        .collect();
+    ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
+    let Digits {
+        ext,
+        ext_m,
+        ranges,
+        convs,
+    } = Digits::new(params, level);
     // One task per destination prime running through all digits, so that prime's NTT tables
     // stay in cache.
     let by_prime: Vec<Vec<Vec<u64>>> = ext
@@ -66,7 +94,7 @@ pub(crate) fn decompose(params: &CkksParameters, level: usize, d: &RnsPoly) -> D
                 .collect()
         })
         .collect();
-    let mut digits: Vec<RnsPoly> = (0..ndig)
+    let mut digits: Vec<RnsPoly> = (0..ranges.len())
         .map(|_| RnsPoly {
             limbs: Vec::with_capacity(ext.len()),
         })
@@ -253,26 +281,19 @@ pub(crate) fn decompose_product(
     d: &RnsPoly,
     key: &KeySwitchingKey,
 ) -> (RnsPoly, RnsPoly) {
-    let alpha = params.digit_size();
-    let ext = params.ext_indices(level);
-    let ext_m = mods(params, &ext);
-    let chain_idx: Vec<usize> = (0..=level).collect();
     let mut coef = RnsPoly {
         limbs: d.limbs[..=level]
             .iter()
             .map(|l| crate::poly::take_copy(l))
             .collect(),
     };
-    ntt_inv(&mods(params, &chain_idx), &mut coef);
-    let ndig = (level + 1).div_ceil(alpha);
-    let dst: Vec<u64> = ext_m.iter().map(|m| m.value).collect();
-    let ranges: Vec<(usize, usize)> = (0..ndig)
-        .map(|j| (j * alpha, (j * alpha + alpha).min(level + 1)))
-        .collect();
-    let convs: Vec<BasisConverter> = ranges
-        .iter()
-        .map(|&(lo, hi)| BasisConverter::new(&params.chain()[lo..hi], &dst))
-        .collect();
+    ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
+    let Digits {
+        ext,
+        ext_m,
+        ranges,
+        convs,
+    } = Digits::new(params, level);
     let (l0, l1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = ext
         .par_iter()
         .enumerate()
