@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -152,7 +152,12 @@ fn assert_own(who: &str, got: &Tensor, idx: &[usize], want: &[Vec<f32>], tol: f3
 const HE_TOL: f32 = 0.05;
 
 fn he_server(max_sessions: usize) -> (Server, String) {
+    he_server_with(max_sessions, 300)
+}
+
+fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) {
     let n = max_sessions.to_string();
+    let idle = idle_timeout_s.to_string();
     let mut s = Server::start(&[
         "he-server",
         "--model",
@@ -161,6 +166,8 @@ fn he_server(max_sessions: usize) -> (Server, String) {
         "127.0.0.1:0",
         "--max-sessions",
         &n,
+        "--idle-timeout",
+        &idle,
     ]);
     let line = s.line();
     assert!(line.contains(&format!("at most {n} sessions")), "{line}");
@@ -185,17 +192,15 @@ fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() 
     let m = committed("cnn");
     let want = plain_logits(&m, &[0, 1, 2], 10.0 * HE_TOL);
     let (_server, addr) = he_server(2);
-    // Two clients set up at once and both wait until both are ready: a server that served one
-    // connection at a time would never answer the second (its connect times out).
-    let both = Arc::new(Barrier::new(2));
+    // Two clients set up at once, and both sessions stay open (the clients are kept): a server
+    // that served one connection at a time would not answer the second, whose connect then
+    // fails after its timeout.
     let held: Vec<HeClient> = (0..2)
         .map(|_| {
-            let (addr, both) = (addr.clone(), Arc::clone(&both));
+            let addr = addr.clone();
             thread::spawn(move || {
-                let c = HeClient::connect_with(&addr, Mode::Latency, Duration::from_secs(60))
-                    .expect("two sessions at once");
-                both.wait();
-                c
+                HeClient::connect_with(&addr, Mode::Latency, Duration::from_secs(60))
+                    .expect("two sessions at once")
             })
         })
         .collect::<Vec<_>>()
@@ -217,6 +222,28 @@ fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() 
         assert_own("held client", &got, &[k], &want, HE_TOL);
     }
     third.join().expect("the queued client is served");
+}
+
+#[test]
+fn a_silent_client_loses_its_session_after_the_idle_timeout() {
+    let m = committed("cnn");
+    let want = plain_logits(&m, &[0], 0.0);
+    let (_server, addr) = he_server_with(1, 1);
+    // Takes the only session and says nothing: the server must close it after about 1 s.
+    let mut silent = std::net::TcpStream::connect(&addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = matches!(std::io::Read::read(&mut silent, &mut buf), Ok(0) | Err(_));
+    assert!(
+        closed && t.elapsed() < Duration::from_secs(10),
+        "held for {:?}",
+        t.elapsed()
+    );
+    // The place is free again for a client that talks.
+    he_session(&addr, &m, &[0], &want);
 }
 
 #[test]
