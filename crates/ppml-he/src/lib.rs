@@ -13,7 +13,9 @@
 //! - [`HeBackend`]: ppml-nn's `Backend` (`HeBackend::throughput()`, `::latency()`, `::auto()`).
 //! - Profiling: with `PPML_HE_TRACE` set, the client and server print coarse timing spans
 //!   (encryption, each stage, decryption) to standard error.
-//! - [`net`]: the same over TCP, [`serve`] on the server and [`HeClient::connect`] on the client.
+//! - [`net`]: the same over TCP, [`serve`] on the server (a thread per session, at most
+//!   [`ServeOptions::max_sessions`] at once, the next clients queued) and [`HeClient::connect`]
+//!   on the client.
 //!
 //! # Example
 //! ```no_run
@@ -42,5 +44,5 @@ mod wire;
 
 pub use backend::HeBackend;
 pub use error::{HeError, Result};
-pub use net::{serve, HeClient};
+pub use net::{serve, serve_with, HeClient, ServeOptions};
 pub use server::{Mode, Server};

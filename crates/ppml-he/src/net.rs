@@ -10,6 +10,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use ppml_nn::backend::CallStats;
 use ppml_nn::model::Normalization;
@@ -86,6 +88,32 @@ fn read_frame(s: &mut impl Read) -> Result<(Tag, Vec<u8>)> {
     Ok((tag, buf))
 }
 
+/// Reads one frame from `r` exactly as the client and the server read every frame: the 9-byte
+/// header (`[tag: u8][length: u64 LE]`), a length bounded by [`MAX_FRAME`] and read
+/// incrementally (at most what actually arrives is allocated), then the payload. Returns the
+/// tag byte (1 hello, 2 spec, 3 keys, 4 ready, 5 batch, 6 one, 7 result) and the payload.
+///
+/// # Errors
+/// [`HeError::Malformed`] for an unknown tag or a stream that ends inside the frame,
+/// [`HeError::FrameTooLarge`] for a length above [`MAX_FRAME`], [`HeError::Remote`] with the
+/// peer's message for an error frame (tag 8), and [`HeError::Io`] if the header is cut short.
+///
+/// This is the decoder of untrusted bytes behind [`serve`] and [`HeClient`]; it is public so
+/// that it can be fuzzed (`fuzz` target `he_frame`) and used by tools that inspect traffic.
+pub fn decode_frame(r: &mut impl Read) -> Result<(u8, Vec<u8>)> {
+    read_frame(r).map(|(tag, payload)| (tag as u8, payload))
+}
+
+/// Decodes the payload of a keys, batch or result frame: a `u32` count (at most
+/// [`MAX_BLOBS`]) of length-prefixed byte strings, each bounded by what remains of the payload,
+/// with nothing left over.
+///
+/// # Errors
+/// [`HeError::Malformed`] for a count above the bound, a length past the end, or trailing bytes.
+pub fn decode_blobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
+    unblobs(payload)
+}
+
 fn expect(tag: Tag, want: Tag) -> Result<()> {
     if tag == want {
         Ok(())
@@ -111,15 +139,79 @@ fn unblobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// Serves `model` to every client that connects, one connection at a time, each with its own
-/// keys. Returns only on a listener error; a failing connection gets an error frame and is
-/// closed.
-pub fn serve(listener: &TcpListener, model: &Model) -> Result<()> {
-    loop {
-        let (stream, _) = listener.accept()?;
-        // A connection's failure ends that connection only.
-        let _ = serve_connection(stream, model);
+/// How [`serve_with`] runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Sessions served at once, each on its own thread. A session holds the client's evaluation
+    /// keys and the encoded model (tens of MB), so this bounds the server's memory. Further
+    /// clients wait in the listen queue (they are not refused) until a session ends; a waiting
+    /// client's own timeout bounds how long it waits.
+    pub max_sessions: usize,
+    /// A session whose client sends nothing (or reads nothing) for this long is closed, so a
+    /// stalled client cannot hold a session forever; `None` waits forever.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            max_sessions: 4,
+            idle_timeout: Some(Duration::from_secs(300)),
+        }
     }
+}
+
+/// Serves `model` to every client that connects, each with its own keys, with the default
+/// [`ServeOptions`] (at most four sessions at once). Returns only on a listener error.
+pub fn serve(listener: &TcpListener, model: &Model) -> Result<()> {
+    serve_with(listener, model, &ServeOptions::default())
+}
+
+/// Serves `model` to every client that connects: `options.max_sessions` session threads, each
+/// serving one connection at a time, and this thread accepting connections and handing each to
+/// a free session thread (the next connection is accepted only when one is free, so waiting
+/// clients stay in the listen queue). Reusing the same threads keeps the memory they allocate
+/// in the same allocator arenas, so the server's memory stays flat over many sessions. A
+/// failing session gets an error frame and is closed; it does not affect the others. Returns
+/// on a listener error, after the open sessions end, or at once if `max_sessions` is 0.
+pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions) -> Result<()> {
+    if options.max_sessions == 0 {
+        return Err(HeError::BadInput {
+            expected: "at least one session at a time".into(),
+            got: "max_sessions = 0".into(),
+        });
+    }
+    // A rendezvous channel: `send` returns only when a session thread takes the connection.
+    let (handoff, queue) = std::sync::mpsc::sync_channel::<TcpStream>(0);
+    let queue = Mutex::new(queue);
+    std::thread::scope(|scope| {
+        // Owned here, so that returning drops it and the session threads stop.
+        let handoff = handoff;
+        for _ in 0..options.max_sessions {
+            let queue = &queue;
+            let session = move || loop {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok(stream) = next else {
+                    return; // the acceptor stopped
+                };
+                if stream.set_read_timeout(options.idle_timeout).is_ok()
+                    && stream.set_write_timeout(options.idle_timeout).is_ok()
+                {
+                    // A session's failure ends that session only.
+                    let _ = serve_connection(stream, model);
+                }
+            };
+            std::thread::Builder::new()
+                .name("ppml-he-session".into())
+                .spawn_scoped(scope, session)?;
+        }
+        loop {
+            let (stream, _) = listener.accept()?;
+            if handoff.send(stream).is_err() {
+                return Err(HeError::Malformed("every session thread has stopped"));
+            }
+        }
+    })
 }
 
 /// Serves one connection until the client closes it.
@@ -191,15 +283,11 @@ impl HeClient {
     /// Connects, receives the spec, generates keys and sends the evaluation keys; waits at most
     /// five minutes on any read or write.
     pub fn connect(addr: impl ToSocketAddrs, mode: Mode) -> Result<Self> {
-        Self::connect_with(addr, mode, std::time::Duration::from_secs(300))
+        Self::connect_with(addr, mode, Duration::from_secs(300))
     }
 
     /// [`connect`](Self::connect) with a timeout for every read and write.
-    pub fn connect_with(
-        addr: impl ToSocketAddrs,
-        mode: Mode,
-        timeout: std::time::Duration,
-    ) -> Result<Self> {
+    pub fn connect_with(addr: impl ToSocketAddrs, mode: Mode, timeout: Duration) -> Result<Self> {
         let mut stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
@@ -297,6 +385,37 @@ mod tests {
         assert!(matches!(
             read_frame(&mut short.as_slice()),
             Err(HeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_public_decoders_read_what_the_writers_write() {
+        let payload = blobs(&[vec![7; 3], vec![]]);
+        let mut stream = Vec::new();
+        write_frame(&mut stream, Tag::Result, &payload).expect("write to a Vec");
+        write_frame(&mut stream, Tag::Error, b"no").expect("write to a Vec");
+        let mut r = stream.as_slice();
+        let (tag, got) = decode_frame(&mut r).expect("a frame");
+        assert_eq!(
+            (tag, got.as_slice()),
+            (Tag::Result as u8, payload.as_slice())
+        );
+        assert_eq!(decode_blobs(&got).expect("blobs"), vec![vec![7; 3], vec![]]);
+        assert!(matches!(decode_frame(&mut r), Err(HeError::Remote(m)) if m == "no"));
+        assert!(matches!(decode_frame(&mut r), Err(HeError::Io(_))));
+    }
+
+    #[test]
+    fn a_server_with_no_session_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let model = ppml_nn::zoo::architecture("cnn").expect("zoo");
+        let options = ServeOptions {
+            max_sessions: 0,
+            ..ServeOptions::default()
+        };
+        assert!(matches!(
+            serve_with(&listener, &model, &options),
+            Err(HeError::BadInput { .. })
         ));
     }
 

@@ -16,7 +16,8 @@
 //! Each party process serves one client session: key agreement and weight sharing, then
 //! queries until the client disconnects cleanly (it sends a goodbye when the
 //! [`RemoteBackend`] is dropped), then it exits. The mesh is formed once: all four nodes must
-//! start within `connect_timeout` of each other.
+//! start within `connect_timeout` of each other. To serve sessions one after another, call
+//! [`run_party`] again (`ppml party --sessions N`): the mesh forms anew for each session.
 //!
 //! # Network threat model
 //! TLS 1.3 with mutual authentication against the deployment's CA, each peer pinned to the

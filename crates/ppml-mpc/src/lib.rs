@@ -106,9 +106,11 @@
 //! - FSS keys are generated per query, not in an offline phase ahead of queries.
 //! - `mpc3` compares with party 2 as a helper (SecureNN-style), not with Falcon's or ABY3's
 //!   helper-free MSB extraction.
-//! - A deployed party serves one client session and then exits; there is no long-running
-//!   service accepting successive clients, and the client must send each query within the
-//!   timeout of the previous one. Traffic over TCP is not yet benchmarked.
+//! - A deployed party serves one client session at a time (`ppml party --sessions N` runs
+//!   [`run_party`] N times, the next client within `connect_timeout` of the previous session's
+//!   end); there is no long-running service waiting indefinitely for clients, nor concurrent
+//!   clients (a deployment has one client identity). The client must send each query within
+//!   the timeout of the previous one. Traffic over TCP is not yet benchmarked.
 //!
 //! # Example
 //! ```

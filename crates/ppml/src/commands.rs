@@ -245,8 +245,9 @@ enum Command {
         #[arg(long, default_value_t = 7000)]
         base_port: u16,
     },
-    /// Runs one MPC party as its own process, for one client session. Party 0 is the model
-    /// owner and shares the weights; parties 1 and 2 use the architecture only.
+    /// Runs one MPC party as its own process, for one client session (or `--sessions N` one
+    /// after another). Party 0 is the model owner and shares the weights; parties 1 and 2 use
+    /// the architecture only.
     Party {
         /// Party number: 0, 1 or 2 (under mpc2, party 2 is the dealer).
         #[arg(long)]
@@ -257,6 +258,11 @@ enum Command {
         /// Zoo name or model file.
         #[arg(long)]
         model: String,
+        /// Client sessions to serve one after another (the mesh forms again for each, and the
+        /// weights are shared afresh); each next client must start within the deployment's
+        /// `connect_timeout_ms` of the previous session's end. A failed session stops the party.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sessions: u64,
         /// Folder of the zoo's weights.
         #[arg(long)]
         models_dir: Option<PathBuf>,
@@ -270,6 +276,14 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7800")]
         listen: String,
+        /// Clients served at once, each on its own thread (a session holds the client's
+        /// evaluation keys, tens of MB); further clients wait until a session ends.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+        max_sessions: u64,
+        /// Seconds a session may stay silent (no request read, no answer taken) before the
+        /// server closes it.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout: u64,
         /// Folder of the zoo's weights.
         #[arg(long)]
         models_dir: Option<PathBuf>,
@@ -386,6 +400,7 @@ pub fn run(cli: Cli) -> Result<()> {
             id,
             config,
             model,
+            sessions,
             models_dir,
         } => {
             let cfg = PartiesConfig::load(&config)
@@ -398,18 +413,30 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
             eprintln!("party {id}: {:?} on {}", cfg.protocol, model.name);
-            let report = ppml_mpc::run_party(id, &cfg, &model)?;
-            eprintln!(
-                "party {id}: served {} queries, sent {} bytes",
-                report.queries, report.stats.bytes_sent
-            );
+            for session in 1..=sessions {
+                let report = ppml_mpc::run_party(id, &cfg, &model)
+                    .with_context(|| format!("party {id}, session {session} of {sessions}"))?;
+                eprintln!(
+                    "party {id}: session {session} of {sessions}: served {} queries, sent {} bytes",
+                    report.queries, report.stats.bytes_sent
+                );
+            }
             Ok(())
         }
         Command::HeServer {
             model,
             listen,
+            max_sessions,
+            idle_timeout,
             models_dir,
-        } => he_server(&load_model(&model, models_dir)?, &listen),
+        } => he_server(
+            &load_model(&model, models_dir)?,
+            &listen,
+            &ppml_he::ServeOptions {
+                max_sessions: usize::try_from(max_sessions)?,
+                idle_timeout: Some(Duration::from_secs(idle_timeout)),
+            },
+        ),
         Command::HeClient {
             server,
             image,
@@ -799,7 +826,7 @@ fn enclave(
     Ok(())
 }
 
-fn he_server(model: &Model, listen: &str) -> Result<()> {
+fn he_server(model: &Model, listen: &str, options: &ppml_he::ServeOptions) -> Result<()> {
     if !model.is_polynomial() {
         bail!(
             "{} has ReLU or max-pooling; CKKS evaluates polynomial activations only (try {}-sq)",
@@ -809,8 +836,14 @@ fn he_server(model: &Model, listen: &str) -> Result<()> {
     }
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
-    eprintln!("he-server: {} on {}", model.name, listener.local_addr()?);
-    ppml_he::serve(&listener, model)?;
+    // The address ends the line: scripts and tests read it from there.
+    eprintln!(
+        "he-server: {}, at most {} sessions at once, on {}",
+        model.name,
+        options.max_sessions,
+        listener.local_addr()?
+    );
+    ppml_he::serve_with(&listener, model, options)?;
     Ok(())
 }
 
