@@ -143,7 +143,9 @@ fn unblobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeOptions {
     /// Sessions served at once, each on its own thread. A session holds the client's evaluation
-    /// keys and the encoded model (tens of MB), so this bounds the server's memory. Further
+    /// keys and the encoded model (tens of MB), so this bounds the server's memory. Throughput
+    /// batches are evaluated one at a time whatever this is (each uses every core and up to
+    /// [`crate::throughput::MEMORY_BUDGET`] of ciphertexts); latency calls run concurrently. Further
     /// clients wait in the listen queue (they are not refused) until a session ends; a waiting
     /// client's own timeout bounds how long it waits.
     pub max_sessions: usize,
@@ -214,6 +216,9 @@ pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions)
     })
 }
 
+/// Held while a throughput batch is evaluated: one batch at a time in the process.
+static BATCH_LOCK: Mutex<()> = Mutex::new(());
+
 /// Serves one connection until the client closes it.
 pub fn serve_connection(mut stream: TcpStream, model: &Model) -> Result<()> {
     let result = serve_inner(&mut stream, model);
@@ -248,7 +253,13 @@ fn serve_inner(stream: &mut TcpStream, model: &Model) -> Result<()> {
             other => other?,
         };
         let answer = match tag {
-            Tag::Batch => server.handle_batch(&unblobs(&payload)?),
+            Tag::Batch => {
+                let request = unblobs(&payload)?;
+                // One throughput batch at a time in the process: a batch already uses every
+                // core, and holds up to `throughput::MEMORY_BUDGET` of ciphertexts.
+                let _one_batch = BATCH_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+                server.handle_batch(&request)
+            }
             Tag::One => server.handle_one(&payload).map(|c| vec![c]),
             _ => Err(HeError::Malformed("unexpected frame")),
         };
