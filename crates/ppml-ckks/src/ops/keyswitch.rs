@@ -59,10 +59,21 @@ impl<'a> Digits<'a> {
     }
 }
 
+/// `d`'s limbs q_0..=q_level in coefficient form (pooled buffers), the digits' source.
+fn coefficients(params: &CkksParameters, level: usize, d: &RnsPoly) -> RnsPoly {
+    let mut coef = RnsPoly {
+        limbs: d.limbs[..=level]
+            .iter()
+            .map(|l| crate::poly::take_copy(l))
+            .collect(),
+    };
+    ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
+    coef
+}
+
 /// ModUp of `d` (NTT form over q_0..=q_level).
 pub(crate) fn decompose(params: &CkksParameters, level: usize, d: &RnsPoly) -> Decomposition {
-    let mut coef = d.clone();
-    ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
+    let coef = coefficients(params, level, d);
     let Digits {
         ext,
         ext_m,
@@ -281,13 +292,7 @@ pub(crate) fn decompose_product(
     d: &RnsPoly,
     key: &KeySwitchingKey,
 ) -> (RnsPoly, RnsPoly) {
-    let mut coef = RnsPoly {
-        limbs: d.limbs[..=level]
-            .iter()
-            .map(|l| crate::poly::take_copy(l))
-            .collect(),
-    };
-    ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
+    let coef = coefficients(params, level, d);
     let Digits {
         ext,
         ext_m,
