@@ -18,7 +18,8 @@
 //! - [`Evaluator`]: add, sub, negate, plaintext and scalar add/multiply, multiply + relinearise,
 //!   rescale, level matching, rotations, conjugation, hoisted rotations ([`Evaluator::hoist`],
 //!   [`Evaluator::rotate_hoisted`]) and baby-step giant-step diagonal matrix-vector products
-//!   ([`LinearTransform`], [`Evaluator::linear_transform`]).
+//!   ([`LinearTransform`], [`Evaluator::linear_transform`], and [`Evaluator::linear_transform_sum`]
+//!   for block matrices over several ciphertexts).
 //! - Serialisation (`to_bytes` / `from_bytes` on every public object): a compact bit-packed
 //!   binary format whose decoder validates everything and never panics.
 //!
@@ -94,7 +95,7 @@ pub use ciphertext::Ciphertext;
 pub use encoding::{Complex, Encoder};
 pub use error::{CkksError, Result};
 pub use keys::{GaloisKeys, KeySwitchingKey, PublicKey, RelinearizationKey, SecretKey};
-pub use ops::{Evaluator, HoistedCiphertext, LinearTransform};
+pub use ops::{BabySteps, Evaluator, HoistedCiphertext, LinearTransform};
 pub use params::{
     generate_primes, max_total_modulus_bits, CkksParameters, CkksParametersBuilder, Preset,
     MAX_DEGREE, MAX_PRIME_BITS, MIN_DEGREE, MIN_PRIME_BITS,

@@ -268,6 +268,63 @@ fn bsgs_matrix_vector_product() {
     assert!(e < 1e-3, "{e}");
 }
 
+#[test]
+fn summed_transforms_over_two_inputs() {
+    use std::collections::BTreeMap;
+    let params = Preset::N4096Depth1.build().unwrap();
+    let n = params.slots();
+    // y = A x0 + B x1 with a shared baby-step count; B has a diagonal A lacks and the inputs
+    // share the hoisted baby steps of both transforms.
+    let diags = |idx: &[usize], seed: u64| -> BTreeMap<usize, Vec<f64>> {
+        idx.iter()
+            .enumerate()
+            .map(|(k, &i)| (i, values(n, seed + k as u64)))
+            .collect()
+    };
+    let a = diags(&[0, 1, 7, 64, 300], 200);
+    let b = diags(&[3, 7, 65, 900, n - 2], 300);
+    let n1 = 8;
+    let lt_a = ppml_ckks::LinearTransform::new(&params, &a, 1, params.scale(), n1).unwrap();
+    let lt_b = ppml_ckks::LinearTransform::new(&params, &b, 1, params.scale(), n1).unwrap();
+    let mut rotations = lt_a.required_rotations();
+    rotations.extend(lt_b.required_rotations());
+    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+    let gk = sk.galois_keys(&rotations, false).unwrap();
+    let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+    let (x0, x1) = (values(n, 21), values(n, 22));
+    let encrypt = |x: &[f64]| {
+        sk.encrypt(&enc.encode(x, 1, params.scale()).unwrap())
+            .unwrap()
+    };
+    let (c0, c1) = (encrypt(&x0), encrypt(&x1));
+    let mut steps = lt_a.baby_steps();
+    steps.extend(lt_b.baby_steps());
+    let (h0, h1) = (
+        ev.baby_steps(&c0, &steps, &gk).unwrap(),
+        ev.baby_steps(&c1, &steps, &gk).unwrap(),
+    );
+    let y = ev
+        .rescale(
+            &ev.linear_transform_sum(&[(&h0, &lt_a), (&h1, &lt_b)], &gk)
+                .unwrap(),
+        )
+        .unwrap();
+    let got = enc.decode(&sk.decrypt(&y).unwrap()).unwrap();
+    let apply = |d: &BTreeMap<usize, Vec<f64>>, x: &[f64], r: usize| -> f64 {
+        d.iter().map(|(&i, v)| v[r] * x[(r + i) % n]).sum()
+    };
+    let want: Vec<f64> = (0..n)
+        .map(|r| apply(&a, &x0, r) + apply(&b, &x1, r))
+        .collect();
+    let e = max_err(&got, &want);
+    assert!(e < 1e-3, "{e}");
+    // Transforms with different baby-step counts cannot share giant steps.
+    let lt_c = ppml_ckks::LinearTransform::new(&params, &a, 1, params.scale(), 4).unwrap();
+    assert!(ev
+        .linear_transform_sum(&[(&h0, &lt_a), (&h1, &lt_c)], &gk)
+        .is_err());
+}
+
 /// A depth-L circuit at every preset: x^(L+1) by L ciphertext-ciphertext multiplications, each
 /// with a fresh encryption of x encoded at scale q_level so that the scale stays put (the way to
 /// avoid scale drift when primes are not exactly 2^bits), then a sum with a fresh ciphertext.

@@ -30,7 +30,7 @@ fn main() {
         outputs: plan.outputs(),
         needed: ppml_he::throughput::needed_inputs(&plan),
         rotations: vec![],
-        latency_layout: None,
+        latency: None,
         complex_packing: true,
     };
     let (client, keys) = Client::new(spec).expect("client");

@@ -104,7 +104,8 @@ impl HeBackend {
             for img in items {
                 let req = s.client.encrypt_one(img)?;
                 let resp = s.server.handle_one(&req)?;
-                stats.bytes_sent += (req.len() + resp.len()) as u64;
+                stats.bytes_sent +=
+                    req.iter().map(|b| b.len() as u64).sum::<u64>() + resp.len() as u64;
                 stats.rounds += 1;
                 logits.extend(s.client.decrypt_one(&resp)?);
             }

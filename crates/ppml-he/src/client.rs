@@ -8,7 +8,7 @@ use ppml_nn::model::Normalization;
 use rayon::prelude::*;
 
 use crate::error::{HeError, Result};
-use crate::latency;
+use crate::latency::{Grid, Placement};
 use crate::plan::{InputLayout, Plan};
 use crate::trace::span;
 use crate::wire::{Reader, Writer};
@@ -35,11 +35,20 @@ pub struct ClientSpec {
     pub needed: Vec<u32>,
     /// Latency mode: rotations whose Galois keys the server needs (empty: no latency mode).
     pub rotations: Vec<i64>,
-    /// Latency mode: the input layout (im2col or pixels).
-    pub latency_layout: Option<InputLayout>,
+    /// Latency mode's input (`None`: no latency mode).
+    pub latency: Option<LatencyInput>,
     /// Throughput mode packs two images per slot (the real and the imaginary part), which needs
     /// the conjugation key.
     pub complex_packing: bool,
+}
+
+/// Latency mode's input: the input vector's layout and where its elements go in the slots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyInput {
+    /// The input vector (im2col or pixels).
+    pub layout: InputLayout,
+    /// Its placement in one or more ciphertexts.
+    pub placement: Placement,
 }
 
 const SPEC_MAGIC: &[u8; 4] = b"PPHS";
@@ -54,6 +63,52 @@ fn write_layout(w: &mut Writer, l: &InputLayout) {
                 w.u32(v);
             }
         }
+    }
+}
+
+fn write_placement(w: &mut Writer, p: &Placement) {
+    match p {
+        Placement::Periodic { len } => {
+            w.u8(0);
+            w.u32(*len);
+        }
+        Placement::Grid(g) => {
+            w.u8(1);
+            for v in [
+                g.channels,
+                g.height,
+                g.width,
+                g.phase,
+                g.row_stride,
+                g.block,
+            ] {
+                w.u32(v);
+            }
+        }
+    }
+}
+
+fn read_placement(r: &mut Reader<'_>) -> Result<Placement> {
+    match r.u8()? {
+        0 => Ok(Placement::Periodic {
+            len: r.u32_max(MAX_ITEMS, "latency input length out of range")?,
+        }),
+        1 => {
+            let mut v = [0usize; 6];
+            for x in &mut v {
+                *x = r.u32_max(MAX_ITEMS, "latency grid out of range")?;
+            }
+            let [channels, height, width, phase, row_stride, block] = v;
+            Ok(Placement::Grid(Grid {
+                channels,
+                height,
+                width,
+                phase,
+                row_stride,
+                block,
+            }))
+        }
+        _ => Err(HeError::Malformed("unknown latency placement")),
     }
 }
 
@@ -99,11 +154,12 @@ impl ClientSpec {
         self.needed.iter().for_each(|&j| w.u32(j as usize));
         w.u32(self.rotations.len());
         self.rotations.iter().for_each(|&r| w.i64(r));
-        match &self.latency_layout {
+        match &self.latency {
             None => w.u8(0),
             Some(l) => {
                 w.u8(1);
-                write_layout(&mut w, l);
+                write_layout(&mut w, &l.layout);
+                write_placement(&mut w, &l.placement);
             }
         }
         w.u8(u8::from(self.complex_packing));
@@ -149,9 +205,12 @@ impl ClientSpec {
             .collect::<Result<Vec<_>>>()?;
         let n = r.u32_max(p.slots(), "too many rotations")?;
         let rotations = (0..n).map(|_| r.i64()).collect::<Result<Vec<_>>>()?;
-        let latency_layout = match r.u8()? {
+        let latency = match r.u8()? {
             0 => None,
-            1 => Some(read_layout(&mut r)?),
+            1 => Some(LatencyInput {
+                layout: read_layout(&mut r)?,
+                placement: read_placement(&mut r)?,
+            }),
             _ => return Err(HeError::Malformed("bad latency flag")),
         };
         let complex_packing = match r.u8()? {
@@ -180,10 +239,13 @@ impl ClientSpec {
         if layout_len(&layout)? != input_len {
             return Err(HeError::Malformed("input length does not match the layout"));
         }
-        if let Some(l) = &latency_layout {
-            if latency::period(layout_len(l)?) > p.slots() {
-                return Err(HeError::Malformed("latency layout larger than the slots"));
+        if let Some(l) = &latency {
+            if l.placement.len() != layout_len(&l.layout)? {
+                return Err(HeError::Malformed(
+                    "latency placement does not match its layout",
+                ));
             }
+            l.placement.validate(p.slots())?;
         }
         Ok(Self {
             params,
@@ -195,7 +257,7 @@ impl ClientSpec {
             outputs,
             needed,
             rotations,
-            latency_layout,
+            latency,
             complex_packing,
         })
     }
@@ -356,24 +418,26 @@ impl Client {
             .collect())
     }
 
-    /// Latency mode: encrypts one image into one ciphertext.
-    pub fn encrypt_one(&self, image: &[f32]) -> Result<Vec<u8>> {
+    /// Latency mode: encrypts one image into the ciphertexts its placement takes.
+    pub fn encrypt_one(&self, image: &[f32]) -> Result<Vec<Vec<u8>>> {
         self.check_images(&[image])?;
-        let layout = self
-            .spec
-            .latency_layout
-            .clone()
-            .ok_or(HeError::Unsupported {
-                mode: "latency",
-                model: String::new(),
-                reason: "the server did not set up latency mode".into(),
-            })?;
-        let x = self.stub(layout).layout_input(image);
-        let slots = latency::replicate(&x, self.params.slots());
-        Ok(self
-            .sk
-            .encrypt_values(&self.encoder, &slots, self.spec.level, self.params.scale())?
-            .to_bytes())
+        let input = self.spec.latency.clone().ok_or(HeError::Unsupported {
+            mode: "latency",
+            model: String::new(),
+            reason: "the server did not set up latency mode".into(),
+        })?;
+        let x = self.stub(input.layout).layout_input(image);
+        input
+            .placement
+            .lay_out(&x, self.params.slots())
+            .par_iter()
+            .map(|slots| {
+                Ok(self
+                    .sk
+                    .encrypt_values(&self.encoder, slots, self.spec.level, self.params.scale())?
+                    .to_bytes())
+            })
+            .collect()
     }
 
     /// Latency mode: decrypts one image's logits.
@@ -392,7 +456,9 @@ impl Client {
             image: self.spec.image,
             layout,
             input_len: self.spec.input_len,
+            input_shape: ppml_nn::Shape::Flat(self.spec.input_len),
             stages: Vec::new(),
+            shapes: Vec::new(),
         }
     }
 }

@@ -1,15 +1,28 @@
-//! Latency mode: one image in one ciphertext. The client lays its input vector (the im2col
-//! patch matrix when the model starts with a convolution) out periodically across all slots; each
-//! affine stage is a diagonal (Halevi–Shoup) matrix-vector product with baby-step giant-step and
-//! hoisted baby steps ([`ppml_ckks::LinearTransform`]), rectangular maps use the "hybrid" trick
-//! (min(P_in, P_out) diagonals, then a rotate-and-sum), weights are encoded once at setup, and
-//! every stage rescales once.
+//! Latency mode: one image in one ciphertext, or in a few when its feature maps exceed the
+//! slots. The client lays its input vector (the im2col patch matrix when the model starts with a
+//! convolution) out as a [`Placement`] tells it; each affine stage is a diagonal (Halevi–Shoup)
+//! matrix-vector product per pair of output and input ciphertexts, with baby-step giant-step
+//! (baby steps hoisted once per input ciphertext, giant steps shared by all inputs of an output,
+//! [`ppml_ckks::Evaluator::linear_transform_sum`]); weights are encoded once at setup, and every
+//! stage rescales once.
 //!
-//! Layout invariant: a vector of length `n` lives periodically with period `P = next_pow2(n)`:
-//! slot `r` holds `v[r mod P]` (zero when `r mod P >= n`). For an `m x n` map with
-//! `P_out = next_pow2(m)`, `P_in = next_pow2(n)`, diagonal `i < min(P_in, P_out)` is
-//! `d_i[r] = M[r mod P_out][(r + i) mod P_in]`; `z = Σ_i d_i ⊙ rot_i(x)` and, when `P_out < P_in`,
-//! `y[r] = Σ_t z[r + t P_out]`, which has period `P_out` as the next stage expects.
+//! Two placements:
+//! - [`Placement::Periodic`] (models whose vectors all fit one ciphertext: `cnn`, `mlp-sq`): a
+//!   vector of length `n` lives periodically with period `P = next_pow2(n)`: slot `r` holds
+//!   `v[r mod P]` (zero when `r mod P >= n`).
+//! - [`Placement::Grid`] (`lenet-sq`, whose first convolution has 11,520 outputs): a feature map
+//!   in channel blocks of a power-of-two size, rows `row_stride` slots apart, so that a
+//!   convolution's diagonals do not depend on the output position (one diagonal per pair of
+//!   channel blocks and kernel offset). Before the first pooling the positions are split into
+//!   pooling phases, one set of ciphertexts each, so that sum pooling is ciphertext additions.
+//!   The slots a map does not use hold zeros, or sums of zeros after pooling.
+//!
+//! An `m x n` map from period `P_in` to period `P_out` (a grid has period = slots) uses
+//! diagonal `d` of slot `r` for input slot `(r + d) mod P_in`. When `P_out >= P_in` the weight of
+//! output `a` and input `c` sits on diagonal `(c - a) mod P_in` in every replica of `a`. When
+//! `P_out < P_in` it sits on diagonal `d = (c - a) mod P_out` in slot `r = (c - d) mod P_in`
+//! (and its replicas), and a rotate-and-sum over `P_in / P_out` adds the pieces of each output,
+//! which leaves the output periodic with `P_out` as the next stage expects.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,16 +31,17 @@ use ppml_ckks::{
     Ciphertext, CkksParameters, Encoder, Evaluator, GaloisKeys, LinearTransform, Plaintext,
     RelinearizationKey,
 };
+use ppml_nn::{Model, Shape};
 
 use crate::error::{HeError, Result};
-use crate::plan::{Affine, Plan, Stage};
+use crate::plan::{Affine, Plan, PoolStrategy, Stage};
 
-/// Period of a vector of length `n` in the latency layout.
+/// Period of a vector of length `n` in the periodic placement.
 pub fn period(n: usize) -> usize {
     n.max(1).next_power_of_two()
 }
 
-/// Slots the latency layout of `plan` needs.
+/// Slots the periodic placement of `plan` needs.
 pub fn required_slots(plan: &Plan) -> usize {
     let mut p = period(plan.input_len);
     for s in &plan.stages {
@@ -38,45 +52,147 @@ pub fn required_slots(plan: &Plan) -> usize {
     p
 }
 
-/// The client's slot vector for an input vector `x` (length `plan.input_len`).
-pub fn replicate(x: &[f64], slots: usize) -> Vec<f64> {
-    let p = period(x.len());
-    (0..slots)
-        .map(|r| x.get(r % p).copied().unwrap_or(0.0))
-        .collect()
+/// Most ciphertexts one vector may take.
+pub const MAX_CIPHERTEXTS: usize = 64;
+
+/// A `[channels, height, width]` feature map in channel blocks (see the module docs): element
+/// `(c, y, x)` sits in phase `(y mod phase, x mod phase)`, channel block `c`, slot
+/// `(y / phase) * row_stride + x / phase` of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    /// Channels.
+    pub channels: usize,
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+    /// Pooling phases per axis (1: none).
+    pub phase: usize,
+    /// Slots from one row to the next within a block.
+    pub row_stride: usize,
+    /// Slots per channel block: a power of two.
+    pub block: usize,
 }
 
-enum LatStage {
-    Affine {
-        lt: LinearTransform,
-        sum_steps: Vec<i64>,
-        bias: Plaintext,
-    },
-    Square,
-}
+impl Grid {
+    fn blocks_per_ciphertext(&self, slots: usize) -> usize {
+        (slots / self.block).max(1)
+    }
 
-/// The server's side of latency mode: encoded diagonals and the client's evaluation keys.
-pub struct LatencyServer {
-    params: Arc<CkksParameters>,
-    eval: Evaluator,
-    stages: Vec<LatStage>,
-    rotations: Vec<i64>,
-    input_level: usize,
-    keys: Option<(RelinearizationKey, GaloisKeys)>,
-}
-
-impl std::fmt::Debug for LatencyServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LatencyServer")
-            .field("stages", &self.stages.len())
-            .field("rotations", &self.rotations)
-            .field("input_level", &self.input_level)
-            .finish_non_exhaustive()
+    fn ciphertexts_per_phase(&self, slots: usize) -> usize {
+        self.channels.div_ceil(self.blocks_per_ciphertext(slots))
     }
 }
 
-/// Baby-step count minimising baby + giant rotations for these diagonal indices.
-fn choose_n1(indices: &[usize], span: usize) -> usize {
+/// Where the elements of one vector live in latency mode (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// One ciphertext, element `k` in slot `k`, repeated with period `next_pow2(len)`.
+    Periodic {
+        /// Length of the vector.
+        len: usize,
+    },
+    /// A feature map in channel blocks over one or more ciphertexts.
+    Grid(Grid),
+}
+
+impl Placement {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Placement::Periodic { len } => *len,
+            Placement::Grid(g) => g.channels * g.height * g.width,
+        }
+    }
+
+    /// Whether the vector is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of ciphertexts.
+    pub fn ciphertexts(&self, slots: usize) -> usize {
+        match self {
+            Placement::Periodic { .. } => 1,
+            Placement::Grid(g) => g.phase * g.phase * g.ciphertexts_per_phase(slots),
+        }
+    }
+
+    /// Period of each ciphertext's slots.
+    pub fn period(&self, slots: usize) -> usize {
+        match self {
+            Placement::Periodic { len } => period(*len),
+            Placement::Grid(_) => slots,
+        }
+    }
+
+    /// `(ciphertext, slot)` of element `k` (its first replica).
+    pub fn locate(&self, k: usize, slots: usize) -> (usize, usize) {
+        match self {
+            Placement::Periodic { .. } => (0, k),
+            Placement::Grid(g) => {
+                let (c, y, x) = (
+                    k / (g.height * g.width),
+                    k / g.width % g.height,
+                    k % g.width,
+                );
+                let bpc = g.blocks_per_ciphertext(slots);
+                let phase = (y % g.phase) * g.phase + x % g.phase;
+                (
+                    phase * g.ciphertexts_per_phase(slots) + c / bpc,
+                    (c % bpc) * g.block + (y / g.phase) * g.row_stride + x / g.phase,
+                )
+            }
+        }
+    }
+
+    /// Checks that the placement fits `slots` and stays within [`MAX_CIPHERTEXTS`].
+    pub fn validate(&self, slots: usize) -> Result<()> {
+        match self {
+            Placement::Periodic { len } if period(*len) <= slots => Ok(()),
+            Placement::Periodic { .. } => {
+                Err(HeError::Malformed("latency layout larger than the slots"))
+            }
+            Placement::Grid(g) => {
+                let (h, w) = (
+                    g.height.div_ceil(g.phase.max(1)),
+                    g.width.div_ceil(g.phase.max(1)),
+                );
+                let fits = g.phase >= 1
+                    && g.block.is_power_of_two()
+                    && g.block <= slots
+                    && g.row_stride >= w
+                    && h.saturating_sub(1) * g.row_stride + w <= g.block;
+                if !fits || g.channels == 0 || h == 0 || w == 0 {
+                    return Err(HeError::Malformed("latency grid does not fit its blocks"));
+                }
+                if g.phase * g.phase * g.ciphertexts_per_phase(slots) > MAX_CIPHERTEXTS {
+                    return Err(HeError::Malformed(
+                        "latency grid needs too many ciphertexts",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The client's slot vectors, one per ciphertext, for a vector `x` of [`Self::len`] values.
+    pub fn lay_out(&self, x: &[f64], slots: usize) -> Vec<Vec<f64>> {
+        let mut cts = vec![vec![0.0; slots]; self.ciphertexts(slots)];
+        let p = self.period(slots);
+        for (k, &v) in x.iter().enumerate().take(self.len()) {
+            let (ct, slot) = self.locate(k, slots);
+            for r in (slot..slots).step_by(p) {
+                cts[ct][r] = v;
+            }
+        }
+        cts
+    }
+}
+
+/// Baby-step count minimising baby + giant rotations for these diagonal indices, with baby
+/// steps done once per input and giant steps once per output ciphertext.
+fn choose_n1(indices: &[usize], span: usize, inputs: usize, outputs: usize) -> usize {
     let mut best = (usize::MAX, 1);
     for n1 in 1..=span.max(1) {
         let mut babies: Vec<usize> = indices.iter().map(|i| i % n1).filter(|&b| b != 0).collect();
@@ -85,7 +201,7 @@ fn choose_n1(indices: &[usize], span: usize) -> usize {
         let mut giants: Vec<usize> = indices.iter().map(|i| i / n1).filter(|&g| g != 0).collect();
         giants.sort_unstable();
         giants.dedup();
-        let cost = babies.len() + giants.len();
+        let cost = babies.len() * inputs + giants.len() * outputs;
         if cost < best.0 {
             best = (cost, n1);
         }
@@ -94,121 +210,323 @@ fn choose_n1(indices: &[usize], span: usize) -> usize {
 }
 
 /// Memory the encoded weights of latency mode may take.
-pub const PLAINTEXT_BUDGET: u64 = 2 << 30;
+pub const PLAINTEXT_BUDGET: u64 = 3 << 30;
 
-fn diagonal_count(a: &Affine, slots: usize) -> usize {
-    let (p_in, p_out) = (period(a.inputs), period(a.outputs()));
-    let d = p_in.min(p_out);
-    let mut seen = vec![false; d];
+/// Diagonals of `a` from `inp` to `out`, keyed by (output ciphertext, input ciphertext), then by
+/// diagonal index; and the rotate-and-sum steps.
+type BlockDiagonals = BTreeMap<(usize, usize), BTreeMap<usize, Vec<f64>>>;
+
+fn block_diagonals(
+    a: &Affine,
+    inp: &Placement,
+    out: &Placement,
+    slots: usize,
+) -> (BlockDiagonals, Vec<i64>) {
+    let (p_in, p_out) = (inp.period(slots), out.period(slots));
+    let mut diags = BlockDiagonals::new();
     for (rho, row) in a.rows.iter().enumerate() {
-        for &(col, _) in row {
-            for t in 0..slots / p_out {
-                let i = (col as usize + p_in - (rho + t * p_out) % p_in) % p_in;
-                if i < d {
-                    seen[i] = true;
-                }
+        let (o, at) = out.locate(rho, slots);
+        for &(col, w) in row {
+            let (i, c) = inp.locate(col as usize, slots);
+            let (d, first, step) = if p_out >= p_in {
+                ((c + p_in - at % p_in) % p_in, at, p_out)
+            } else {
+                let d = (c + p_out - at) % p_out;
+                (d, (c + p_in - d) % p_in, p_in)
+            };
+            let diag = diags
+                .entry((o, i))
+                .or_default()
+                .entry(d)
+                .or_insert_with(|| vec![0.0; slots]);
+            for r in (first..slots).step_by(step) {
+                diag[r] += w;
             }
         }
     }
-    seen.iter().filter(|&&b| b).count()
+    let mut sum_steps = Vec::new();
+    let mut step = p_out;
+    while step < p_in {
+        sum_steps.push(step as i64);
+        step *= 2;
+    }
+    (diags, sum_steps)
 }
 
-fn diagonals(a: &Affine, slots: usize) -> (BTreeMap<usize, Vec<f64>>, usize, usize) {
-    let (p_in, p_out) = (period(a.inputs), period(a.outputs()));
-    let d = p_in.min(p_out);
-    let mut diags: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+/// The input ciphertexts a sum stage adds for each output ciphertext, when each output sits in
+/// the same slot as all its summands (pooling phases in separate ciphertexts); `None` otherwise.
+fn sum_by_additions(
+    a: &Affine,
+    inp: &Placement,
+    out: &Placement,
+    slots: usize,
+) -> Option<Vec<Vec<usize>>> {
+    let mut groups: Vec<Option<Vec<usize>>> = vec![None; out.ciphertexts(slots)];
     for (rho, row) in a.rows.iter().enumerate() {
+        let (o, at) = out.locate(rho, slots);
+        let mut members = Vec::with_capacity(row.len());
         for &(col, w) in row {
-            for t in 0..slots / p_out {
-                let r = rho + t * p_out;
-                let i = (col as usize + p_in - r % p_in) % p_in;
-                if i < d {
-                    diags.entry(i).or_insert_with(|| vec![0.0; slots])[r] = w;
-                }
+            let (i, c) = inp.locate(col as usize, slots);
+            if c != at || w != 1.0 {
+                return None;
+            }
+            members.push(i);
+        }
+        members.sort_unstable();
+        let group = groups.get_mut(o)?;
+        match group {
+            Some(g) if *g != members => return None,
+            Some(_) => {}
+            None => *group = Some(members),
+        }
+    }
+    groups.into_iter().collect()
+}
+
+/// The latency plan of `model` and the placement of its input and of every stage's output.
+/// Models whose vectors fit one ciphertext use the periodic placement with pooling folded into
+/// the next map; the others a grid (see the module docs).
+pub fn layout(model: &Model, slots: usize) -> Result<(Plan, Vec<Placement>)> {
+    let plan = Plan::compile(model, PoolStrategy::Fold, true)?;
+    if required_slots(&plan) <= slots {
+        let mut placements = vec![Placement::Periodic {
+            len: plan.input_len,
+        }];
+        placements.extend(
+            plan.shapes
+                .iter()
+                .map(|s| Placement::Periodic { len: s.len() }),
+        );
+        return Ok((plan, placements));
+    }
+    let mut plan = Plan::compile(model, PoolStrategy::SumStage, true)?;
+    // The first sum pooling right after a square splits the maps before it into pooling phases;
+    // every other sum folds into the next map.
+    let mut phased = None;
+    if let Some(s1) = plan.stages.iter().position(|s| matches!(s, Stage::Sum(_))) {
+        let mut i = s1 + 1;
+        while i < plan.stages.len() {
+            if !(matches!(plan.stages[i], Stage::Sum(_)) && plan.fold_sum(i)) {
+                i += 1;
+            }
+        }
+        let before = s1.checked_sub(1).map(|k| (&plan.stages[k], plan.shapes[k]));
+        match (before, plan.shapes[s1]) {
+            (Some((Stage::Square, Shape::Chw(_, h, w))), Shape::Chw(_, ph, pw))
+                if ph > 0 && pw > 0 && h % ph == 0 && w % pw == 0 && h / ph == w / pw =>
+            {
+                phased = Some((s1, h / ph));
+            }
+            _ => {
+                plan.fold_sum(s1);
             }
         }
     }
-    (diags, p_in, p_out)
+    // Boundary k is the plan's input (k = 0) or the output of stage k - 1.
+    let boundaries: Vec<(Shape, usize)> = std::iter::once(plan.input_shape)
+        .chain(plan.shapes.iter().copied())
+        .enumerate()
+        .map(|(k, s)| match phased {
+            Some((s1, phase)) if k <= s1 => (s, phase),
+            _ => (s, 1),
+        })
+        .collect();
+    let grids = || {
+        boundaries.iter().filter_map(|&(s, phase)| match s {
+            Shape::Chw(_, h, w) => Some((h.div_ceil(phase), w.div_ceil(phase))),
+            Shape::Flat(_) => None,
+        })
+    };
+    let row_stride = grids().map(|(_, w)| w).max().unwrap_or(1);
+    let block = grids()
+        .map(|(h, w)| period(h.saturating_sub(1) * row_stride + w))
+        .max()
+        .unwrap_or(1);
+    let placements: Vec<Placement> = boundaries
+        .iter()
+        .map(|&(s, phase)| match s {
+            Shape::Chw(channels, height, width) => Placement::Grid(Grid {
+                channels,
+                height,
+                width,
+                phase,
+                row_stride,
+                block,
+            }),
+            Shape::Flat(len) => Placement::Periodic { len },
+        })
+        .collect();
+    for p in &placements {
+        p.validate(slots).map_err(|e| HeError::Unsupported {
+            mode: "latency",
+            model: plan.model.clone(),
+            reason: format!("no layout fits {slots} slots ({e})"),
+        })?;
+    }
+    Ok((plan, placements))
+}
+
+/// One output ciphertext of an affine stage.
+struct OutputMap {
+    /// (input ciphertext, its block's diagonals).
+    terms: Vec<(usize, LinearTransform)>,
+    bias: Plaintext,
+}
+
+enum LatStage {
+    Affine {
+        /// Baby steps of each input ciphertext (the union over the outputs that read it).
+        babies: Vec<Vec<usize>>,
+        outputs: Vec<OutputMap>,
+        sum_steps: Vec<i64>,
+    },
+    Square,
+    /// Output ciphertext `j` is the sum of the input ciphertexts `groups[j]`.
+    Add {
+        groups: Vec<Vec<usize>>,
+    },
+}
+
+/// The server's side of latency mode: encoded diagonals and the client's evaluation keys.
+pub struct LatencyServer {
+    params: Arc<CkksParameters>,
+    eval: Evaluator,
+    plan: Plan,
+    input: Placement,
+    stages: Vec<LatStage>,
+    rotations: Vec<i64>,
+    input_level: usize,
+    weight_bytes: u64,
+    keys: Option<(RelinearizationKey, GaloisKeys)>,
+}
+
+impl std::fmt::Debug for LatencyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyServer")
+            .field("stages", &self.stages.len())
+            .field("input", &self.input)
+            .field("rotations", &self.rotations)
+            .field("input_level", &self.input_level)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LatencyServer {
-    /// Encodes `plan`'s weights for parameters `params`; the ciphertext enters at level
-    /// `plan.depth()`. Fails when the layout does not fit the slots.
-    pub fn new(params: &Arc<CkksParameters>, plan: &Plan) -> Result<Self> {
+    /// Lays `model` out for parameters `params` ([`layout`]) and encodes its weights; the
+    /// ciphertexts enter at the plan's depth. Fails when no layout fits or the encoded weights
+    /// would exceed [`PLAINTEXT_BUDGET`].
+    pub fn new(params: &Arc<CkksParameters>, model: &Model) -> Result<Self> {
         let slots = params.slots();
-        if required_slots(plan) > slots {
-            return Err(HeError::Unsupported {
-                mode: "latency",
-                model: plan.model.clone(),
-                reason: format!(
-                    "its layout needs {} slots, parameters have {slots}",
-                    required_slots(plan)
-                ),
-            });
-        }
-        let mut bytes = 0u64;
+        let (plan, placements) = layout(model, slots)?;
+        let refuse = |reason: String| HeError::Unsupported {
+            mode: "latency",
+            model: plan.model.clone(),
+            reason,
+        };
+        // Diagonals first (cheap), so that the budget is checked before anything is encoded.
         let mut level = plan.depth();
-        for s in &plan.stages {
-            if let Stage::Affine(a) | Stage::Sum(a) = s {
-                bytes += (diagonal_count(a, slots) as u64 + 1)
-                    * (level as u64 + 1)
-                    * params.degree() as u64
-                    * 8;
-            }
-            level = level.saturating_sub(1);
+        let mut bytes = 0u64;
+        let mut maps = Vec::with_capacity(plan.stages.len());
+        for (k, s) in plan.stages.iter().enumerate() {
+            let (inp, out) = (&placements[k], &placements[k + 1]);
+            maps.push(match s {
+                Stage::Affine(a) => {
+                    let (diags, sum_steps) = block_diagonals(a, inp, out, slots);
+                    let count: usize = diags.values().map(BTreeMap::len).sum();
+                    bytes += (count + out.ciphertexts(slots)) as u64
+                        * (level as u64 + 1)
+                        * params.degree() as u64
+                        * 8;
+                    level = level.saturating_sub(1);
+                    Some((diags, sum_steps))
+                }
+                Stage::Square => {
+                    level = level.saturating_sub(1);
+                    None
+                }
+                Stage::Sum(_) => None,
+            });
         }
         if bytes > PLAINTEXT_BUDGET {
-            return Err(HeError::Unsupported {
-                mode: "latency",
-                model: plan.model.clone(),
-                reason: format!(
-                    "its encoded diagonals would take {:.1} GiB (budget {} GiB)",
-                    bytes as f64 / f64::from(1u32 << 30),
-                    PLAINTEXT_BUDGET >> 30
-                ),
-            });
+            return Err(refuse(format!(
+                "its encoded diagonals would take {:.1} GiB (budget {} GiB)",
+                bytes as f64 / f64::from(1u32 << 30),
+                PLAINTEXT_BUDGET >> 30
+            )));
         }
         let encoder = Encoder::new(params);
         let mut level = plan.depth();
         let mut scale = params.scale();
         let mut stages = Vec::new();
         let mut rotations = Vec::new();
-        for s in &plan.stages {
-            match s {
-                Stage::Affine(a) | Stage::Sum(a) => {
-                    let q = params.chain()[level] as f64;
-                    let (diags, p_in, p_out) = diagonals(a, slots);
-                    let idx: Vec<usize> = diags.keys().copied().collect();
-                    let n1 = choose_n1(&idx, p_in.min(p_out));
-                    let lt = LinearTransform::new(params, &diags, level, q, n1)?;
-                    rotations.extend(lt.required_rotations());
-                    let mut sum_steps = Vec::new();
-                    let mut step = p_out;
-                    while step < p_in {
-                        sum_steps.push(step as i64);
-                        step *= 2;
+        for (k, (s, map)) in plan.stages.iter().zip(maps).enumerate() {
+            let (inp, out) = (&placements[k], &placements[k + 1]);
+            let q = params.chain()[level] as f64;
+            match (s, map) {
+                (Stage::Affine(a), Some((diags, sum_steps))) => {
+                    let (n_in, n_out) = (inp.ciphertexts(slots), out.ciphertexts(slots));
+                    let mut idx: Vec<usize> =
+                        diags.values().flat_map(|d| d.keys().copied()).collect();
+                    idx.sort_unstable();
+                    idx.dedup();
+                    let span = inp.period(slots).min(out.period(slots));
+                    let n1 = choose_n1(&idx, span, n_in, n_out);
+                    let mut babies = vec![Vec::new(); n_in];
+                    let mut outputs: Vec<OutputMap> = Vec::with_capacity(n_out);
+                    for o in 0..n_out {
+                        let mut terms = Vec::new();
+                        for ((_, i), d) in diags.range((o, 0)..(o + 1, 0)) {
+                            let lt = LinearTransform::new(params, d, level, q, n1)?;
+                            rotations.extend(lt.required_rotations());
+                            babies[*i].extend(lt.baby_steps());
+                            terms.push((*i, lt));
+                        }
+                        if terms.is_empty() {
+                            return Err(refuse(format!(
+                                "output ciphertext {o} of stage {k} reads no input"
+                            )));
+                        }
+                        let mut bias = vec![0.0; slots];
+                        for (rho, b) in a.bias.iter().enumerate() {
+                            let (oc, at) = out.locate(rho, slots);
+                            if oc == o {
+                                for r in (at..slots).step_by(out.period(slots)) {
+                                    bias[r] = *b;
+                                }
+                            }
+                        }
+                        let bias = encoder.encode(&bias, level, scale * q)?;
+                        outputs.push(OutputMap { terms, bias });
+                    }
+                    for b in &mut babies {
+                        b.sort_unstable();
+                        b.dedup();
                     }
                     rotations.extend(&sum_steps);
-                    let bias: Vec<f64> = (0..slots)
-                        .map(|r| a.bias.get(r % p_out).copied().unwrap_or(0.0))
-                        .collect();
-                    let bias = encoder.encode(&bias, level, scale * q)?;
                     stages.push(LatStage::Affine {
-                        lt,
+                        babies,
+                        outputs,
                         sum_steps,
-                        bias,
                     });
                     level = level
                         .checked_sub(1)
                         .ok_or(HeError::Malformed("plan deeper than parameters"))?;
                 }
-                Stage::Square => {
-                    let q = params.chain()[level] as f64;
+                (Stage::Square, _) => {
                     scale = scale * scale / q;
                     stages.push(LatStage::Square);
                     level = level
                         .checked_sub(1)
                         .ok_or(HeError::Malformed("plan deeper than parameters"))?;
+                }
+                (Stage::Sum(a), _) => {
+                    let groups = sum_by_additions(a, inp, out, slots).ok_or_else(|| {
+                        refuse(format!("its sum stage {k} is not a sum of pooling phases"))
+                    })?;
+                    stages.push(LatStage::Add { groups });
+                }
+                (Stage::Affine(_), None) => {
+                    return Err(HeError::Malformed("affine stage without diagonals"));
                 }
             }
         }
@@ -217,9 +535,12 @@ impl LatencyServer {
         Ok(Self {
             params: Arc::clone(params),
             eval: Evaluator::new(params),
+            input: placements[0],
+            input_level: plan.depth(),
+            plan,
             stages,
             rotations,
-            input_level: plan.depth(),
+            weight_bytes: bytes,
             keys: None,
         })
     }
@@ -227,6 +548,21 @@ impl LatencyServer {
     /// The rotations whose Galois keys the client must provide.
     pub fn rotations(&self) -> &[i64] {
         &self.rotations
+    }
+
+    /// The compiled plan (its input layout is what the client needs).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Where the client puts its input vector.
+    pub fn input_placement(&self) -> Placement {
+        self.input
+    }
+
+    /// Bytes of encoded weights held.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
     }
 
     /// Installs the client's serialised relinearisation and Galois keys.
@@ -242,34 +578,74 @@ impl LatencyServer {
         Ok(())
     }
 
-    /// Evaluates the plan on one serialised input ciphertext; returns the serialised output.
-    pub fn handle(&self, request: &[u8]) -> Result<Vec<u8>> {
+    /// Evaluates the plan on one image's serialised input ciphertexts; returns the serialised
+    /// output ciphertext.
+    pub fn handle(&self, request: &[Vec<u8>]) -> Result<Vec<u8>> {
         let (rlk, gk) = self.keys.as_ref().ok_or(HeError::NotSetUp)?;
-        let mut x = Ciphertext::from_bytes(&self.params, request)?;
-        if x.size() != 2 || x.level() < self.input_level {
-            return Err(HeError::Malformed(
-                "input ciphertext has the wrong size or too few levels",
-            ));
+        if request.len() != self.input.ciphertexts(self.params.slots()) {
+            return Err(HeError::Malformed("wrong number of input ciphertexts"));
         }
-        x.drop_to_level(self.input_level)?;
+        let mut xs = request
+            .iter()
+            .map(|bytes| {
+                let mut x = Ciphertext::from_bytes(&self.params, bytes)?;
+                if x.size() != 2 || x.level() < self.input_level {
+                    return Err(HeError::Malformed(
+                        "input ciphertext has the wrong size or too few levels",
+                    ));
+                }
+                x.drop_to_level(self.input_level)?;
+                Ok(x)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let ev = &self.eval;
         for s in &self.stages {
-            x = match s {
+            xs = match s {
                 LatStage::Affine {
-                    lt,
+                    babies,
+                    outputs,
                     sum_steps,
-                    bias,
                 } => {
-                    let mut y = ev.linear_transform(&x, lt, gk)?;
-                    for &step in sum_steps {
-                        y = ev.add(&y, &ev.rotate(&y, step, gk)?)?;
-                    }
-                    ev.rescale(&ev.add_plain(&y, bias)?)?
+                    let hoisted = xs
+                        .iter()
+                        .zip(babies)
+                        .map(|(x, b)| ev.baby_steps(x, b, gk))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    outputs
+                        .iter()
+                        .map(|out| {
+                            let terms: Vec<_> =
+                                out.terms.iter().map(|(i, lt)| (&hoisted[*i], lt)).collect();
+                            let mut y = ev.linear_transform_sum(&terms, gk)?;
+                            for &step in sum_steps {
+                                y = ev.add(&y, &ev.rotate(&y, step, gk)?)?;
+                            }
+                            Ok(ev.rescale(&ev.add_plain(&y, &out.bias)?)?)
+                        })
+                        .collect::<Result<Vec<_>>>()?
                 }
-                LatStage::Square => ev.mul_relin_rescale(&x, &x, rlk)?,
+                LatStage::Square => xs
+                    .iter()
+                    .map(|x| ev.mul_relin_rescale(x, x, rlk))
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+                LatStage::Add { groups } => groups
+                    .iter()
+                    .map(|g| {
+                        let mut acc = xs[g[0]].clone();
+                        for &i in &g[1..] {
+                            acc = ev.add(&acc, &xs[i])?;
+                        }
+                        Ok(acc)
+                    })
+                    .collect::<Result<Vec<_>>>()?,
             };
         }
-        Ok(x.to_bytes())
+        match xs.as_slice() {
+            [y] => Ok(y.to_bytes()),
+            _ => Err(HeError::Malformed(
+                "the plan does not end in one ciphertext",
+            )),
+        }
     }
 }
 
@@ -277,50 +653,143 @@ impl LatencyServer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hybrid_diagonals_compute_the_product() {
-        // A 3 x 6 map: P_out = 4 < P_in = 8, slots 16.
-        let a = Affine {
-            inputs: 6,
-            rows: (0..3)
+    /// Applies the block diagonals to laid-out slot vectors in the clear.
+    fn apply(
+        diags: &BlockDiagonals,
+        sum_steps: &[i64],
+        xs: &[Vec<f64>],
+        outputs: usize,
+        slots: usize,
+    ) -> Vec<Vec<f64>> {
+        let mut ys = vec![vec![0.0; slots]; outputs];
+        for ((o, i), ds) in diags {
+            for (d, v) in ds {
+                for r in 0..slots {
+                    ys[*o][r] += v[r] * xs[*i][(r + d) % slots];
+                }
+            }
+        }
+        for y in &mut ys {
+            for &step in sum_steps {
+                let prev = y.clone();
+                for r in 0..slots {
+                    y[r] = prev[r] + prev[(r + step as usize) % slots];
+                }
+            }
+        }
+        ys
+    }
+
+    fn dense(outputs: usize, inputs: usize) -> Affine {
+        Affine {
+            inputs,
+            rows: (0..outputs)
                 .map(|r| {
-                    (0..6)
-                        .map(|c| (c as u32, (r * 6 + c) as f64 + 1.0))
+                    (0..inputs)
+                        .map(|c| (c as u32, ((r * inputs + c) % 13) as f64 - 6.0))
                         .collect()
                 })
                 .collect(),
-            bias: vec![0.0; 3],
+            bias: vec![0.0; outputs],
+        }
+    }
+
+    fn check(a: &Affine, inp: Placement, out: Placement, slots: usize) {
+        let x: Vec<f64> = (0..a.inputs).map(|v| (v % 7) as f64 - 2.5).collect();
+        let xs = inp.lay_out(&x, slots);
+        let (diags, steps) = block_diagonals(a, &inp, &out, slots);
+        let ys = apply(&diags, &steps, &xs, out.ciphertexts(slots), slots);
+        let want = out.lay_out(&a.apply(&x), slots);
+        for (o, (y, w)) in ys.iter().zip(&want).enumerate() {
+            for r in 0..slots {
+                assert!(
+                    (y[r] - w[r]).abs() < 1e-9,
+                    "ct {o} slot {r}: {} vs {}",
+                    y[r],
+                    w[r]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn periodic_diagonals_compute_the_product() {
+        // P_out = 4 < P_in = 8, and P_out = 8 > P_in = 4, in 16 slots.
+        check(
+            &dense(3, 6),
+            Placement::Periodic { len: 6 },
+            Placement::Periodic { len: 3 },
+            16,
+        );
+        check(
+            &dense(6, 3),
+            Placement::Periodic { len: 3 },
+            Placement::Periodic { len: 6 },
+            16,
+        );
+    }
+
+    #[test]
+    fn grid_diagonals_compute_the_product_across_ciphertexts() {
+        // A 3-channel 4x4 map with two phases (8 ciphertexts of 2 blocks of 4 slots) to a
+        // 5-channel 2x2 map (3 ciphertexts), and on to a periodic vector.
+        let g = |channels, side, phase| {
+            Placement::Grid(Grid {
+                channels,
+                height: side,
+                width: side,
+                phase,
+                row_stride: 2,
+                block: 4,
+            })
         };
-        let slots = 16;
-        let x: Vec<f64> = (0..6).map(|v| v as f64 - 2.5).collect();
-        let xs = replicate(&x, slots);
-        let (diags, p_in, p_out) = diagonals(&a, slots);
-        let mut z = vec![0.0; slots];
-        for (i, d) in &diags {
-            for r in 0..slots {
-                z[r] += d[r] * xs[(r + i) % slots];
-            }
-        }
-        let mut y = z.clone();
-        let mut step = p_out;
-        while step < p_in {
-            let prev = y.clone();
-            for r in 0..slots {
-                y[r] = prev[r] + prev[(r + step) % slots];
-            }
-            step *= 2;
-        }
-        let want = a.apply(&x);
-        for r in 0..slots {
-            let w = if r % p_out < 3 { want[r % p_out] } else { 0.0 };
-            assert!((y[r] - w).abs() < 1e-9, "slot {r}: {} vs {w}", y[r]);
-        }
+        let slots = 8;
+        let (inp, mid) = (g(3, 4, 2), g(5, 2, 1));
+        assert_eq!(inp.ciphertexts(slots), 8);
+        assert_eq!(mid.ciphertexts(slots), 3);
+        inp.validate(slots).expect("valid");
+        check(&dense(20, 48), inp, mid, slots);
+        check(&dense(3, 20), mid, Placement::Periodic { len: 3 }, slots);
+    }
+
+    #[test]
+    fn pooling_phases_sum_by_additions() {
+        let (c, h) = (3, 4);
+        let sum = Affine {
+            inputs: c * h * h,
+            rows: (0..c * 4)
+                .map(|k| {
+                    let (ch, py, px) = (k / 4, k / 2 % 2, k % 2);
+                    let mut row: Vec<(u32, f64)> = (0..4)
+                        .map(|t| (((ch * h + 2 * py + t / 2) * h + 2 * px + t % 2) as u32, 1.0))
+                        .collect();
+                    row.sort_unstable_by_key(|e| e.0);
+                    row
+                })
+                .collect(),
+            bias: vec![0.0; c * 4],
+        };
+        let g = |side, phase| {
+            Placement::Grid(Grid {
+                channels: c,
+                height: side,
+                width: side,
+                phase,
+                row_stride: 2,
+                block: 4,
+            })
+        };
+        let slots = 8;
+        let groups = sum_by_additions(&sum, &g(4, 2), &g(2, 1), slots).expect("phases");
+        assert_eq!(groups, vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]);
+        // Without phases the summands sit in different slots.
+        assert!(sum_by_additions(&sum, &g(4, 1), &g(2, 1), slots).is_none());
     }
 
     #[test]
     fn n1_for_strided_diagonals() {
         let idx: Vec<usize> = (0..64).map(|i| i * 64).collect();
-        let n1 = choose_n1(&idx, 4096);
+        let n1 = choose_n1(&idx, 4096, 1, 1);
         assert_eq!(n1 % 64, 0);
     }
 }

@@ -6,7 +6,7 @@
 //! Protocol: client `Hello(mode)` → server `Spec` (parameters and the architecture's public
 //! shape) → client `Keys` (relinearisation and Galois keys, never the secret key) → server
 //! `Ready`; then any number of `Batch` (throughput: one ciphertext per input) or `One`
-//! (latency: one ciphertext) requests, each answered by `Result` or `Error`.
+//! (latency: the ciphertexts of one image) requests, each answered by `Result` or `Error`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -260,7 +260,7 @@ fn serve_inner(stream: &mut TcpStream, model: &Model) -> Result<()> {
                 let _one_batch = BATCH_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
                 server.handle_batch(&request)
             }
-            Tag::One => server.handle_one(&payload).map(|c| vec![c]),
+            Tag::One => server.handle_one(&unblobs(&payload)?).map(|c| vec![c]),
             _ => Err(HeError::Malformed("unexpected frame")),
         };
         match answer {
@@ -308,7 +308,7 @@ impl HeClient {
         expect(tag, Tag::Spec)?;
         bytes += 9 + spec.len() as u64;
         let spec = ClientSpec::from_bytes(&spec)?;
-        let (latency, classes) = (spec.latency_layout.is_some(), spec.outputs);
+        let (latency, classes) = (spec.latency.is_some(), spec.outputs);
         let (image, normalization) = (spec.image, spec.normalization);
         let (client, keys) = Client::new(spec)?;
         bytes += write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
@@ -346,7 +346,7 @@ impl HeClient {
         if use_latency {
             for img in items {
                 let req = self.client.encrypt_one(img)?;
-                stats.bytes_sent += write_frame(&mut self.stream, Tag::One, &req)?;
+                stats.bytes_sent += write_frame(&mut self.stream, Tag::One, &blobs(&req))?;
                 let (tag, resp) = read_frame(&mut self.stream)?;
                 expect(tag, Tag::Result)?;
                 stats.bytes_sent += 9 + resp.len() as u64;

@@ -18,8 +18,6 @@ pub struct PlannerGoals {
     /// Bits of the first prime above the scale: room for the output's magnitude
     /// (|logit| < 2^(headroom - 1)).
     pub headroom_bits: u32,
-    /// Slots the packing needs at least (latency mode), 1 for throughput mode.
-    pub min_slots: usize,
 }
 
 impl PlannerGoals {
@@ -34,7 +32,6 @@ impl PlannerGoals {
             min_scale_bits: 25,
             max_scale_bits: 28,
             headroom_bits: 12,
-            min_slots: 1,
         }
     }
 }
@@ -47,9 +44,6 @@ pub fn choose(goals: &PlannerGoals) -> Result<Arc<CkksParameters>> {
     let mut last_err = String::new();
     for log_n in 12..=16u32 {
         let n = 1usize << log_n;
-        if n / 2 < goals.min_slots {
-            continue;
-        }
         let Some(bound) = max_total_modulus_bits(n) else {
             continue;
         };
@@ -75,11 +69,7 @@ pub fn choose(goals: &PlannerGoals) -> Result<Arc<CkksParameters>> {
     }
     Err(HeError::NoParameters {
         depth: goals.depth,
-        extra: if goals.min_slots > 1 {
-            format!(" with {} slots {last_err}", goals.min_slots)
-        } else {
-            last_err
-        },
+        extra: last_err,
     })
 }
 

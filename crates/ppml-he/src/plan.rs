@@ -134,8 +134,12 @@ pub struct Plan {
     pub layout: InputLayout,
     /// Length of the client's input vector (pixels or im2col entries).
     pub input_len: usize,
+    /// Shape of the client's input vector: the image, or `[patch, oh, ow]` for im2col.
+    pub input_shape: Shape,
     /// The stages in order.
     pub stages: Vec<Stage>,
+    /// The shape of each stage's output.
+    pub shapes: Vec<Shape>,
 }
 
 impl Plan {
@@ -145,6 +149,8 @@ impl Plan {
         let shapes = model.shapes()?;
         let mut shape = model.input_shape();
         let mut stages = Vec::new();
+        let mut stage_shapes = Vec::new();
+        let mut input_shape = shape;
         let mut pending: Option<Affine> = None;
         let mut factor = 1.0f64; // pending scalar from sum pooling, absorbed by the next map
         let mut layout = InputLayout::Pixels;
@@ -157,6 +163,7 @@ impl Plan {
                         layout = InputLayout::Im2col(c.clone());
                         let (oh, ow) = conv_hw(c, h, w)?;
                         input_len = c.patch_len() * oh * ow;
+                        input_shape = Shape::Chw(c.patch_len(), oh, ow);
                         Some(conv_im2col_affine(c, oh * ow))
                     } else {
                         Some(conv_affine(c, h, w)?)
@@ -174,6 +181,7 @@ impl Plan {
                         (PoolStrategy::SumStage, false) => {
                             factor /= (p.kernel * p.kernel) as f64;
                             stages.push(Stage::Sum(sum));
+                            stage_shapes.push(out_shape);
                             None
                         }
                     }
@@ -182,10 +190,12 @@ impl Plan {
                 (Layer::Square, _) => {
                     if let Some(a) = pending.take() {
                         stages.push(Stage::Affine(a));
+                        stage_shapes.push(shape);
                     } else {
                         factor *= factor;
                     }
                     stages.push(Stage::Square);
+                    stage_shapes.push(shape);
                     None
                 }
                 (l, _) => {
@@ -220,14 +230,30 @@ impl Plan {
                 a.scale_weights(factor);
             }
             stages.push(Stage::Affine(a));
+            stage_shapes.push(shape);
         }
         Ok(Plan {
             model: model.name.clone(),
             image: model.input,
             layout,
             input_len,
+            input_shape,
             stages,
+            shapes: stage_shapes,
         })
+    }
+
+    /// Folds the sum stage at `index` into the affine stage after it (`a ∘ sum`); returns
+    /// whether it did (false when `index` is not a sum followed by an affine stage).
+    pub fn fold_sum(&mut self, index: usize) -> bool {
+        let folded = match (self.stages.get(index), self.stages.get(index + 1)) {
+            (Some(Stage::Sum(s)), Some(Stage::Affine(a))) => a.compose(s),
+            _ => return false,
+        };
+        self.stages[index + 1] = Stage::Affine(folded);
+        self.stages.remove(index);
+        self.shapes.remove(index);
+        true
     }
 
     /// Multiplicative depth: levels the plan consumes.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use ppml_ckks::{CkksParameters, GaloisKeys, RelinearizationKey};
 use ppml_nn::Model;
 
-use crate::client::{public_layout, ClientSpec, EvaluationKeys};
+use crate::client::{public_layout, ClientSpec, EvaluationKeys, LatencyInput};
 use crate::error::{HeError, Result};
-use crate::latency::{self, LatencyServer};
+use crate::latency::LatencyServer;
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
 use crate::throughput::{needed_inputs, peak_memory, ThroughputServer, MEMORY_BUDGET};
@@ -62,32 +62,20 @@ impl Server {
     /// the server and the spec to send to the client.
     pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
         let plan = Plan::compile(model, PoolStrategy::SumStage, false)?;
-        let lat_plan = match mode {
-            Mode::Throughput => None,
-            _ => Some(Plan::compile(model, PoolStrategy::Fold, true)?),
-        };
         let depth = plan.depth();
-        let goals = PlannerGoals::new(depth);
-        // Latency (and auto): parameters with enough slots for the latency layout, if its encoded
-        // weights fit; auto falls back to throughput-only parameters otherwise.
-        let mut latency_setup = None;
+        // Both modes share the parameters: the smallest ring for the depth. Latency mode lays
+        // its vectors out in as many ciphertexts as they need; auto falls back to throughput
+        // mode when latency mode is refused.
+        let params = choose(&PlannerGoals::new(depth))?;
+        let mut latency = None;
         let mut latency_refusal = None;
-        if let Some(lp) = &lat_plan {
-            let attempt = choose(&PlannerGoals {
-                min_slots: latency::required_slots(lp),
-                ..goals
-            })
-            .and_then(|p| LatencyServer::new(&p, lp).map(|s| (p, s)));
-            match attempt {
-                Ok(ok) => latency_setup = Some(ok),
+        if mode != Mode::Throughput {
+            match LatencyServer::new(&params, model) {
+                Ok(s) => latency = Some(s),
                 Err(e) if mode == Mode::Latency => return Err(e),
                 Err(e) => latency_refusal = Some(e.to_string()),
             }
         }
-        let (params, latency) = match latency_setup {
-            Some((p, s)) => (p, Some(s)),
-            None => (choose(&goals)?, None),
-        };
         let peak = peak_memory(&params, &plan);
         let throughput_ok = peak <= MEMORY_BUDGET;
         if !throughput_ok && (mode == Mode::Throughput || latency.is_none()) {
@@ -121,10 +109,10 @@ impl Server {
                 .as_ref()
                 .map(|s| s.rotations().to_vec())
                 .unwrap_or_default(),
-            latency_layout: lat_plan
-                .as_ref()
-                .filter(|_| latency.is_some())
-                .map(|p| public_layout(&p.layout)),
+            latency: latency.as_ref().map(|s| LatencyInput {
+                layout: public_layout(&s.plan().layout),
+                placement: s.input_placement(),
+            }),
             complex_packing: throughput_ok,
         };
         let effective = match (mode, latency.is_some()) {
@@ -151,10 +139,14 @@ impl Server {
                 MEMORY_BUDGET >> 30,
             ));
         }
-        if let (Some(s), Some(lp)) = (&latency, &lat_plan) {
+        if let Some(s) = &latency {
+            let slots = params.slots();
             notes.push(format!(
-                "latency mode: im2col input {}, {} rotations {:?}",
-                matches!(lp.layout, InputLayout::Im2col(_)),
+                "latency mode: im2col input {}, {} input ciphertext(s) ({:?}), {:.0} MB of encoded weights, {} rotations {:?}",
+                matches!(s.plan().layout, InputLayout::Im2col(_)),
+                s.input_placement().ciphertexts(slots),
+                s.input_placement(),
+                s.weight_bytes() as f64 / 1e6,
                 s.rotations().len(),
                 s.rotations()
             ));
@@ -227,8 +219,8 @@ impl Server {
             .handle(request)
     }
 
-    /// Latency mode: one image's ciphertext to its logits' ciphertext.
-    pub fn handle_one(&self, request: &[u8]) -> Result<Vec<u8>> {
+    /// Latency mode: one image's ciphertexts to its logits' ciphertext.
+    pub fn handle_one(&self, request: &[Vec<u8>]) -> Result<Vec<u8>> {
         self.latency
             .as_ref()
             .ok_or(HeError::NotSetUp)?

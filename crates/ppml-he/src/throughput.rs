@@ -507,7 +507,7 @@ mod tests {
             outputs: plan.outputs(),
             needed: needed_inputs(&plan),
             rotations: vec![],
-            latency_layout: None,
+            latency: None,
             complex_packing: true,
         };
         let (client, keys) = Client::new(spec).expect("client");

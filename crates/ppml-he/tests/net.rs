@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
+use ppml_he::latency::{Grid, Placement};
 use ppml_he::net::serve_connection;
 use ppml_he::{HeClient, Mode};
 use ppml_nn::{engine, zoo, Tensor};
@@ -83,5 +84,29 @@ fn client_spec_round_trips_and_rejects_corruption() {
         let mut bad = bytes.clone();
         bad[i] ^= 0xff;
         let _ = ppml_he::client::ClientSpec::from_bytes(&bad); // must not panic
+    }
+    // A grid placement (cnn's im2col input, 49 x 8 x 8, in blocks of 64) round-trips; a grid
+    // that does not fit its blocks, or does not match the input length, is refused.
+    let grid = |channels, block| {
+        let mut g = spec.clone();
+        let lat = g.latency.as_mut().expect("latency");
+        lat.placement = Placement::Grid(Grid {
+            channels,
+            height: 8,
+            width: 8,
+            phase: 2,
+            row_stride: 4,
+            block,
+        });
+        g.to_bytes()
+    };
+    let ok = grid(49, 16);
+    let back = ppml_he::client::ClientSpec::from_bytes(&ok).expect("grid spec");
+    assert_eq!(back.to_bytes(), ok);
+    for (channels, block) in [(49, 15), (49, 8), (48, 16), (49, 1 << 20)] {
+        assert!(
+            ppml_he::client::ClientSpec::from_bytes(&grid(channels, block)).is_err(),
+            "{channels} {block}"
+        );
     }
 }

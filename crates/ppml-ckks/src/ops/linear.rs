@@ -95,6 +95,18 @@ impl LinearTransform {
         steps
     }
 
+    /// The baby steps `i mod n1` of the non-zero diagonals `i` (with 0 when present).
+    pub fn baby_steps(&self) -> Vec<usize> {
+        let mut b: Vec<usize> = self
+            .blocks
+            .values()
+            .flat_map(|v| v.iter().map(|(b, _)| *b))
+            .collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+
     /// Scale of the encoded diagonals.
     pub fn scale(&self) -> f64 {
         self.scale
@@ -103,6 +115,26 @@ impl LinearTransform {
     /// Level of the encoded diagonals.
     pub fn level(&self) -> usize {
         self.level
+    }
+}
+
+/// One input's baby-step rotations, computed once (hoisted) and shared by every
+/// [`LinearTransform`] that reads this input.
+#[derive(Debug, Clone)]
+pub struct BabySteps {
+    steps: Vec<usize>,
+    rotated: Vec<Ciphertext>,
+}
+
+impl BabySteps {
+    fn get(&self, b: usize) -> Result<&Ciphertext> {
+        self.steps
+            .binary_search(&b)
+            .ok()
+            .and_then(|k| self.rotated.get(k))
+            .ok_or(CkksError::InvalidShape {
+                reason: "missing baby step",
+            })
     }
 }
 
@@ -115,37 +147,66 @@ impl Evaluator {
         lt: &LinearTransform,
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
-        CkksParameters::check_same(self.params(), &lt.params)?;
-        let mut babies: Vec<usize> = lt
-            .blocks
-            .values()
-            .flat_map(|v| v.iter().map(|(b, _)| *b))
-            .collect();
-        babies.sort_unstable();
-        babies.dedup();
-        let steps: Vec<i64> = babies.iter().map(|&b| b as i64).collect();
-        let rotated = self.rotate_hoisted(x, &steps, gk)?;
-        let rot_of = |b: usize| -> Result<&Ciphertext> {
-            babies
-                .binary_search(&b)
-                .ok()
-                .and_then(|k| rotated.get(k))
-                .ok_or(CkksError::InvalidShape {
-                    reason: "missing baby step",
-                })
+        let babies = self.baby_steps(x, &lt.baby_steps(), gk)?;
+        self.linear_transform_sum(&[(&babies, lt)], gk)
+    }
+
+    /// `x` rotated by each of `steps` (step 0 is `x` itself), with one hoisted decomposition.
+    pub fn baby_steps(
+        &self,
+        x: &Ciphertext,
+        steps: &[usize],
+        gk: &GaloisKeys,
+    ) -> Result<BabySteps> {
+        let mut steps = steps.to_vec();
+        steps.sort_unstable();
+        steps.dedup();
+        let signed: Vec<i64> = steps.iter().map(|&b| b as i64).collect();
+        let rotated = self.rotate_hoisted(x, &signed, gk)?;
+        Ok(BabySteps { steps, rotated })
+    }
+
+    /// y = Σ_k M_k x_k for transforms that share one baby-step count, given each input's
+    /// [`BabySteps`] (which must include the transform's [`LinearTransform::baby_steps`]). The
+    /// inner sums of all terms are added before each giant-step rotation, so a giant step costs
+    /// one rotation however many inputs there are.
+    pub fn linear_transform_sum(
+        &self,
+        terms: &[(&BabySteps, &LinearTransform)],
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
+        let Some((_, first)) = terms.first() else {
+            return Err(CkksError::InvalidShape {
+                reason: "no linear transform",
+            });
         };
-        let mut total: Option<Ciphertext> = None;
-        for (&j, block) in &lt.blocks {
-            let mut inner: Option<Ciphertext> = None;
-            for (b, pt) in block {
-                let t = self.mul_plain(rot_of(*b)?, pt)?;
-                inner = Some(match inner {
-                    Some(acc) => self.add(&acc, &t)?,
-                    None => t,
+        let n1 = first.n1;
+        let mut giants: Vec<usize> = Vec::new();
+        for (_, lt) in terms {
+            CkksParameters::check_same(self.params(), &lt.params)?;
+            if lt.n1 != n1 {
+                return Err(CkksError::InvalidShape {
+                    reason: "summed linear transforms need one baby-step count",
                 });
             }
+            giants.extend(lt.blocks.keys());
+        }
+        giants.sort_unstable();
+        giants.dedup();
+        let mut total: Option<Ciphertext> = None;
+        for j in giants {
+            let mut inner: Option<Ciphertext> = None;
+            for (babies, lt) in terms {
+                for (b, pt) in lt.blocks.get(&j).into_iter().flatten() {
+                    let t = self.mul_plain(babies.get(*b)?, pt)?;
+                    inner = Some(match inner {
+                        Some(acc) => self.add(&acc, &t)?,
+                        None => t,
+                    });
+                }
+            }
             let Some(inner) = inner else { continue };
-            let moved = self.rotate(&inner, (j * lt.n1) as i64, gk)?;
+            let moved = self.rotate(&inner, (j * n1) as i64, gk)?;
             total = Some(match total {
                 Some(acc) => self.add(&acc, &moved)?,
                 None => moved,

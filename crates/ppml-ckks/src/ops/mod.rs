@@ -9,7 +9,7 @@ mod weighted;
 
 use std::sync::Arc;
 
-pub use linear::LinearTransform;
+pub use linear::{BabySteps, LinearTransform};
 pub use rotation::HoistedCiphertext;
 
 use crate::params::CkksParameters;
