@@ -325,6 +325,49 @@ fn summed_transforms_over_two_inputs() {
         .is_err());
 }
 
+#[test]
+fn fused_plaintext_products_equal_the_separate_ones() {
+    // A 40-bit prime (tfhe-ntt's modular multiply-accumulate) and a 28-bit one (lazy 64-bit
+    // sums), with more terms than one lazy group holds: the result must be bit-identical to
+    // multiplying and adding one term at a time.
+    let params = ppml_ckks::CkksParameters::builder()
+        .degree(4096)
+        .chain_bits(&[40, 28])
+        .special_bits(&[40])
+        .scale_bits(28)
+        .build_arc()
+        .unwrap();
+    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+    let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+    let n = params.slots();
+    let cts: Vec<_> = (0..3)
+        .map(|k| {
+            sk.encrypt(&enc.encode(&values(n, 40 + k), 1, params.scale()).unwrap())
+                .unwrap()
+        })
+        .collect();
+    let pts: Vec<_> = (0..150)
+        .map(|k| enc.encode(&values(n, 60 + k), 1, params.scale()).unwrap())
+        .collect();
+    let terms: Vec<_> = pts
+        .iter()
+        .enumerate()
+        .map(|(k, pt)| (&cts[k % 3], pt))
+        .collect();
+    let fused = ev.mul_plain_sum(&terms).unwrap();
+    let mut separate = ev.mul_plain(terms[0].0, terms[0].1).unwrap();
+    for (c, pt) in &terms[1..] {
+        separate = ev.add(&separate, &ev.mul_plain(c, pt).unwrap()).unwrap();
+    }
+    assert!(fused == separate, "fused and separate products differ");
+    // Mismatched levels are refused.
+    let low = ev.drop_to_level(&cts[0], 0).unwrap();
+    assert!(ev
+        .mul_plain_sum(&[(&cts[1], &pts[0]), (&low, &pts[1])])
+        .is_err());
+    assert!(ev.mul_plain_sum(&[]).is_err());
+}
+
 /// A depth-L circuit at every preset: x^(L+1) by L ciphertext-ciphertext multiplications, each
 /// with a fresh encryption of x encoded at scale q_level so that the scale stays put (the way to
 /// avoid scale drift when primes are not exactly 2^bits), then a sum with a fresh ciphertext.

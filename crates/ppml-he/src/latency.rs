@@ -35,6 +35,7 @@ use ppml_nn::{Model, Shape};
 
 use crate::error::{HeError, Result};
 use crate::plan::{Affine, Plan, PoolStrategy, Stage};
+use crate::trace::span;
 
 /// Period of a vector of length `n` in the periodic placement.
 pub fn period(n: usize) -> usize {
@@ -599,46 +600,59 @@ impl LatencyServer {
             })
             .collect::<Result<Vec<_>>>()?;
         let ev = &self.eval;
-        for s in &self.stages {
-            xs = match s {
-                LatStage::Affine {
-                    babies,
-                    outputs,
-                    sum_steps,
-                } => {
-                    let hoisted = xs
-                        .iter()
-                        .zip(babies)
-                        .map(|(x, b)| ev.baby_steps(x, b, gk))
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    outputs
-                        .iter()
-                        .map(|out| {
-                            let terms: Vec<_> =
-                                out.terms.iter().map(|(i, lt)| (&hoisted[*i], lt)).collect();
-                            let mut y = ev.linear_transform_sum(&terms, gk)?;
-                            for &step in sum_steps {
-                                y = ev.add(&y, &ev.rotate(&y, step, gk)?)?;
-                            }
-                            Ok(ev.rescale(&ev.add_plain(&y, &out.bias)?)?)
-                        })
-                        .collect::<Result<Vec<_>>>()?
-                }
-                LatStage::Square => xs
-                    .iter()
-                    .map(|x| ev.mul_relin_rescale(x, x, rlk))
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-                LatStage::Add { groups } => groups
-                    .iter()
-                    .map(|g| {
-                        let mut acc = xs[g[0]].clone();
-                        for &i in &g[1..] {
-                            acc = ev.add(&acc, &xs[i])?;
-                        }
-                        Ok(acc)
-                    })
-                    .collect::<Result<Vec<_>>>()?,
+        for (k, s) in self.stages.iter().enumerate() {
+            let name = match s {
+                LatStage::Affine { .. } => "affine",
+                LatStage::Square => "square",
+                LatStage::Add { .. } => "add",
             };
+            xs = span(
+                &format!("server: latency stage {k} ({name})"),
+                || -> Result<_> {
+                    Ok(match s {
+                        LatStage::Affine {
+                            babies,
+                            outputs,
+                            sum_steps,
+                        } => {
+                            let hoisted = xs
+                                .iter()
+                                .zip(babies)
+                                .map(|(x, b)| ev.baby_steps(x, b, gk))
+                                .collect::<std::result::Result<Vec<_>, _>>()?;
+                            outputs
+                                .iter()
+                                .map(|out| {
+                                    let terms: Vec<_> = out
+                                        .terms
+                                        .iter()
+                                        .map(|(i, lt)| (&hoisted[*i], lt))
+                                        .collect();
+                                    let mut y = ev.linear_transform_sum(&terms, gk)?;
+                                    for &step in sum_steps {
+                                        y = ev.add(&y, &ev.rotate(&y, step, gk)?)?;
+                                    }
+                                    Ok(ev.rescale(&ev.add_plain(&y, &out.bias)?)?)
+                                })
+                                .collect::<Result<Vec<_>>>()?
+                        }
+                        LatStage::Square => xs
+                            .iter()
+                            .map(|x| ev.mul_relin_rescale(x, x, rlk))
+                            .collect::<std::result::Result<Vec<_>, _>>()?,
+                        LatStage::Add { groups } => groups
+                            .iter()
+                            .map(|g| {
+                                let mut acc = xs[g[0]].clone();
+                                for &i in &g[1..] {
+                                    acc = ev.add(&acc, &xs[i])?;
+                                }
+                                Ok(acc)
+                            })
+                            .collect::<Result<Vec<_>>>()?,
+                    })
+                },
+            )?;
         }
         match xs.as_slice() {
             [y] => Ok(y.to_bytes()),

@@ -4,13 +4,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
 use crate::keys::GaloisKeys;
+use crate::ops::arithmetic::scales_match;
 use crate::ops::Evaluator;
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
+use crate::poly::{reduce_any, simd, take_buf, RnsPoly};
 
 /// A slots x slots matrix given by its non-zero generalised diagonals
 /// (diag_i[k] = M[k][(k + i) mod slots]), encoded once for y = M x with baby-step giant-step:
@@ -138,7 +142,126 @@ impl BabySteps {
     }
 }
 
+/// Coefficients per tile of [`Evaluator::mul_plain_sum`]: the accumulators of one tile stay in
+/// the L1 cache while every term is added.
+const TILE: usize = 256;
+
+/// Lazy accumulators stay below this bound for [`reduce_any`].
+const ACC_BOUND: u64 = 1 << 62;
+
 impl Evaluator {
+    /// `Σ_k a_k ⊙ pt_k` in one pass over the residues, without an intermediate ciphertext per
+    /// term: the inner sums of baby-step giant-step. For a prime below 2^31 the products are
+    /// summed in 64 bits and reduced once every few dozen terms; larger primes take tfhe-ntt's
+    /// modular multiply-accumulate. The ciphertexts must share level and size; each plaintext's
+    /// level must be at least theirs and every product must have the same scale.
+    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        let Some((first, first_pt)) = terms.first() else {
+            return Err(CkksError::InvalidShape {
+                reason: "a sum of no products",
+            });
+        };
+        let (level, size) = (first.level(), first.size());
+        let scale = first.scale() * first_pt.scale();
+        for (c, pt) in terms {
+            CkksParameters::check_same(self.params(), c.params())?;
+            CkksParameters::check_same(self.params(), pt.params())?;
+            if c.level() != level || pt.level() < level {
+                return Err(CkksError::LevelMismatch {
+                    left: level,
+                    right: if c.level() != level {
+                        c.level()
+                    } else {
+                        pt.level()
+                    },
+                });
+            }
+            if c.size() != size {
+                return Err(CkksError::InvalidCiphertextSize {
+                    size: c.size(),
+                    expected: size,
+                });
+            }
+            if !scales_match(c.scale() * pt.scale(), scale) {
+                return Err(CkksError::ScaleMismatch {
+                    left: scale,
+                    right: c.scale() * pt.scale(),
+                });
+            }
+        }
+        let n = self.params().degree();
+        let per_limb: Vec<Vec<Vec<u64>>> = (0..=level)
+            .into_par_iter()
+            .map(|limb| {
+                let m = &self.params().moduli[limb];
+                let q = m.value;
+                let mut outs: Vec<Vec<u64>> = (0..size).map(|_| take_buf(n)).collect();
+                // One dispatch per limb; `inline(always)`: the body must be compiled inside
+                // pulp's target-feature function.
+                simd(
+                    #[inline(always)]
+                    || {
+                        let mut acc = vec![[0u64; TILE]; size];
+                        for start in (0..n).step_by(TILE) {
+                            let range = start..start + TILE;
+                            acc.iter_mut().for_each(|a| *a = [0; TILE]);
+                            if q >= 1 << 31 {
+                                for (c, pt) in terms {
+                                    let b = &pt.poly.limbs[limb][range.clone()];
+                                    for (acc, poly) in acc.iter_mut().zip(&c.polys) {
+                                        let a = &poly.limbs[limb][range.clone()];
+                                        m.plan.mul_accumulate(acc, a, b);
+                                    }
+                                }
+                            } else {
+                                // Products fit 62 bits (a vectorised 32 x 32 -> 64-bit multiply);
+                                // terms summed between reductions keep acc < 2^62.
+                                let inv_q = 1.0 / q as f64;
+                                let group = (((ACC_BOUND - q) / ((q - 1) * (q - 1)).max(1))
+                                    as usize)
+                                    .max(1);
+                                for chunk in terms.chunks(group) {
+                                    for (c, pt) in chunk {
+                                        let b = &pt.poly.limbs[limb][range.clone()];
+                                        for (acc, poly) in acc.iter_mut().zip(&c.polys) {
+                                            let a = &poly.limbs[limb][range.clone()];
+                                            for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+                                                *s += (x & 0xffff_ffff) * (y & 0xffff_ffff);
+                                            }
+                                        }
+                                    }
+                                    for acc in &mut acc {
+                                        acc.iter_mut().for_each(|s| *s = reduce_any(*s, q, inv_q));
+                                    }
+                                }
+                            }
+                            for (out, acc) in outs.iter_mut().zip(&acc) {
+                                out[range.clone()].copy_from_slice(acc);
+                            }
+                        }
+                    },
+                );
+                outs
+            })
+            .collect();
+        let mut polys: Vec<RnsPoly> = (0..size)
+            .map(|_| RnsPoly {
+                limbs: Vec::with_capacity(level + 1),
+            })
+            .collect();
+        for limbs in per_limb {
+            for (poly, limb) in polys.iter_mut().zip(limbs) {
+                poly.limbs.push(limb);
+            }
+        }
+        Ok(Ciphertext::from_parts(
+            Arc::clone(self.params()),
+            polys,
+            level,
+            scale,
+        ))
+    }
+
     /// y = M x for an encoded [`LinearTransform`]; the result's scale is x.scale() * lt.scale()
     /// (rescale afterwards). Baby-step rotations are hoisted.
     pub fn linear_transform(
@@ -195,17 +318,16 @@ impl Evaluator {
         giants.dedup();
         let mut total: Option<Ciphertext> = None;
         for j in giants {
-            let mut inner: Option<Ciphertext> = None;
+            let mut products = Vec::new();
             for (babies, lt) in terms {
                 for (b, pt) in lt.blocks.get(&j).into_iter().flatten() {
-                    let t = self.mul_plain(babies.get(*b)?, pt)?;
-                    inner = Some(match inner {
-                        Some(acc) => self.add(&acc, &t)?,
-                        None => t,
-                    });
+                    products.push((babies.get(*b)?, pt));
                 }
             }
-            let Some(inner) = inner else { continue };
+            if products.is_empty() {
+                continue;
+            }
+            let inner = self.mul_plain_sum(&products)?;
             let moved = self.rotate(&inner, (j * n1) as i64, gk)?;
             total = Some(match total {
                 Some(acc) => self.add(&acc, &moved)?,

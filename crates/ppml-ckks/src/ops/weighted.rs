@@ -2,7 +2,7 @@
 //! residues (the linear layers of one-value-per-slot packings).
 //!
 //! Scalar multiplication and addition act coefficient-wise on every residue, so the NTT form
-//! does not matter. For a prime below 2^32 the products of two residues fit 64 bits and the inner
+//! does not matter. For a prime below 2^31 the products of two residues fit 62 bits and the inner
 //! loop is a vectorised 32 x 32 -> 64-bit multiply-add; accumulators are reduced lazily, once
 //! every few hundred terms, so the cost per term is one multiply and one add. Larger primes take
 //! tfhe-ntt's vectorised modular multiply-accumulate (reduced per term).
@@ -216,7 +216,7 @@ fn accumulate(
 ) {
     let q = m.value;
     *acc = [[0; TILE]; BLOCK];
-    if q >= 1 << 32 {
+    if q >= 1 << 31 {
         // Wide prime: tfhe-ntt's vectorised modular multiply-accumulate against the broadcast
         // weight.
         for (j, w) in terms {
