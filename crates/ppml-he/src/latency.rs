@@ -388,7 +388,15 @@ enum LatStage {
     },
 }
 
-/// The server's side of latency mode: encoded diagonals and the client's evaluation keys.
+/// One client's evaluation keys for latency mode, checked against the plan's rotations.
+#[derive(Debug)]
+pub struct LatencyKeys {
+    rlk: RelinearizationKey,
+    gk: GaloisKeys,
+}
+
+/// The server's side of latency mode: the plan's layout and encoded diagonals, the same for every
+/// client (the client's keys come with each call, [`LatencyKeys`]).
 pub struct LatencyServer {
     params: Arc<CkksParameters>,
     eval: Evaluator,
@@ -398,7 +406,6 @@ pub struct LatencyServer {
     rotations: Vec<i64>,
     input_level: usize,
     weight_bytes: u64,
-    keys: Option<(RelinearizationKey, GaloisKeys)>,
 }
 
 impl std::fmt::Debug for LatencyServer {
@@ -542,7 +549,6 @@ impl LatencyServer {
             stages,
             rotations,
             weight_bytes: bytes,
-            keys: None,
         })
     }
 
@@ -566,8 +572,9 @@ impl LatencyServer {
         self.weight_bytes
     }
 
-    /// Installs the client's serialised relinearisation and Galois keys.
-    pub fn set_keys(&mut self, rlk: &[u8], gk: &[u8]) -> Result<()> {
+    /// Decodes a client's serialised relinearisation and Galois keys and checks that they cover
+    /// the plan's rotations.
+    pub fn keys(&self, rlk: &[u8], gk: &[u8]) -> Result<LatencyKeys> {
         let rlk = RelinearizationKey::from_bytes(&self.params, rlk)?;
         let gk = GaloisKeys::from_bytes(&self.params, gk)?;
         if self.rotations.iter().any(|&s| !gk.supports_rotation(s)) {
@@ -575,14 +582,13 @@ impl LatencyServer {
                 "Galois keys lack a rotation the plan needs",
             ));
         }
-        self.keys = Some((rlk, gk));
-        Ok(())
+        Ok(LatencyKeys { rlk, gk })
     }
 
-    /// Evaluates the plan on one image's serialised input ciphertexts; returns the serialised
-    /// output ciphertext.
-    pub fn handle(&self, request: &[Vec<u8>]) -> Result<Vec<u8>> {
-        let (rlk, gk) = self.keys.as_ref().ok_or(HeError::NotSetUp)?;
+    /// Evaluates the plan on one image's serialised input ciphertexts with the client's keys;
+    /// returns the serialised output ciphertext.
+    pub fn handle(&self, request: &[Vec<u8>], keys: &LatencyKeys) -> Result<Vec<u8>> {
+        let (rlk, gk) = (&keys.rlk, &keys.gk);
         if request.len() != self.input.ciphertexts(self.params.slots()) {
             return Err(HeError::Malformed("wrong number of input ciphertexts"));
         }

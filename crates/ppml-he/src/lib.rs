@@ -8,14 +8,16 @@
 //!   `x^2` one ciphertext square, average pooling an additions-only sum (its `1/k^2` folded into
 //!   the next map).
 //! - [`params`]: the smallest secure ring degree and prime chain fitting the plan's depth.
-//! - [`throughput`]: one image per slot (CryptoNets); [`latency`]: one image per ciphertext,
-//!   im2col input layout, diagonal matrix-vector products with baby-step giant-step.
+//! - [`throughput`]: one image per slot (CryptoNets); [`latency`]: one image in one ciphertext
+//!   (or a few: a grid of channel blocks and pooling phases when the feature maps exceed the
+//!   slots), im2col input layout, diagonal matrix-vector products with baby-step giant-step.
 //! - [`HeBackend`]: ppml-nn's `Backend` (`HeBackend::throughput()`, `::latency()`, `::auto()`).
 //! - Profiling: with `PPML_HE_TRACE` set, the client and server print coarse timing spans
 //!   (encryption, each stage, decryption) to standard error.
 //! - [`net`]: the same over TCP, [`serve`] on the server (a thread per session, at most
-//!   [`ServeOptions::max_sessions`] at once, the next clients queued) and [`HeClient::connect`]
-//!   on the client.
+//!   [`ServeOptions::max_sessions`] at once, the next clients queued; the model is compiled and
+//!   encoded once per mode and shared, [`PreparedModels`]) and [`HeClient::connect`] on the
+//!   client.
 //!
 //! # Example
 //! ```no_run
@@ -44,5 +46,5 @@ mod wire;
 
 pub use backend::HeBackend;
 pub use error::{HeError, Result};
-pub use net::{serve, serve_with, HeClient, ServeOptions};
-pub use server::{Mode, Server};
+pub use net::{serve, serve_with, HeClient, PreparedModels, ServeOptions};
+pub use server::{Mode, Prepared, Server};

@@ -8,9 +8,10 @@
 //! `Ready`; then any number of `Batch` (throughput: one ciphertext per input) or `One`
 //! (latency: the ciphertexts of one image) requests, each answered by `Result` or `Error`.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ppml_nn::backend::CallStats;
@@ -19,7 +20,7 @@ use ppml_nn::{Model, Tensor};
 
 use crate::client::{Client, ClientSpec, EvaluationKeys};
 use crate::error::{HeError, Result};
-use crate::server::{Mode, Server};
+use crate::server::{Mode, Prepared, Server};
 use crate::wire::{Reader, Writer};
 
 /// Largest frame accepted (1 GiB: a full throughput batch of `cnn` is about 140 MB).
@@ -143,7 +144,8 @@ fn unblobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeOptions {
     /// Sessions served at once, each on its own thread. A session holds the client's evaluation
-    /// keys and the encoded model (tens of MB), so this bounds the server's memory. Throughput
+    /// keys (tens to hundreds of MB); the encoded model is prepared once per mode and shared
+    /// ([`PreparedModels`]), so this bounds the server's memory. Throughput
     /// batches are evaluated one at a time whatever this is (each uses every core and up to
     /// [`crate::throughput::MEMORY_BUDGET`] of ciphertexts); latency calls run concurrently. Further
     /// clients wait in the listen queue (they are not refused) until a session ends; a waiting
@@ -186,11 +188,12 @@ pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions)
     // A rendezvous channel: `send` returns only when a session thread takes the connection.
     let (handoff, queue) = std::sync::mpsc::sync_channel::<TcpStream>(0);
     let queue = Mutex::new(queue);
+    let models = PreparedModels::new(model);
     std::thread::scope(|scope| {
         // Owned here, so that returning drops it and the session threads stop.
         let handoff = handoff;
         for _ in 0..options.max_sessions {
-            let queue = &queue;
+            let (queue, models) = (&queue, &models);
             let session = move || loop {
                 let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                 let Ok(stream) = next else {
@@ -200,7 +203,7 @@ pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions)
                     && stream.set_write_timeout(options.idle_timeout).is_ok()
                 {
                     // A session's failure ends that session only.
-                    let _ = serve_connection(stream, model);
+                    let _ = serve_prepared(stream, models);
                 }
             };
             std::thread::Builder::new()
@@ -219,9 +222,57 @@ pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions)
 /// Held while a throughput batch is evaluated: one batch at a time in the process.
 static BATCH_LOCK: Mutex<()> = Mutex::new(());
 
-/// Serves one connection until the client closes it.
-pub fn serve_connection(mut stream: TcpStream, model: &Model) -> Result<()> {
-    let result = serve_inner(&mut stream, model);
+/// One model prepared once per mode ([`Prepared`]: plan, parameters, encoded latency weights)
+/// and shared by the sessions that ask for that mode, so that a session costs only its client's
+/// keys (for `lenet-sq` in latency mode the encoded weights take about 2 GB and 8 s).
+#[derive(Debug)]
+pub struct PreparedModels<'m> {
+    model: &'m Model,
+    by_mode: Mutex<HashMap<u8, Arc<Prepared>>>,
+}
+
+impl<'m> PreparedModels<'m> {
+    /// Nothing prepared yet.
+    pub fn new(model: &'m Model) -> Self {
+        Self {
+            model,
+            by_mode: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The model prepared for `mode`, prepared now if no session asked for `mode` before.
+    /// Preparing happens outside the lock (sessions asking for other modes do not wait); two
+    /// first sessions of one mode may both prepare it, and one of the results is kept.
+    pub fn get(&self, mode: Mode) -> Result<Arc<Prepared>> {
+        let cached = self
+            .by_mode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&mode.code())
+            .cloned();
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let fresh = Arc::new(Prepared::new(self.model, mode)?);
+        Ok(Arc::clone(
+            self.by_mode
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(mode.code())
+                .or_insert(fresh),
+        ))
+    }
+}
+
+/// Serves one connection until the client closes it, preparing the model for this connection
+/// alone ([`serve_with`] shares it between connections).
+pub fn serve_connection(stream: TcpStream, model: &Model) -> Result<()> {
+    serve_prepared(stream, &PreparedModels::new(model))
+}
+
+/// Serves one connection until the client closes it, with the shared prepared models.
+pub fn serve_prepared(mut stream: TcpStream, models: &PreparedModels<'_>) -> Result<()> {
+    let result = serve_inner(&mut stream, models);
     if let Err(e) = &result {
         if !matches!(e, HeError::Io(_)) {
             let _ = write_frame(&mut stream, Tag::Error, e.to_string().as_bytes());
@@ -230,14 +281,14 @@ pub fn serve_connection(mut stream: TcpStream, model: &Model) -> Result<()> {
     result
 }
 
-fn serve_inner(stream: &mut TcpStream, model: &Model) -> Result<()> {
+fn serve_inner(stream: &mut TcpStream, models: &PreparedModels<'_>) -> Result<()> {
     let (tag, hello) = read_frame(stream)?;
     expect(tag, Tag::Hello)?;
     let mode = match hello.as_slice() {
         [c] => Mode::from_code(*c).ok_or(HeError::Malformed("unknown mode"))?,
         _ => return Err(HeError::Malformed("bad hello")),
     };
-    let (mut server, spec) = Server::prepare(model, mode)?;
+    let (mut server, spec) = Server::new(models.get(mode)?);
     write_frame(stream, Tag::Spec, &spec.to_bytes())?;
     let (tag, keys) = read_frame(stream)?;
     expect(tag, Tag::Keys)?;

@@ -8,7 +8,7 @@ use ppml_nn::Model;
 
 use crate::client::{public_layout, ClientSpec, EvaluationKeys, LatencyInput};
 use crate::error::{HeError, Result};
-use crate::latency::LatencyServer;
+use crate::latency::{LatencyKeys, LatencyServer};
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
 use crate::throughput::{needed_inputs, peak_memory, ThroughputServer, MEMORY_BUDGET};
@@ -45,22 +45,32 @@ impl Mode {
     }
 }
 
-/// The server of one model for one client.
+/// A model compiled for one mode: plan, parameters, encoded latency weights and the spec for
+/// clients. It is the same for every client, so a server prepares it once per mode and shares
+/// it between sessions ([`Server::new`]).
 #[derive(Debug)]
-pub struct Server {
+pub struct Prepared {
     mode: Mode,
     params: Arc<CkksParameters>,
     plan: Plan,
     throughput_ok: bool,
-    throughput: Option<ThroughputServer>,
     latency: Option<LatencyServer>,
+    spec: ClientSpec,
     notes: Vec<String>,
 }
 
-impl Server {
-    /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights; returns
-    /// the server and the spec to send to the client.
-    pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
+/// The server of one model for one client: a [`Prepared`] model and the client's keys.
+#[derive(Debug)]
+pub struct Server {
+    prepared: Arc<Prepared>,
+    throughput: Option<ThroughputServer>,
+    latency_keys: Option<LatencyKeys>,
+    notes: Vec<String>,
+}
+
+impl Prepared {
+    /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights.
+    pub fn new(model: &Model, mode: Mode) -> Result<Self> {
         let plan = Plan::compile(model, PoolStrategy::SumStage, false)?;
         let depth = plan.depth();
         // Both modes share the parameters: the smallest ring for the depth. Latency mode lays
@@ -155,30 +165,55 @@ impl Server {
                 "latency mode unavailable for this model: throughput mode for every call".into(),
             );
         }
-        let server = Self {
+        Ok(Self {
             mode,
             params,
             plan,
             throughput_ok,
-            throughput: None,
             latency,
+            spec,
             notes,
+        })
+    }
+
+    /// The spec to send to clients.
+    pub fn spec(&self) -> &ClientSpec {
+        &self.spec
+    }
+}
+
+impl Server {
+    /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights; returns
+    /// the server and the spec to send to the client.
+    pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
+        Ok(Self::new(Arc::new(Prepared::new(model, mode)?)))
+    }
+
+    /// A server for one more client of a prepared model; returns it and the spec to send.
+    pub fn new(prepared: Arc<Prepared>) -> (Self, ClientSpec) {
+        let spec = prepared.spec.clone();
+        let server = Self {
+            notes: prepared.notes.clone(),
+            prepared,
+            throughput: None,
+            latency_keys: None,
         };
-        Ok((server, spec))
+        (server, spec)
     }
 
     /// Installs the client's serialised evaluation keys.
     pub fn install_keys(&mut self, keys: &EvaluationKeys) -> Result<()> {
-        let rlk = RelinearizationKey::from_bytes(&self.params, &keys.relin)?;
-        if let Some(l) = &mut self.latency {
-            l.set_keys(&keys.relin, &keys.galois)?;
+        let p = &self.prepared;
+        let rlk = RelinearizationKey::from_bytes(&p.params, &keys.relin)?;
+        if let Some(l) = &p.latency {
+            self.latency_keys = Some(l.keys(&keys.relin, &keys.galois)?);
         }
-        if self.throughput_ok {
+        if p.throughput_ok {
             // Complex packing (set whenever throughput mode is on): the conjugation key.
-            let gk = GaloisKeys::from_bytes(&self.params, &keys.galois)?;
+            let gk = GaloisKeys::from_bytes(&p.params, &keys.galois)?;
             self.throughput = Some(ThroughputServer::new(
-                &self.params,
-                self.plan.clone(),
+                &p.params,
+                p.plan.clone(),
                 rlk,
                 Some(gk),
             )?);
@@ -199,14 +234,15 @@ impl Server {
 
     /// The parameters.
     pub fn params(&self) -> &Arc<CkksParameters> {
-        &self.params
+        &self.prepared.params
     }
 
     /// Whether a call with `n` images runs in latency mode.
     pub fn uses_latency(&self, n: usize) -> bool {
-        match self.mode {
+        let p = &self.prepared;
+        match p.mode {
             Mode::Latency => true,
-            Mode::Auto => self.latency.is_some() && (n == 1 || !self.throughput_ok),
+            Mode::Auto => p.latency.is_some() && (n == 1 || !p.throughput_ok),
             Mode::Throughput => false,
         }
     }
@@ -221,9 +257,9 @@ impl Server {
 
     /// Latency mode: one image's ciphertexts to its logits' ciphertext.
     pub fn handle_one(&self, request: &[Vec<u8>]) -> Result<Vec<u8>> {
-        self.latency
-            .as_ref()
-            .ok_or(HeError::NotSetUp)?
-            .handle(request)
+        match (&self.prepared.latency, &self.latency_keys) {
+            (Some(l), Some(keys)) => l.handle(request, keys),
+            _ => Err(HeError::NotSetUp),
+        }
     }
 }
