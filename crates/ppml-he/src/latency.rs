@@ -211,7 +211,7 @@ fn choose_n1(indices: &[usize], span: usize, inputs: usize, outputs: usize) -> u
 }
 
 /// Memory the encoded weights of latency mode may take.
-pub const PLAINTEXT_BUDGET: u64 = 3 << 30;
+pub const PLAINTEXT_BUDGET: u64 = 2 << 30;
 
 /// Diagonals of `a` from `inp` to `out`, keyed by (output ciphertext, input ciphertext), then by
 /// diagonal index; and the rotate-and-sum steps.
@@ -441,10 +441,12 @@ impl LatencyServer {
                 Stage::Affine(a) => {
                     let (diags, sum_steps) = block_diagonals(a, inp, out, slots);
                     let count: usize = diags.values().map(BTreeMap::len).sum();
-                    bytes += (count + out.ciphertexts(slots)) as u64
-                        * (level as u64 + 1)
-                        * params.degree() as u64
-                        * 8;
+                    // The diagonals, and a bias plaintext per output (64-bit residues).
+                    bytes += count as u64 * LinearTransform::bytes_per_diagonal(params, level)
+                        + out.ciphertexts(slots) as u64
+                            * (level as u64 + 1)
+                            * params.degree() as u64
+                            * 8;
                     level = level.saturating_sub(1);
                     Some((diags, sum_steps))
                 }

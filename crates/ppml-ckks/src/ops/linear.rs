@@ -16,6 +16,98 @@ use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
 use crate::poly::{reduce_any, simd, take_buf, RnsPoly};
 
+/// A residue polynomial of a plaintext, as the multiply-accumulate kernel reads it.
+#[derive(Clone, Copy)]
+enum Residues<'a> {
+    /// A prime below 2^31, residues in 32 bits.
+    Narrow(&'a [u32]),
+    Wide(&'a [u64]),
+}
+
+/// What [`Evaluator::mul_plain_sum`] multiplies by: a [`Plaintext`] or a [`PackedPlaintext`].
+trait PlainResidues: Sync {
+    fn residues(&self, limb: usize) -> Residues<'_>;
+    fn level(&self) -> usize;
+    fn scale(&self) -> f64;
+    fn params(&self) -> &Arc<CkksParameters>;
+}
+
+impl PlainResidues for Plaintext {
+    fn residues(&self, limb: usize) -> Residues<'_> {
+        Residues::Wide(&self.poly.limbs[limb])
+    }
+    fn level(&self) -> usize {
+        Plaintext::level(self)
+    }
+    fn scale(&self) -> f64 {
+        Plaintext::scale(self)
+    }
+    fn params(&self) -> &Arc<CkksParameters> {
+        Plaintext::params(self)
+    }
+}
+
+/// An encoded diagonal whose residues modulo primes below 2^31 are stored in 32 bits: a
+/// transform's weights take about half the memory, and the multiply-accumulate reads half the
+/// bytes.
+#[derive(Debug, Clone)]
+struct PackedPlaintext {
+    params: Arc<CkksParameters>,
+    limbs: Vec<PackedLimb>,
+    level: usize,
+    scale: f64,
+}
+
+#[derive(Debug, Clone)]
+enum PackedLimb {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl PackedPlaintext {
+    fn new(pt: Plaintext) -> Self {
+        let (params, level, scale) = (Arc::clone(pt.params()), pt.level(), pt.scale());
+        let limbs = pt
+            .poly
+            .limbs
+            .into_iter()
+            .zip(params.chain())
+            .map(|(limb, &q)| {
+                if q < 1 << 31 {
+                    // Residues are below q < 2^31: the narrowing is exact.
+                    PackedLimb::Narrow(limb.iter().map(|&r| r as u32).collect())
+                } else {
+                    PackedLimb::Wide(limb)
+                }
+            })
+            .collect();
+        Self {
+            params,
+            limbs,
+            level,
+            scale,
+        }
+    }
+}
+
+impl PlainResidues for PackedPlaintext {
+    fn residues(&self, limb: usize) -> Residues<'_> {
+        match &self.limbs[limb] {
+            PackedLimb::Narrow(v) => Residues::Narrow(v),
+            PackedLimb::Wide(v) => Residues::Wide(v),
+        }
+    }
+    fn level(&self) -> usize {
+        self.level
+    }
+    fn scale(&self) -> f64 {
+        self.scale
+    }
+    fn params(&self) -> &Arc<CkksParameters> {
+        &self.params
+    }
+}
+
 /// A slots x slots matrix given by its non-zero generalised diagonals
 /// (diag_i[k] = M[k][(k + i) mod slots]), encoded once for y = M x with baby-step giant-step:
 /// y = Σ_j rot_{j n1}( Σ_b rot_{-j n1}(diag_{j n1 + b}) ⊙ rot_b(x) ).
@@ -24,7 +116,7 @@ pub struct LinearTransform {
     params: Arc<CkksParameters>,
     n1: usize,
     /// giant step j -> [(baby step b, pre-rotated diagonal)].
-    blocks: BTreeMap<usize, Vec<(usize, Plaintext)>>,
+    blocks: BTreeMap<usize, Vec<(usize, PackedPlaintext)>>,
     scale: f64,
     level: usize,
 }
@@ -57,7 +149,7 @@ impl LinearTransform {
             n1.min(slots)
         };
         let encoder = Encoder::new(params);
-        let mut blocks: BTreeMap<usize, Vec<(usize, Plaintext)>> = BTreeMap::new();
+        let mut blocks: BTreeMap<usize, Vec<(usize, PackedPlaintext)>> = BTreeMap::new();
         for (&i, d) in diagonals {
             let (j, b) = (i / n1, i % n1);
             let shift = j * n1;
@@ -69,7 +161,7 @@ impl LinearTransform {
                         .unwrap_or(0.0)
                 })
                 .collect();
-            let pt = encoder.encode(&rotated, level, scale)?;
+            let pt = PackedPlaintext::new(encoder.encode(&rotated, level, scale)?);
             blocks.entry(j).or_default().push((b, pt));
         }
         Ok(Self {
@@ -79,6 +171,18 @@ impl LinearTransform {
             scale,
             level,
         })
+    }
+
+    /// Bytes one encoded diagonal takes at `level` (residues modulo primes below 2^31 are held
+    /// in 32 bits), for budgeting before encoding.
+    pub fn bytes_per_diagonal(params: &CkksParameters, level: usize) -> u64 {
+        let per_coefficient: u64 = params
+            .chain()
+            .iter()
+            .take(level + 1)
+            .map(|&q| if q < 1 << 31 { 4 } else { 8 })
+            .sum();
+        per_coefficient * params.degree() as u64
     }
 
     /// The rotation steps whose Galois keys [`Evaluator::linear_transform`] needs.
@@ -156,6 +260,10 @@ impl Evaluator {
     /// modular multiply-accumulate. The ciphertexts must share level and size; each plaintext's
     /// level must be at least theirs and every product must have the same scale.
     pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        self.sum_products(terms)
+    }
+
+    fn sum_products<P: PlainResidues>(&self, terms: &[(&Ciphertext, &P)]) -> Result<Ciphertext> {
         let Some((first, first_pt)) = terms.first() else {
             return Err(CkksError::InvalidShape {
                 reason: "a sum of no products",
@@ -206,8 +314,17 @@ impl Evaluator {
                             let range = start..start + TILE;
                             acc.iter_mut().for_each(|a| *a = [0; TILE]);
                             if q >= 1 << 31 {
+                                let mut wide = [0u64; TILE];
                                 for (c, pt) in terms {
-                                    let b = &pt.poly.limbs[limb][range.clone()];
+                                    let b: &[u64] = match pt.residues(limb) {
+                                        Residues::Wide(b) => &b[range.clone()],
+                                        Residues::Narrow(b) => {
+                                            for (w, &r) in wide.iter_mut().zip(&b[range.clone()]) {
+                                                *w = u64::from(r);
+                                            }
+                                            &wide
+                                        }
+                                    };
                                     for (acc, poly) in acc.iter_mut().zip(&c.polys) {
                                         let a = &poly.limbs[limb][range.clone()];
                                         m.plan.mul_accumulate(acc, a, b);
@@ -222,11 +339,15 @@ impl Evaluator {
                                     .max(1);
                                 for chunk in terms.chunks(group) {
                                     for (c, pt) in chunk {
-                                        let b = &pt.poly.limbs[limb][range.clone()];
                                         for (acc, poly) in acc.iter_mut().zip(&c.polys) {
                                             let a = &poly.limbs[limb][range.clone()];
-                                            for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
-                                                *s += (x & 0xffff_ffff) * (y & 0xffff_ffff);
+                                            match pt.residues(limb) {
+                                                Residues::Narrow(b) => {
+                                                    multiply_add(acc, a, &b[range.clone()]);
+                                                }
+                                                Residues::Wide(b) => {
+                                                    multiply_add(acc, a, &b[range.clone()]);
+                                                }
                                             }
                                         }
                                     }
@@ -327,7 +448,7 @@ impl Evaluator {
             if products.is_empty() {
                 continue;
             }
-            let inner = self.mul_plain_sum(&products)?;
+            let inner = self.sum_products(&products)?;
             let moved = self.rotate(&inner, (j * n1) as i64, gk)?;
             total = Some(match total {
                 Some(acc) => self.add(&acc, &moved)?,
@@ -337,5 +458,14 @@ impl Evaluator {
         total.ok_or(CkksError::InvalidShape {
             reason: "no diagonal",
         })
+    }
+}
+
+/// `acc += a ⊙ b` on residues below 2^31 (a vectorised 32 x 32 -> 64-bit multiply-add; the
+/// caller bounds how many terms accumulate before a reduction).
+#[inline(always)]
+fn multiply_add<T: Copy + Into<u64>>(acc: &mut [u64; TILE], a: &[u64], b: &[T]) {
+    for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+        *s += (x & 0xffff_ffff) * (y.into() & 0xffff_ffff);
     }
 }
