@@ -191,18 +191,34 @@ impl Placement {
     }
 }
 
-/// Baby-step count minimising baby + giant rotations for these diagonal indices, with baby
-/// steps done once per input and giant steps once per output ciphertext.
-fn choose_n1(indices: &[usize], span: usize, inputs: usize, outputs: usize) -> usize {
+/// Baby-step count minimising the rotations per image for these diagonal indices (baby steps
+/// once per input, giant steps once per output ciphertext) plus the Galois keys the client must
+/// add to those of `known` rotations (each key is megabytes of upload).
+fn choose_n1(
+    indices: &[usize],
+    span: usize,
+    inputs: usize,
+    outputs: usize,
+    known: &[i64],
+) -> usize {
     let mut best = (usize::MAX, 1);
     for n1 in 1..=span.max(1) {
         let mut babies: Vec<usize> = indices.iter().map(|i| i % n1).filter(|&b| b != 0).collect();
         babies.sort_unstable();
         babies.dedup();
-        let mut giants: Vec<usize> = indices.iter().map(|i| i / n1).filter(|&g| g != 0).collect();
+        let mut giants: Vec<usize> = indices
+            .iter()
+            .map(|i| i / n1 * n1)
+            .filter(|&g| g != 0)
+            .collect();
         giants.sort_unstable();
         giants.dedup();
-        let cost = babies.len() * inputs + giants.len() * outputs;
+        let new_keys = babies
+            .iter()
+            .chain(&giants)
+            .filter(|&&r| !known.contains(&(r as i64)))
+            .count();
+        let cost = babies.len() * inputs + giants.len() * outputs + new_keys;
         if cost < best.0 {
             best = (cost, n1);
         }
@@ -480,7 +496,9 @@ impl LatencyServer {
                     idx.sort_unstable();
                     idx.dedup();
                     let span = inp.period(slots).min(out.period(slots));
-                    let n1 = choose_n1(&idx, span, n_in, n_out);
+                    rotations.sort_unstable();
+                    rotations.dedup();
+                    let n1 = choose_n1(&idx, span, n_in, n_out, &rotations);
                     let mut babies = vec![Vec::new(); n_in];
                     let mut outputs: Vec<OutputMap> = Vec::with_capacity(n_out);
                     for o in 0..n_out {
@@ -811,7 +829,7 @@ mod tests {
     #[test]
     fn n1_for_strided_diagonals() {
         let idx: Vec<usize> = (0..64).map(|i| i * 64).collect();
-        let n1 = choose_n1(&idx, 4096, 1, 1);
+        let n1 = choose_n1(&idx, 4096, 1, 1, &[]);
         assert_eq!(n1 % 64, 0);
     }
 }
