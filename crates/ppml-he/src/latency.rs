@@ -592,6 +592,41 @@ impl LatencyServer {
         self.weight_bytes
     }
 
+    /// Rotations (key switches) one image costs: the baby steps of every input ciphertext, the
+    /// giant steps of every output, and the rotate-and-sum steps.
+    pub fn rotations_per_image(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| match s {
+                LatStage::Affine {
+                    babies,
+                    outputs,
+                    sum_steps,
+                } => {
+                    let baby: usize = babies
+                        .iter()
+                        .map(|b| b.iter().filter(|&&s| s != 0).count())
+                        .sum();
+                    let giant: usize = outputs
+                        .iter()
+                        .map(|o| {
+                            let mut g: Vec<usize> = o
+                                .terms
+                                .iter()
+                                .flat_map(|(_, lt)| lt.giant_steps())
+                                .collect();
+                            g.sort_unstable();
+                            g.dedup();
+                            g.iter().filter(|&&s| s != 0).count() + sum_steps.len()
+                        })
+                        .sum();
+                    baby + giant
+                }
+                LatStage::Square | LatStage::Add { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Decodes a client's serialised relinearisation and Galois keys and checks that they cover
     /// the plan's rotations.
     pub fn keys(&self, rlk: &[u8], gk: &[u8]) -> Result<LatencyKeys> {

@@ -152,11 +152,12 @@ impl Prepared {
         if let Some(s) = &latency {
             let slots = params.slots();
             notes.push(format!(
-                "latency mode: im2col input {}, {} input ciphertext(s) ({:?}), {:.0} MB of encoded weights, {} rotations {:?}",
+                "latency mode: im2col input {}, {} input ciphertext(s) ({:?}), {:.0} MB of encoded weights, {} rotations per image, Galois keys for {} rotations {:?}",
                 matches!(s.plan().layout, InputLayout::Im2col(_)),
                 s.input_placement().ciphertexts(slots),
                 s.input_placement(),
                 s.weight_bytes() as f64 / 1e6,
+                s.rotations_per_image(),
                 s.rotations().len(),
                 s.rotations()
             ));

@@ -203,6 +203,11 @@ impl LinearTransform {
         steps
     }
 
+    /// The giant steps `(i / n1) n1` of the non-zero diagonals `i` (with 0 when present).
+    pub fn giant_steps(&self) -> Vec<usize> {
+        self.blocks.keys().map(|&j| j * self.n1).collect()
+    }
+
     /// The baby steps `i mod n1` of the non-zero diagonals `i` (with 0 when present).
     pub fn baby_steps(&self) -> Vec<usize> {
         let mut b: Vec<usize> = self
