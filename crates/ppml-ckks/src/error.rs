@@ -126,6 +126,16 @@ pub enum CkksError {
         /// The Galois element X -> X^g.
         galois_element: u64,
     },
+    /// A key-switching key generated for fewer levels than the ciphertext has.
+    #[error("the key for Galois element {galois_element} covers levels up to {key_level}, the ciphertext is at level {level}")]
+    KeyLevelTooLow {
+        /// The Galois element X -> X^g.
+        galois_element: u64,
+        /// The highest ciphertext level the key serves.
+        key_level: usize,
+        /// The ciphertext's level.
+        level: usize,
+    },
     /// A rotation step is out of range.
     #[error("rotation step {step} is out of range for {slots} slots")]
     InvalidRotation {

@@ -429,11 +429,6 @@ impl CkksParameters {
         self.special.len()
     }
 
-    /// Number of key-switching digits at the top level.
-    pub(crate) fn digits(&self) -> usize {
-        self.chain.len().div_ceil(self.special.len())
-    }
-
     /// Indices (into `moduli`) of the limbs at `level` followed by the special limbs.
     pub(crate) fn ext_indices(&self, level: usize) -> Vec<usize> {
         (0..=level)

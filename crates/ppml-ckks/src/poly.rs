@@ -287,6 +287,10 @@ pub(crate) fn permute(p: &RnsPoly, perm: &[u32]) -> RnsPoly {
             .limbs
             .par_iter()
             .map(|l| {
+                if l.is_empty() {
+                    // A key limb above the key's level.
+                    return Vec::new();
+                }
                 simd(
                     #[inline(always)]
                     || perm.iter().map(|&k| l[k as usize]).collect(),

@@ -408,27 +408,40 @@ impl PublicKey {
     }
 }
 
+/// The moduli of a key's limbs: `q_0..=q_level` and the special primes.
+fn key_moduli(p: &CkksParameters, level: usize) -> (Vec<usize>, Vec<u64>) {
+    let idx = p.ext_indices(level);
+    let moduli = idx.iter().map(|&i| p.moduli[i].value).collect();
+    (idx, moduli)
+}
+
 fn write_ksk(w: &mut Writer, k: &KeySwitchingKey) {
-    let moduli = all_moduli(&k.params);
+    let (idx, moduli) = key_moduli(&k.params, k.level);
+    w.u32(k.level as u32);
     w.bytes(&k.seed);
-    k.b.iter().for_each(|b| w.poly(&b.unpack(), &moduli));
+    k.b.iter().for_each(|b| w.poly(&b.select(&idx), &moduli));
 }
 
 fn read_ksk(r: &mut Reader<'_>, params: &Arc<CkksParameters>) -> Result<KeySwitchingKey> {
-    let moduli = all_moduli(params);
+    let level = r.u32()? as usize;
+    if level > params.max_level() {
+        return Err(malformed("key level above the parameters' chain"));
+    }
+    let (idx, moduli) = key_moduli(params, level);
     let seed = r.seed()?;
-    let b = (0..params.digits())
+    let b = (0..KeySwitchingKey::digits_at(params, level))
         .map(|_| {
             r.poly(params.degree(), &moduli)
-                .map(|b| crate::keys::KeyPoly::pack(params, &b))
+                .map(|b| crate::keys::KeyPoly::pack_at(params, &idx, &b))
         })
         .collect::<Result<Vec<_>>>()?;
-    let a = KeySwitchingKey::expand_a(params, &seed);
+    let a = KeySwitchingKey::expand_a(params, &seed, level);
     Ok(KeySwitchingKey {
         params: Arc::clone(params),
         seed,
         b,
         a,
+        level,
     })
 }
 
@@ -445,6 +458,9 @@ impl RelinearizationKey {
         let mut r = Reader::new(bytes, Kind::RelinKey, Some(params))?;
         let ksk = read_ksk(&mut r, params)?;
         r.finish()?;
+        if ksk.level != params.max_level() {
+            return Err(malformed("a relinearisation key must serve every level"));
+        }
         Ok(Self { ksk })
     }
 }

@@ -238,6 +238,60 @@ fn conjugation() {
 }
 
 #[test]
+fn galois_keys_restricted_to_a_level_rotate_below_it_and_are_smaller() {
+    let k = keys(Preset::N8192Depth6);
+    let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
+    let n = k.params.slots();
+    let a = values(n, 31);
+    // Step 3 for ciphertexts up to level 2, step 5 at every level (twice: the higher wins).
+    let gk =
+        k.sk.galois_keys_at_levels(&[(3, 2), (5, 1), (5, 6)], false)
+            .unwrap();
+    assert!(gk.supports_rotation_at(3, 2) && !gk.supports_rotation_at(3, 3));
+    assert!(gk.supports_rotation_at(5, 6));
+    let at = |level: usize| {
+        k.sk.encrypt(&enc.encode(&a, level, k.params.scale()).unwrap())
+            .unwrap()
+    };
+    let want: Vec<f64> = (0..n).map(|i| a[(i + 3) % n]).collect();
+    for level in [0, 2] {
+        let got = enc
+            .decode(
+                &k.sk
+                    .decrypt(&ev.rotate(&at(level), 3, &gk).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        assert!(max_err(&got, &want) < FRESH_26, "level {level}");
+        let hoisted = ev.rotate_hoisted(&at(level), &[3, 5], &gk).unwrap();
+        let got = enc.decode(&k.sk.decrypt(&hoisted[0]).unwrap()).unwrap();
+        assert!(max_err(&got, &want) < FRESH_26, "hoisted, level {level}");
+    }
+    for result in [
+        ev.rotate(&at(3), 3, &gk),
+        ev.rotate_hoisted(&at(6), &[3], &gk)
+            .map(|mut v| v.remove(0)),
+    ] {
+        assert!(matches!(
+            result,
+            Err(CkksError::KeyLevelTooLow { key_level: 2, .. })
+        ));
+    }
+    // The restricted key round-trips and takes about (2 + 1 + 1) / (6 + 1 + 1) of the limbs
+    // and 3 of 7 digits of a full one.
+    let bytes = gk.to_bytes();
+    let back = ppml_ckks::GaloisKeys::from_bytes(&k.params, &bytes).unwrap();
+    assert!(back == gk);
+    let full = k.sk.galois_keys(&[3, 5], false).unwrap().to_bytes();
+    assert!(
+        bytes.len() * 10 < full.len() * 7,
+        "{} vs {}",
+        bytes.len(),
+        full.len()
+    );
+}
+
+#[test]
 fn bsgs_matrix_vector_product() {
     use std::collections::BTreeMap;
     let params = Preset::N4096Depth1.build().unwrap();

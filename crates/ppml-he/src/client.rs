@@ -33,8 +33,9 @@ pub struct ClientSpec {
     pub outputs: usize,
     /// Throughput mode: indices of the inputs the server reads.
     pub needed: Vec<u32>,
-    /// Latency mode: rotations whose Galois keys the server needs (empty: no latency mode).
-    pub rotations: Vec<i64>,
+    /// Latency mode: rotations whose Galois keys the server needs, each with the highest level
+    /// it is applied at (empty: no latency mode).
+    pub rotations: Vec<(i64, usize)>,
     /// Latency mode's input (`None`: no latency mode).
     pub latency: Option<LatencyInput>,
     /// Throughput mode packs two images per slot (the real and the imaginary part), which needs
@@ -153,7 +154,10 @@ impl ClientSpec {
         w.u32(self.needed.len());
         self.needed.iter().for_each(|&j| w.u32(j as usize));
         w.u32(self.rotations.len());
-        self.rotations.iter().for_each(|&r| w.i64(r));
+        self.rotations.iter().for_each(|&(r, level)| {
+            w.i64(r);
+            w.u32(level);
+        });
         match &self.latency {
             None => w.u8(0),
             Some(l) => {
@@ -204,7 +208,15 @@ impl ClientSpec {
             })
             .collect::<Result<Vec<_>>>()?;
         let n = r.u32_max(p.slots(), "too many rotations")?;
-        let rotations = (0..n).map(|_| r.i64()).collect::<Result<Vec<_>>>()?;
+        let rotations = (0..n)
+            .map(|_| {
+                let step = r.i64()?;
+                Ok((
+                    step,
+                    r.u32_max(p.max_level(), "rotation level above the chain")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let latency = match r.u8()? {
             0 => None,
             1 => Some(LatencyInput {
@@ -310,7 +322,7 @@ impl Client {
         let galois = if spec.rotations.is_empty() && !spec.complex_packing {
             Vec::new()
         } else {
-            sk.galois_keys(&spec.rotations, spec.complex_packing)?
+            sk.galois_keys_at_levels(&spec.rotations, spec.complex_packing)?
                 .to_bytes()
         };
         let encoder = Encoder::new(&params);

@@ -419,7 +419,7 @@ pub struct LatencyServer {
     plan: Plan,
     input: Placement,
     stages: Vec<LatStage>,
-    rotations: Vec<i64>,
+    rotations: Vec<(i64, usize)>,
     input_level: usize,
     weight_bytes: u64,
 }
@@ -484,7 +484,9 @@ impl LatencyServer {
         let mut level = plan.depth();
         let mut scale = params.scale();
         let mut stages = Vec::new();
-        let mut rotations = Vec::new();
+        // Rotation step -> the highest level it is applied at (the first stage that uses it:
+        // levels only go down).
+        let mut rotations: BTreeMap<i64, usize> = BTreeMap::new();
         for (k, (s, map)) in plan.stages.iter().zip(maps).enumerate() {
             let (inp, out) = (&placements[k], &placements[k + 1]);
             let q = params.chain()[level] as f64;
@@ -496,16 +498,17 @@ impl LatencyServer {
                     idx.sort_unstable();
                     idx.dedup();
                     let span = inp.period(slots).min(out.period(slots));
-                    rotations.sort_unstable();
-                    rotations.dedup();
-                    let n1 = choose_n1(&idx, span, n_in, n_out, &rotations);
+                    let known: Vec<i64> = rotations.keys().copied().collect();
+                    let n1 = choose_n1(&idx, span, n_in, n_out, &known);
                     let mut babies = vec![Vec::new(); n_in];
                     let mut outputs: Vec<OutputMap> = Vec::with_capacity(n_out);
                     for o in 0..n_out {
                         let mut terms = Vec::new();
                         for ((_, i), d) in diags.range((o, 0)..(o + 1, 0)) {
                             let lt = LinearTransform::new(params, d, level, q, n1)?;
-                            rotations.extend(lt.required_rotations());
+                            for step in lt.required_rotations() {
+                                rotations.entry(step).or_insert(level);
+                            }
                             babies[*i].extend(lt.baby_steps());
                             terms.push((*i, lt));
                         }
@@ -530,7 +533,9 @@ impl LatencyServer {
                         b.sort_unstable();
                         b.dedup();
                     }
-                    rotations.extend(&sum_steps);
+                    for &step in &sum_steps {
+                        rotations.entry(step).or_insert(level);
+                    }
                     stages.push(LatStage::Affine {
                         babies,
                         outputs,
@@ -558,8 +563,6 @@ impl LatencyServer {
                 }
             }
         }
-        rotations.sort_unstable();
-        rotations.dedup();
         Ok(Self {
             params: Arc::clone(params),
             eval: Evaluator::new(params),
@@ -567,13 +570,14 @@ impl LatencyServer {
             input_level: plan.depth(),
             plan,
             stages,
-            rotations,
+            rotations: rotations.into_iter().collect(),
             weight_bytes: bytes,
         })
     }
 
-    /// The rotations whose Galois keys the client must provide.
-    pub fn rotations(&self) -> &[i64] {
+    /// The rotations whose Galois keys the client must provide, each with the highest level
+    /// it is applied at.
+    pub fn rotations(&self) -> &[(i64, usize)] {
         &self.rotations
     }
 
@@ -632,7 +636,11 @@ impl LatencyServer {
     pub fn keys(&self, rlk: &[u8], gk: &[u8]) -> Result<LatencyKeys> {
         let rlk = RelinearizationKey::from_bytes(&self.params, rlk)?;
         let gk = GaloisKeys::from_bytes(&self.params, gk)?;
-        if self.rotations.iter().any(|&s| !gk.supports_rotation(s)) {
+        if self
+            .rotations
+            .iter()
+            .any(|&(s, level)| !gk.supports_rotation_at(s, level))
+        {
             return Err(HeError::Malformed(
                 "Galois keys lack a rotation the plan needs",
             ));

@@ -11,7 +11,8 @@ use crate::params::CkksParameters;
 use crate::poly;
 use crate::sampling;
 
-/// One key per Galois element g (X -> X^g), with the NTT-slot permutation that applies it.
+/// One key per Galois element g (X -> X^g), with the NTT-slot permutation that applies it. Each
+/// key serves ciphertexts up to its own level ([`crate::SecretKey::galois_keys_at_levels`]).
 ///
 /// Keys are stored in the "rotated frame" σ_g^{-1}(k_j), so that a (hoisted) rotation is an
 /// inner product of the *unpermuted* digits followed by a single permutation of the result:
@@ -23,24 +24,28 @@ pub struct GaloisKeys {
 }
 
 impl GaloisKeys {
-    pub(crate) fn new(sk: &SecretKey, steps: &[i64], conjugate: bool) -> Result<Self> {
+    /// Keys for left rotations by `(step, level)` serving ciphertexts up to `level`, and for
+    /// conjugation at the top level if asked.
+    pub(crate) fn new(sk: &SecretKey, steps: &[(i64, usize)], conjugate: bool) -> Result<Self> {
         let p = sk.params();
-        let mut elements: Vec<u64> = steps
+        // Galois element -> the highest level asked for it.
+        let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
+        let conj = conjugate.then(|| (p.galois_element_conjugate(), p.max_level()));
+        for (g, level) in steps
             .iter()
-            .map(|&s| p.galois_element_for_rotation(s))
-            .filter(|&g| g != 1)
-            .collect();
-        if conjugate {
-            elements.push(p.galois_element_conjugate());
+            .map(|&(s, l)| (p.galois_element_for_rotation(s), l.min(p.max_level())))
+            .chain(conj)
+            .filter(|&(g, _)| g != 1)
+        {
+            let e = elements.entry(g).or_insert(level);
+            *e = (*e).max(level);
         }
-        elements.sort_unstable();
-        elements.dedup();
         let mut rng = sampling::os_rng()?;
         let mut keys = BTreeMap::new();
-        for g in elements {
+        for (g, level) in elements {
             let perm = p.galois_permutation(g);
             let mut s_g = poly::permute(&sk.ntt, &perm);
-            let mut ksk = KeySwitchingKey::new(sk, &s_g, &mut rng);
+            let mut ksk = KeySwitchingKey::new(sk, &s_g, level, &mut rng);
             s_g.zeroize();
             ksk.enter_rotated_frame(&perm);
             keys.insert(g, (ksk, perm));
@@ -61,10 +66,16 @@ impl GaloisKeys {
         self.keys.keys().copied().collect()
     }
 
-    /// Whether a left rotation by `step` is covered (step 0 always is).
+    /// Whether a left rotation by `step` is covered at some level (step 0 always is).
     pub fn supports_rotation(&self, step: i64) -> bool {
         let g = self.params.galois_element_for_rotation(step);
         g == 1 || self.keys.contains_key(&g)
+    }
+
+    /// Whether a left rotation by `step` of a ciphertext at `level` is covered.
+    pub fn supports_rotation_at(&self, step: i64, level: usize) -> bool {
+        let g = self.params.galois_element_for_rotation(step);
+        g == 1 || self.keys.get(&g).is_some_and(|(k, _)| k.level >= level)
     }
 
     /// Whether complex conjugation is covered.
@@ -73,9 +84,19 @@ impl GaloisKeys {
             .contains_key(&self.params.galois_element_conjugate())
     }
 
-    pub(crate) fn get(&self, g: u64) -> Result<&(KeySwitchingKey, Vec<u32>)> {
-        self.keys
+    /// The key for `g`, checked to serve a ciphertext at `level`.
+    pub(crate) fn get(&self, g: u64, level: usize) -> Result<&(KeySwitchingKey, Vec<u32>)> {
+        let entry = self
+            .keys
             .get(&g)
-            .ok_or(CkksError::MissingGaloisKey { galois_element: g })
+            .ok_or(CkksError::MissingGaloisKey { galois_element: g })?;
+        if entry.0.level < level {
+            return Err(CkksError::KeyLevelTooLow {
+                galois_element: g,
+                key_level: entry.0.level,
+                level,
+            });
+        }
+        Ok(entry)
     }
 }

@@ -1,5 +1,7 @@
 //! Hybrid key-switching keys (one RLWE pair per digit of `special.len()` chain primes, over the
-//! chain and the special primes).
+//! chain and the special primes). A key may serve only ciphertexts up to some level: it then
+//! holds the digits and limbs of the primes up to that level (and the special primes), which
+//! makes keys used only deep in a circuit much smaller.
 
 use std::sync::Arc;
 
@@ -13,20 +15,24 @@ use crate::poly::{self, mods, RnsPoly};
 use crate::sampling;
 
 /// Encryptions under s of P · g_j · s' for each digit j, where g_j is the CRT basis element of
-/// digit j: b_j = -a_j s + e_j + P g_j s', a_j expanded from `seed` (stream j).
+/// digit j: b_j = -a_j s + e_j + P g_j s', a_j expanded from `seed` (stream j), over the primes
+/// q_0..=q_level and the special primes (the other limbs are empty).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySwitchingKey {
     pub(crate) params: Arc<CkksParameters>,
     pub(crate) seed: [u8; 32],
     pub(crate) b: Vec<KeyPoly>,
     pub(crate) a: Vec<KeyPoly>,
+    /// The highest ciphertext level the key serves.
+    pub(crate) level: usize,
 }
 
 /// Key limbs of primes below this bound are stored in 32 bits (and take the lazy inner product).
 pub(crate) const NARROW_PRIME: u64 = 1 << 31;
 
-/// A key polynomial over all primes (NTT form). Limbs of primes below [`NARROW_PRIME`] are stored
-/// in 32 bits: the key inner product is bound by reading the key, and this halves what it reads.
+/// A key polynomial over all primes (NTT form), with empty limbs for the primes above the key's
+/// level. Limbs of primes below [`NARROW_PRIME`] are stored in 32 bits: the key inner product is
+/// bound by reading the key, and this halves what it reads.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct KeyPoly {
     pub(crate) limbs: Vec<KeyLimb>,
@@ -60,6 +66,36 @@ impl KeyPoly {
         Self { limbs }
     }
 
+    /// Packs a polynomial given over the primes `idx` (indices into `params.moduli`); the other
+    /// limbs are left empty.
+    pub(crate) fn pack_at(params: &CkksParameters, idx: &[usize], p: &RnsPoly) -> Self {
+        let mut limbs: Vec<KeyLimb> = (0..params.moduli.len())
+            .map(|_| KeyLimb::Wide(Vec::new()))
+            .collect();
+        for (&i, l) in idx.iter().zip(&p.limbs) {
+            limbs[i] = if params.moduli[i].value < NARROW_PRIME {
+                // Values are reduced modulo a prime below 2^31: exact in 32 bits.
+                KeyLimb::Narrow(l.iter().map(|&x| x as u32).collect())
+            } else {
+                KeyLimb::Wide(l.clone())
+            };
+        }
+        Self { limbs }
+    }
+
+    /// The limbs at `idx` with 64-bit values.
+    pub(crate) fn select(&self, idx: &[usize]) -> RnsPoly {
+        RnsPoly {
+            limbs: idx
+                .iter()
+                .map(|&i| match &self.limbs[i] {
+                    KeyLimb::Narrow(v) => v.iter().map(|&x| u64::from(x)).collect(),
+                    KeyLimb::Wide(v) => v.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// The polynomial with 64-bit limbs.
     pub(crate) fn unpack(&self) -> RnsPoly {
         RnsPoly {
@@ -76,15 +112,22 @@ impl KeyPoly {
 }
 
 impl KeySwitchingKey {
-    /// Key switching from `from` (NTT form over all primes) to `sk`.
-    pub(crate) fn new<R: RngCore + CryptoRng>(sk: &SecretKey, from: &RnsPoly, rng: &mut R) -> Self {
+    /// Key switching from `from` (NTT form over all primes) to `sk`, for ciphertexts up to
+    /// `level` (at most the top level).
+    pub(crate) fn new<R: RngCore + CryptoRng>(
+        sk: &SecretKey,
+        from: &RnsPoly,
+        level: usize,
+        rng: &mut R,
+    ) -> Self {
         let p = sk.params();
-        let all: Vec<usize> = (0..p.moduli.len()).collect();
-        let m = mods(p, &all);
+        let level = level.min(p.max_level());
+        let idx = p.ext_indices(level);
+        let m = mods(p, &idx);
         let seed = sampling::fresh_seed(rng);
-        let digits = p.digits();
+        let digits = Self::digits_at(p, level);
         let alpha = p.digit_size();
-        let chain_len = p.chain().len();
+        let s = zeroize::Zeroizing::new(sk.ntt.select(&idx));
         let errors: Vec<zeroize::Zeroizing<Vec<i64>>> = (0..digits)
             .map(|_| sampling::cbd_error(rng, p.degree()))
             .collect();
@@ -94,14 +137,15 @@ impl KeySwitchingKey {
             .map(|(j, e)| {
                 let a = sampling::uniform_from_seed(&seed, j as u64, &m, p.degree());
                 let mut b = sampling::small_to_ntt(e, &m);
-                let mut as_ = poly::mul(&m, &a, &sk.ntt);
+                let mut as_ = poly::mul(&m, &a, &s);
                 poly::sub_assign(&m, &mut b, &as_);
                 zeroize::Zeroize::zeroize(&mut as_);
                 #[expect(
                     clippy::needless_range_loop,
                     reason = "i indexes limbs of several polynomials"
                 )]
-                for i in (j * alpha)..((j + 1) * alpha).min(chain_len) {
+                // Chain prime i is limb i of the selection (it starts with q_0..=q_level).
+                for i in (j * alpha)..((j + 1) * alpha).min(level + 1) {
                     let q = m[i].value;
                     let f = Shoup::new(p.special_product_mod(i), q);
                     b.limbs[i]
@@ -117,20 +161,26 @@ impl KeySwitchingKey {
         Self {
             params: Arc::clone(p),
             seed,
-            b: b.iter().map(|x| KeyPoly::pack(p, x)).collect(),
-            a: a.iter().map(|x| KeyPoly::pack(p, x)).collect(),
+            b: b.iter().map(|x| KeyPoly::pack_at(p, &idx, x)).collect(),
+            a: a.iter().map(|x| KeyPoly::pack_at(p, &idx, x)).collect(),
+            level,
         }
     }
 
+    /// Digits of a key serving ciphertexts up to `level`.
+    pub(crate) fn digits_at(params: &CkksParameters, level: usize) -> usize {
+        level / params.digit_size() + 1
+    }
+
     /// Re-expands the `a` parts from the seed (used by the deserialiser).
-    pub(crate) fn expand_a(params: &CkksParameters, seed: &[u8; 32]) -> Vec<KeyPoly> {
-        let all: Vec<usize> = (0..params.moduli.len()).collect();
-        let m = mods(params, &all);
-        (0..params.digits())
+    pub(crate) fn expand_a(params: &CkksParameters, seed: &[u8; 32], level: usize) -> Vec<KeyPoly> {
+        let idx = params.ext_indices(level);
+        let m = mods(params, &idx);
+        (0..Self::digits_at(params, level))
             .into_par_iter()
             .map(|j| {
                 let a = sampling::uniform_from_seed(seed, j as u64, &m, params.degree());
-                KeyPoly::pack(params, &a)
+                KeyPoly::pack_at(params, &idx, &a)
             })
             .collect()
     }

@@ -22,7 +22,7 @@ impl RelinearizationKey {
         let all: Vec<usize> = (0..p.moduli.len()).collect();
         let mut s2 = poly::mul(&mods(p, &all), &sk.ntt, &sk.ntt);
         let mut rng = sampling::os_rng()?;
-        let ksk = KeySwitchingKey::new(sk, &s2, &mut rng);
+        let ksk = KeySwitchingKey::new(sk, &s2, p.max_level(), &mut rng);
         s2.zeroize();
         Ok(Self { ksk })
     }

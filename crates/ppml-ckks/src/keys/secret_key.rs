@@ -201,6 +201,20 @@ impl SecretKey {
     /// Galois keys for left rotations by each of `steps` (negative: right) and, if asked, for
     /// complex conjugation.
     pub fn galois_keys(&self, steps: &[i64], conjugate: bool) -> Result<crate::GaloisKeys> {
+        let top = self.params().max_level();
+        let steps: Vec<(i64, usize)> = steps.iter().map(|&s| (s, top)).collect();
+        crate::GaloisKeys::new(self, &steps, conjugate)
+    }
+
+    /// Galois keys for left rotations by `step` of ciphertexts up to `level`, for each
+    /// `(step, level)`, and, if asked, for complex conjugation at every level. A key for level
+    /// `l` holds `l / special_primes + 1` digits over `l + 1` chain primes and the special primes,
+    /// so rotations used only deep in a circuit cost far less to send and hold.
+    pub fn galois_keys_at_levels(
+        &self,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+    ) -> Result<crate::GaloisKeys> {
         crate::GaloisKeys::new(self, steps, conjugate)
     }
 }

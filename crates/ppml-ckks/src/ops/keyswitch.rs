@@ -512,7 +512,7 @@ mod tests {
                 q < NARROW_PRIME,
                 "the preset's primes all take the lazy path"
             );
-            let limbs: Vec<Vec<u64>> = (0..params.digits())
+            let limbs: Vec<Vec<u64>> = (0..key.b.len())
                 .map(|j| {
                     let mut v: Vec<u64> = (0..n)
                         .map(|_| {

@@ -39,7 +39,7 @@ impl Evaluator {
             });
         }
         CkksParameters::check_same(p, gk.params())?;
-        let (key, perm) = gk.get(g)?;
+        let (key, perm) = gk.get(g, a.level())?;
         let u = key_switch(p, a.level(), &a.polys[1], key);
         Ok(self.finish_galois(a, u, perm))
     }
@@ -94,8 +94,8 @@ impl Evaluator {
     ) -> Result<Ciphertext> {
         let p = self.params();
         CkksParameters::check_same(p, gk.params())?;
-        let (key, perm) = gk.get(g)?;
         let level = h.ct.level();
+        let (key, perm) = gk.get(g, level)?;
         // The key is stored as σ^{-1}(k): the inner product and ModDown run unpermuted and σ is
         // applied once to the result.
         let acc = inner_product(p, &h.dec, key);
