@@ -2,20 +2,23 @@
 //! backend agrees with plain inference.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
-use std::process::Command;
+mod common;
+
+use std::ffi::OsStr;
+
+use common::{ppml, stderr, stdout, temp_path};
 
 #[test]
 fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
-    let out = std::env::temp_dir().join(format!("ppml-bench-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(["bench", "--quick", "--out"])
-        .arg(&out)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("run ppml bench");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
-    let table = String::from_utf8_lossy(&o.stdout);
+    let out = temp_path("bench");
+    let o = ppml(&[
+        OsStr::new("bench"),
+        OsStr::new("--quick"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
     assert!(table.contains("| model | backend |"), "{table}");
 
     for file in ["results.csv", "report.md", "slowdown.svg", "accuracy.svg"] {

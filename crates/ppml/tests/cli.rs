@@ -1,54 +1,18 @@
 //! The command line as a user runs it: the JSON contract, clear errors, no panics.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
-use std::io::{BufRead, BufReader, Lines};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::Output;
 
-/// The repository root: the CLI runs there, as a user would after cloning.
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+use common::{listen_addr, mnist, ppml, stderr, stdout, temp_path, write_pgm, Server};
 
-fn ppml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(args)
-        .current_dir(REPO)
-        .output()
-        .expect("run ppml")
-}
-
-/// Starts a long-running `ppml` command (a server) and gives its stderr lines to read.
-fn spawn(args: &[&str]) -> (Child, Lines<BufReader<ChildStderr>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(args)
-        .current_dir(REPO)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ppml");
-    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    (child, lines)
-}
-
-/// The MNIST test set and a PGM file of its image `i` (named with `tag`), with the label.
+/// A PGM file of MNIST test image `i` (named with `tag`), with its label.
 fn test_digit(tag: &str, i: usize) -> (String, String) {
-    let test = ppml_nn::idx::load_mnist(
-        &Path::new(REPO).join("data/mnist"),
-        ppml_nn::idx::Split::Test,
-    )
-    .expect("MNIST");
-    let mut pgm = b"P5\n28 28\n255\n".to_vec();
-    pgm.extend_from_slice(test.image(i));
+    let test = mnist();
     let path = std::env::temp_dir().join(format!("ppml-{tag}-{}-{i}.pgm", std::process::id()));
-    std::fs::write(&path, pgm).expect("write");
-    let path = path.to_str().expect("utf8").to_string();
-    (path, test.labels[i].to_string())
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    (write_pgm(&path, test.image(i)), test.labels[i].to_string())
 }
 
 #[test]
@@ -167,18 +131,16 @@ fn predict_reads_a_pgm_of_the_first_test_digit() {
 
 #[test]
 fn enclave_and_tee_client_run_as_separate_processes() {
-    let (mut enclave, mut lines) = spawn(&["enclave", "--model", "mlp", "--listen", "127.0.0.1:0"]);
-    let (mut measurement, mut addr) = (String::new(), String::new());
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some(m) = line.strip_prefix("measurement: ") {
-            measurement = m.to_string();
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = a.to_string();
-            break;
-        }
-    }
+    let mut enclave = Server::start(&["enclave", "--model", "mlp", "--listen", "127.0.0.1:0"]);
+    let mut measurement = String::new();
+    let addr = enclave
+        .find_line(|line| {
+            if let Some(m) = line.strip_prefix("measurement: ") {
+                measurement = m.to_string();
+            }
+            line.strip_prefix("listening on ").map(str::to_string)
+        })
+        .unwrap_or_default();
     assert!(
         measurement.len() == 64 && !addr.is_empty(),
         "{measurement} {addr}"
@@ -213,8 +175,7 @@ fn enclave_and_tee_client_run_as_separate_processes() {
     );
     let bad_measurement = client(&wrong, true);
     let no_flag = client(&measurement, false);
-    let _ = enclave.kill();
-    let _ = enclave.wait();
+    drop(enclave);
 
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert_eq!(stdout(&ok).trim(), label);
@@ -232,10 +193,8 @@ fn enclave_and_tee_client_run_as_separate_processes() {
 
 #[test]
 fn he_server_and_client_run_as_separate_processes() {
-    let (mut server, mut lines) =
-        spawn(&["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"]);
-    let line = lines.next().expect("a line").expect("utf8");
-    let addr = line.rsplit(' ').next().expect("address").to_string();
+    let mut server = Server::start(&["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"]);
+    let addr = listen_addr(&server.line());
 
     let (paths, labels): (Vec<String>, Vec<String>) = (0..2).map(|i| test_digit("he", i)).unzip();
     let one = ppml(&["he-client", "--server", &addr, "--image", &paths[0]]);
@@ -248,8 +207,7 @@ fn he_server_and_client_run_as_separate_processes() {
         "--image",
         &paths[1],
     ]);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     assert!(one.status.success(), "{}", stderr(&one));
     assert!(stdout(&one).trim().ends_with(&labels[0]));
@@ -271,7 +229,7 @@ fn json_report(o: &Output) -> serde_json::Value {
 
 #[test]
 fn import_an_onnx_model_then_eval_it_under_plain_and_mpc3() {
-    let dir = std::env::temp_dir().join(format!("ppml-import-{}", std::process::id()));
+    let dir = temp_path("import");
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.join("mine");
     let out = out.to_str().expect("utf8");

@@ -3,13 +3,15 @@
 //! and nothing on stdout that looks like a result.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+use common::{ppml, stderr, stdout, temp_path, write_pgm};
 
 /// How a fake server treats its one connection.
 #[derive(Clone, Copy, Debug)]
@@ -60,26 +62,19 @@ fn hold(mut s: TcpStream, limit: Duration) {
 
 /// A PGM of a blank 28x28 image.
 fn blank_pgm() -> String {
-    let mut pgm = b"P5\n28 28\n255\n".to_vec();
-    pgm.extend([0u8; 784]);
-    let path = std::env::temp_dir().join(format!("ppml-faults-{}.pgm", std::process::id()));
-    std::fs::write(&path, pgm).expect("write");
-    path.to_str().expect("utf8").to_string()
+    write_pgm(&temp_path("faults").with_extension("pgm"), &[0u8; 784])
 }
 
+/// Runs `ppml args` to completion; its output and how long it took.
 fn run(args: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_ppml"))
-        .args(args)
-        .current_dir(REPO)
-        .output()
-        .expect("run ppml");
+    let out = ppml(args);
     (out, start.elapsed())
 }
 
 fn assert_clean_failure(what: &str, out: &Output, took: Duration, limit: Duration) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = stdout(out);
+    let stderr = stderr(out);
     assert!(!out.status.success(), "{what}: exited successfully");
     assert!(stdout.trim().is_empty(), "{what}: printed {stdout:?}");
     assert!(

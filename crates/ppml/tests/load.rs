@@ -12,48 +12,25 @@
     reason = "test helpers fail the test on error"
 )]
 
-use std::io::{BufRead, BufReader, Lines};
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ppml_he::{HeClient, Mode};
 use ppml_mpc::{generate_certs, PartiesConfig, RemoteBackend};
 use ppml_nn::backend::Backend;
-use ppml_nn::idx::{load_mnist, Dataset, Split};
 use ppml_nn::{engine, Model, Tensor};
 
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+use common::{listen_addr, mnist, temp_path, Server, REPO};
 
 /// A client waits at most this long on any read or write, queued or not.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A server process, killed when the test ends (also when it fails).
-struct Server {
-    child: Child,
-    lines: Lines<BufReader<ChildStderr>>,
-}
-
+/// What only the load tests ask of a server process: its memory, and its exit on its own.
 impl Server {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ppml"))
-            .args(args)
-            .current_dir(REPO)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ppml");
-        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        Self { child, lines }
-    }
-
-    /// The next line the server writes to stderr.
-    fn line(&mut self) -> String {
-        self.lines.next().expect("a line").expect("utf8")
-    }
-
     /// Resident memory of the server process in KiB.
     fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
@@ -66,7 +43,7 @@ impl Server {
 
     /// A `kB` field of the server's `/proc/PID/status`.
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("/proc/PID/status (Linux)");
         let line = status.lines().find(|l| l.starts_with(field)).expect(field);
         line.split_whitespace()
@@ -79,27 +56,13 @@ impl Server {
     fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let t = Instant::now();
         loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
+            if let Some(s) = self.try_wait() {
                 return s;
             }
             assert!(t.elapsed() < limit, "server process did not stop");
             thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mnist() -> &'static Dataset {
-    static TEST: OnceLock<Dataset> = OnceLock::new();
-    TEST.get_or_init(|| {
-        load_mnist(&Path::new(REPO).join("data/mnist"), Split::Test).expect("MNIST")
-    })
 }
 
 /// A zoo model with its committed weights, as the server loads it.
@@ -179,7 +142,7 @@ fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) 
     ]);
     let line = s.line();
     assert!(line.contains(&format!("at most {n} sessions")), "{line}");
-    let addr = line.rsplit(' ').next().expect("address").to_string();
+    let addr = listen_addr(&line);
     (s, addr)
 }
 
@@ -328,7 +291,7 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
 
 /// Certificates and a `parties.toml` for mpc3 on free loopback ports, in a fresh directory.
 fn mpc3_deployment() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppml-load-mpc-{}", std::process::id()));
+    let dir = temp_path("load-mpc");
     let _ = std::fs::remove_dir_all(&dir);
     generate_certs(&dir, 3).expect("certs");
     let listeners: Vec<TcpListener> = (0..4)
