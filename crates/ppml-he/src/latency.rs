@@ -777,6 +777,18 @@ mod tests {
         }
     }
 
+    /// A square map in blocks of 4 slots, rows 2 apart.
+    fn small_grid(channels: usize, side: usize, phase: usize) -> Placement {
+        Placement::Grid(Grid {
+            channels,
+            height: side,
+            width: side,
+            phase,
+            row_stride: 2,
+            block: 4,
+        })
+    }
+
     fn check(a: &Affine, inp: Placement, out: Placement, slots: usize) {
         let x: Vec<f64> = (0..a.inputs).map(|v| (v % 7) as f64 - 2.5).collect();
         let xs = inp.lay_out(&x, slots);
@@ -816,18 +828,8 @@ mod tests {
     fn grid_diagonals_compute_the_product_across_ciphertexts() {
         // A 3-channel 4x4 map with two phases (8 ciphertexts of 2 blocks of 4 slots) to a
         // 5-channel 2x2 map (3 ciphertexts), and on to a periodic vector.
-        let g = |channels, side, phase| {
-            Placement::Grid(Grid {
-                channels,
-                height: side,
-                width: side,
-                phase,
-                row_stride: 2,
-                block: 4,
-            })
-        };
         let slots = 8;
-        let (inp, mid) = (g(3, 4, 2), g(5, 2, 1));
+        let (inp, mid) = (small_grid(3, 4, 2), small_grid(5, 2, 1));
         assert_eq!(inp.ciphertexts(slots), 8);
         assert_eq!(mid.ciphertexts(slots), 3);
         inp.validate(slots).expect("valid");
@@ -852,16 +854,7 @@ mod tests {
                 .collect(),
             bias: vec![0.0; c * 4],
         };
-        let g = |side, phase| {
-            Placement::Grid(Grid {
-                channels: c,
-                height: side,
-                width: side,
-                phase,
-                row_stride: 2,
-                block: 4,
-            })
-        };
+        let g = |side, phase| small_grid(c, side, phase);
         let slots = 8;
         let groups = sum_by_additions(&sum, &g(4, 2), &g(2, 1), slots).expect("phases");
         assert_eq!(groups, vec![vec![0, 2, 4, 6], vec![1, 3, 5, 7]]);
