@@ -20,19 +20,7 @@ fn main() {
     let params =
         ppml_he::params::choose(&ppml_he::params::PlannerGoals::new(plan.depth())).expect("params");
     println!("{}", ppml_he::params::describe(&params));
-    let spec = ppml_he::client::ClientSpec {
-        params: params.to_bytes(),
-        image: m.input,
-        normalization: m.normalization,
-        layout: ppml_he::client::public_layout(&plan.layout),
-        input_len: plan.input_len,
-        level: plan.depth(),
-        outputs: plan.outputs(),
-        needed: ppml_he::throughput::needed_inputs(&plan),
-        rotations: vec![],
-        latency: None,
-        complex_packing: true,
-    };
+    let spec = ppml_he::client::ClientSpec::throughput(&params, &m, &plan);
     let (client, keys) = Client::new(spec).expect("client");
     let rlk = ppml_ckks::RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
     let gk = ppml_ckks::GaloisKeys::from_bytes(&params, &keys.galois).expect("gk");

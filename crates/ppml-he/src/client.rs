@@ -139,6 +139,24 @@ fn read_layout(r: &mut Reader<'_>) -> Result<InputLayout> {
 }
 
 impl ClientSpec {
+    /// The spec of throughput mode (complex packing, no latency mode) for `model` compiled into
+    /// `plan` under `params`.
+    pub fn throughput(params: &CkksParameters, model: &ppml_nn::Model, plan: &Plan) -> Self {
+        Self {
+            params: params.to_bytes(),
+            image: model.input,
+            normalization: model.normalization,
+            layout: public_layout(&plan.layout),
+            input_len: plan.input_len,
+            level: plan.depth(),
+            outputs: plan.outputs(),
+            needed: crate::throughput::needed_inputs(plan),
+            rotations: Vec::new(),
+            latency: None,
+            complex_packing: true,
+        }
+    }
+
     /// Serialises the spec.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::default();

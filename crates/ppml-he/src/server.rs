@@ -11,7 +11,7 @@ use crate::error::{HeError, Result};
 use crate::latency::{LatencyKeys, LatencyServer};
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
-use crate::throughput::{needed_inputs, peak_memory, ThroughputServer, MEMORY_BUDGET};
+use crate::throughput::{peak_memory, ThroughputServer, MEMORY_BUDGET};
 
 /// Which packing a call uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,14 +107,6 @@ impl Prepared {
             });
         }
         let spec = ClientSpec {
-            params: params.to_bytes(),
-            image: model.input,
-            normalization: model.normalization,
-            layout: public_layout(&plan.layout),
-            input_len: plan.input_len,
-            level: depth,
-            outputs: plan.outputs(),
-            needed: needed_inputs(&plan),
             rotations: latency
                 .as_ref()
                 .map(|s| s.rotations().to_vec())
@@ -124,6 +116,7 @@ impl Prepared {
                 placement: s.input_placement(),
             }),
             complex_packing: throughput_ok,
+            ..ClientSpec::throughput(&params, model, &plan)
         };
         let effective = match (mode, latency.is_some()) {
             (Mode::Throughput, _) | (Mode::Auto, false) => "throughput",

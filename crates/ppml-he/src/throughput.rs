@@ -435,7 +435,7 @@ mod tests {
     use ppml_nn::{zoo, Layer, Model};
 
     use super::*;
-    use crate::client::{public_layout, Client, ClientSpec};
+    use crate::client::{Client, ClientSpec};
     use crate::params::{choose, PlannerGoals};
     use crate::plan::PoolStrategy;
 
@@ -497,19 +497,7 @@ mod tests {
         assert!(conjugate_inputs(needed_inputs(&plan).len(), conv));
         assert!(!conjugate_inputs(pool.outputs(), dense));
         let params = choose(&PlannerGoals::new(plan.depth())).expect("params");
-        let spec = ClientSpec {
-            params: params.to_bytes(),
-            image: m.input,
-            normalization: m.normalization,
-            layout: public_layout(&plan.layout),
-            input_len: plan.input_len,
-            level: plan.depth(),
-            outputs: plan.outputs(),
-            needed: needed_inputs(&plan),
-            rotations: vec![],
-            latency: None,
-            complex_packing: true,
-        };
+        let spec = ClientSpec::throughput(&params, &m, &plan);
         let (client, keys) = Client::new(spec).expect("client");
         let server = || {
             let rlk = RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
