@@ -22,10 +22,9 @@ fn main() {
     println!("{}", ppml_he::params::describe(&params));
     let spec = ppml_he::client::ClientSpec::throughput(&params, &m, &plan);
     let (client, keys) = Client::new(spec).expect("client");
-    let rlk = ppml_ckks::RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
-    let gk = ppml_ckks::GaloisKeys::from_bytes(&params, &keys.galois).expect("gk");
-    let server =
-        ppml_he::throughput::ThroughputServer::new(&params, plan, rlk, Some(gk)).expect("server");
+    let keys = ppml_he::client::ClientKeys::decode(&params, &keys).expect("keys");
+    let server = ppml_he::throughput::ThroughputServer::new(&params, plan);
+    server.check_keys(&keys).expect("keys");
     let n = client.batch_capacity();
     let imgs: Vec<Vec<f32>> = (0..n)
         .map(|i| {
@@ -39,7 +38,7 @@ fn main() {
     let req = client.encrypt_batch(&refs).expect("enc");
     let te = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let resp = server.handle(&req).expect("eval");
+    let resp = server.handle(&req, &keys).expect("eval");
     let ts = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let _ = client.decrypt_batch(&resp, n).expect("dec");

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{Ciphertext, CkksParameters, Complex, Encoder, SecretKey};
+use ppml_ckks::{
+    Ciphertext, CkksParameters, Complex, Encoder, GaloisKeys, RelinearizationKey, SecretKey,
+};
 use ppml_nn::model::Normalization;
 use rayon::prelude::*;
 
@@ -313,6 +315,29 @@ pub struct EvaluationKeys {
     pub relin: Vec<u8>,
     /// Galois keys (empty when no rotation is needed).
     pub galois: Vec<u8>,
+}
+
+/// A client's evaluation keys as the server holds them: decoded once per session and used by
+/// both modes.
+#[derive(Debug)]
+pub struct ClientKeys {
+    pub(crate) rlk: RelinearizationKey,
+    /// Galois keys: rotations for latency mode, conjugation for complex packing.
+    pub(crate) gk: Option<GaloisKeys>,
+}
+
+impl ClientKeys {
+    /// Decodes and validates serialised keys for `params`.
+    pub fn decode(params: &Arc<CkksParameters>, keys: &EvaluationKeys) -> Result<Self> {
+        Ok(Self {
+            rlk: RelinearizationKey::from_bytes(params, &keys.relin)?,
+            gk: if keys.galois.is_empty() {
+                None
+            } else {
+                Some(GaloisKeys::from_bytes(params, &keys.galois)?)
+            },
+        })
+    }
 }
 
 /// The client.

@@ -29,10 +29,10 @@ use std::sync::Arc;
 
 use ppml_ckks::{
     Ciphertext, CkksParameters, Encoder, Evaluator, GaloisKeys, LinearTransform, Plaintext,
-    RelinearizationKey,
 };
 use ppml_nn::{Model, Shape};
 
+use crate::client::ClientKeys;
 use crate::error::{HeError, Result};
 use crate::plan::{Affine, Plan, PoolStrategy, Stage};
 use crate::trace::span;
@@ -404,15 +404,8 @@ enum LatStage {
     },
 }
 
-/// One client's evaluation keys for latency mode, checked against the plan's rotations.
-#[derive(Debug)]
-pub struct LatencyKeys {
-    rlk: RelinearizationKey,
-    gk: GaloisKeys,
-}
-
 /// The server's side of latency mode: the plan's layout and encoded diagonals, the same for every
-/// client (the client's keys come with each call, [`LatencyKeys`]).
+/// client (the client's keys come with each call, [`ClientKeys`]).
 pub struct LatencyServer {
     params: Arc<CkksParameters>,
     eval: Evaluator,
@@ -631,27 +624,26 @@ impl LatencyServer {
             .sum()
     }
 
-    /// Decodes a client's serialised relinearisation and Galois keys and checks that they cover
-    /// the plan's rotations.
-    pub fn keys(&self, rlk: &[u8], gk: &[u8]) -> Result<LatencyKeys> {
-        let rlk = RelinearizationKey::from_bytes(&self.params, rlk)?;
-        let gk = GaloisKeys::from_bytes(&self.params, gk)?;
-        if self
-            .rotations
-            .iter()
-            .any(|&(s, level)| !gk.supports_rotation_at(s, level))
-        {
+    /// Checks that a client's Galois keys cover the plan's rotations at their levels.
+    pub fn check_keys(&self, keys: &ClientKeys) -> Result<()> {
+        let covered = |gk: &GaloisKeys| {
+            self.rotations
+                .iter()
+                .all(|&(s, level)| gk.supports_rotation_at(s, level))
+        };
+        if !keys.gk.as_ref().is_some_and(covered) {
             return Err(HeError::Malformed(
                 "Galois keys lack a rotation the plan needs",
             ));
         }
-        Ok(LatencyKeys { rlk, gk })
+        Ok(())
     }
 
-    /// Evaluates the plan on one image's serialised input ciphertexts with the client's keys;
-    /// returns the serialised output ciphertext.
-    pub fn handle(&self, request: &[Vec<u8>], keys: &LatencyKeys) -> Result<Vec<u8>> {
-        let (rlk, gk) = (&keys.rlk, &keys.gk);
+    /// Evaluates the plan on one image's serialised input ciphertexts with the client's keys
+    /// (checked by [`Self::check_keys`]); returns the serialised output ciphertext.
+    pub fn handle(&self, request: &[Vec<u8>], keys: &ClientKeys) -> Result<Vec<u8>> {
+        let rlk = &keys.rlk;
+        let gk = keys.gk.as_ref().ok_or(HeError::NotSetUp)?;
         if request.len() != self.input.ciphertexts(self.params.slots()) {
             return Err(HeError::Malformed("wrong number of input ciphertexts"));
         }

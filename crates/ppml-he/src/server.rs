@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{CkksParameters, GaloisKeys, RelinearizationKey};
+use ppml_ckks::CkksParameters;
 use ppml_nn::Model;
 
-use crate::client::{public_layout, ClientSpec, EvaluationKeys, LatencyInput};
+use crate::client::{public_layout, ClientKeys, ClientSpec, EvaluationKeys, LatencyInput};
 use crate::error::{HeError, Result};
-use crate::latency::{LatencyKeys, LatencyServer};
+use crate::latency::LatencyServer;
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
 use crate::throughput::{peak_memory, ThroughputServer, MEMORY_BUDGET};
@@ -45,15 +45,15 @@ impl Mode {
     }
 }
 
-/// A model compiled for one mode: plan, parameters, encoded latency weights and the spec for
-/// clients. It is the same for every client, so a server prepares it once per mode and shares
-/// it between sessions ([`Server::new`]).
+/// A model compiled for one mode: parameters, the throughput plan, the encoded latency weights
+/// and the spec for clients. It is the same for every client, so a server prepares it once per
+/// mode and shares it between sessions ([`Server::new`]).
 #[derive(Debug)]
 pub struct Prepared {
     mode: Mode,
     params: Arc<CkksParameters>,
-    plan: Plan,
-    throughput_ok: bool,
+    /// Throughput mode, when its batches fit the memory budget.
+    throughput: Option<ThroughputServer>,
     latency: Option<LatencyServer>,
     spec: ClientSpec,
     notes: Vec<String>,
@@ -63,8 +63,7 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct Server {
     prepared: Arc<Prepared>,
-    throughput: Option<ThroughputServer>,
-    latency_keys: Option<LatencyKeys>,
+    keys: Option<ClientKeys>,
     notes: Vec<String>,
 }
 
@@ -161,9 +160,8 @@ impl Prepared {
         }
         Ok(Self {
             mode,
+            throughput: throughput_ok.then(|| ThroughputServer::new(&params, plan)),
             params,
-            plan,
-            throughput_ok,
             latency,
             spec,
             notes,
@@ -189,29 +187,29 @@ impl Server {
         let server = Self {
             notes: prepared.notes.clone(),
             prepared,
-            throughput: None,
-            latency_keys: None,
+            keys: None,
         };
         (server, spec)
     }
 
-    /// Installs the client's serialised evaluation keys.
+    /// Decodes the client's serialised evaluation keys (once, for both modes) and checks that
+    /// they serve the prepared modes.
     pub fn install_keys(&mut self, keys: &EvaluationKeys) -> Result<()> {
         let p = &self.prepared;
-        let rlk = RelinearizationKey::from_bytes(&p.params, &keys.relin)?;
+        let decoded = ClientKeys::decode(&p.params, keys)?;
         if let Some(l) = &p.latency {
-            self.latency_keys = Some(l.keys(&keys.relin, &keys.galois)?);
+            l.check_keys(&decoded)?;
         }
-        if p.throughput_ok {
-            // Complex packing (set whenever throughput mode is on): the conjugation key.
-            let gk = GaloisKeys::from_bytes(&p.params, &keys.galois)?;
-            self.throughput = Some(ThroughputServer::new(
-                &p.params,
-                p.plan.clone(),
-                rlk,
-                Some(gk),
-            )?);
+        if let Some(t) = &p.throughput {
+            // Complex packing (set whenever throughput mode is on) needs the conjugation key.
+            if decoded.gk.is_none() {
+                return Err(HeError::Malformed(
+                    "complex packing needs the conjugation key",
+                ));
+            }
+            t.check_keys(&decoded)?;
         }
+        self.keys = Some(decoded);
         self.notes
             .push(format!("relinearisation key: {} bytes", keys.relin.len()));
         if !keys.galois.is_empty() {
@@ -236,22 +234,22 @@ impl Server {
         let p = &self.prepared;
         match p.mode {
             Mode::Latency => true,
-            Mode::Auto => p.latency.is_some() && (n == 1 || !p.throughput_ok),
+            Mode::Auto => p.latency.is_some() && (n == 1 || p.throughput.is_none()),
             Mode::Throughput => false,
         }
     }
 
     /// Throughput mode: one batch's input ciphertexts to its output ciphertexts.
     pub fn handle_batch(&self, request: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
-        self.throughput
-            .as_ref()
-            .ok_or(HeError::NotSetUp)?
-            .handle(request)
+        match (&self.prepared.throughput, &self.keys) {
+            (Some(t), Some(keys)) => t.handle(request, keys),
+            _ => Err(HeError::NotSetUp),
+        }
     }
 
     /// Latency mode: one image's ciphertexts to its logits' ciphertext.
     pub fn handle_one(&self, request: &[Vec<u8>]) -> Result<Vec<u8>> {
-        match (&self.prepared.latency, &self.latency_keys) {
+        match (&self.prepared.latency, &self.keys) {
             (Some(l), Some(keys)) => l.handle(request, keys),
             _ => Err(HeError::NotSetUp),
         }

@@ -13,21 +13,21 @@
 
 use std::sync::Arc;
 
-use ppml_ckks::{Ciphertext, CkksParameters, Complex, Evaluator, GaloisKeys, RelinearizationKey};
+use ppml_ckks::{Ciphertext, CkksParameters, Complex, Evaluator};
 use rayon::prelude::*;
 
+use crate::client::ClientKeys;
 use crate::error::{HeError, Result};
 use crate::plan::{Affine, Plan, Stage};
 use crate::trace::span;
 
-/// The server's side of throughput mode: the plan with its weights and the relinearisation key.
+/// The server's side of throughput mode: the plan with its weights, the same for every client
+/// (the client's keys come with each call, [`ClientKeys`]; with the conjugation key among them,
+/// complex packing).
 #[derive(Debug)]
 pub struct ThroughputServer {
     params: Arc<CkksParameters>,
     eval: Evaluator,
-    rlk: RelinearizationKey,
-    /// With the conjugation key: complex packing.
-    gk: Option<GaloisKeys>,
     plan: Plan,
     needed: Vec<u32>,
     /// The plan's stages, the first one's columns renumbered to positions in `needed`.
@@ -90,19 +90,8 @@ pub fn needed_inputs(plan: &Plan) -> Vec<u32> {
 }
 
 impl ThroughputServer {
-    /// A server for `plan` with the client's relinearisation key and, for complex packing, Galois
-    /// keys holding the conjugation key.
-    pub fn new(
-        params: &Arc<CkksParameters>,
-        plan: Plan,
-        rlk: RelinearizationKey,
-        gk: Option<GaloisKeys>,
-    ) -> Result<Self> {
-        if gk.as_ref().is_some_and(|g| !g.supports_conjugation()) {
-            return Err(HeError::Malformed(
-                "complex packing needs the conjugation key",
-            ));
-        }
+    /// A server for `plan`.
+    pub fn new(params: &Arc<CkksParameters>, plan: Plan) -> Self {
         let needed = needed_inputs(&plan);
         let mut position = vec![0u32; plan.input_len];
         for (k, &j) in needed.iter().enumerate() {
@@ -116,16 +105,25 @@ impl ThroughputServer {
                 .for_each(|(j, _)| *j = position[*j as usize]);
             a.inputs = needed.len();
         }
-        Ok(Self {
+        Self {
             params: Arc::clone(params),
             eval: Evaluator::new(params),
-            rlk,
-            gk,
             plan,
             needed,
             stages,
             chunk_budget: CHUNK_BUDGET,
-        })
+        }
+    }
+
+    /// Checks a client's keys: with Galois keys (complex packing) they must hold the
+    /// conjugation key.
+    pub fn check_keys(&self, keys: &ClientKeys) -> Result<()> {
+        if keys.gk.as_ref().is_some_and(|g| !g.supports_conjugation()) {
+            return Err(HeError::Malformed(
+                "complex packing needs the conjugation key",
+            ));
+        }
+        Ok(())
     }
 
     /// Bounds the intermediate ciphertexts of one chunk of a streamed activation step (default
@@ -136,8 +134,9 @@ impl ThroughputServer {
     }
 
     /// Evaluates the plan on the serialised input ciphertexts (one per needed input, in order)
-    /// and returns the serialised output ciphertexts (one per logit).
-    pub fn handle(&self, request: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    /// with the client's keys (checked by [`Self::check_keys`]) and returns the serialised output
+    /// ciphertexts (one per logit).
+    pub fn handle(&self, request: &[Vec<u8>], keys: &ClientKeys) -> Result<Vec<Vec<u8>>> {
         if request.len() != self.needed.len() {
             return Err(HeError::BadInput {
                 expected: format!("{} input ciphertexts", self.needed.len()),
@@ -171,13 +170,13 @@ impl ThroughputServer {
                 "input ciphertexts have too few levels for the plan",
             ));
         }
-        let out = self.evaluate(cts)?;
+        let out = self.evaluate(cts, keys)?;
         Ok(span("server: encode outputs", || {
             out.par_iter().map(Ciphertext::to_bytes).collect()
         }))
     }
 
-    fn evaluate(&self, mut state: Vec<Ciphertext>) -> Result<Vec<Ciphertext>> {
+    fn evaluate(&self, mut state: Vec<Ciphertext>, keys: &ClientKeys) -> Result<Vec<Ciphertext>> {
         for step in steps(&self.stages) {
             let name = match step {
                 Step::Activation { map, pool } => format!(
@@ -192,14 +191,14 @@ impl ThroughputServer {
                 Step::Square => format!("server: square x{}", state.len()),
             };
             state = span(&name, || match step {
-                Step::Activation { map, pool } => self.activation(&state, map, pool),
-                Step::Affine(a) => self.affine(&state, &a.rows, &a.bias, false),
+                Step::Activation { map, pool } => self.activation(&state, map, pool, keys),
+                Step::Affine(a) => self.affine(&state, &a.rows, &a.bias, false, keys),
                 Step::Sum(a) => Ok(self.eval.weighted_sums(&state, &a.rows, 1.0, &a.bias)?),
                 Step::Square => state
                     .par_iter()
                     .map(|x| {
-                        let p = self.square_no_relin(x)?;
-                        Ok(self.eval.rescale(&self.eval.relinearize(&p, &self.rlk)?)?)
+                        let p = self.square_no_relin(x, keys)?;
+                        Ok(self.eval.rescale(&self.eval.relinearize(&p, &keys.rlk)?)?)
                     })
                     .collect(),
             })?;
@@ -215,6 +214,7 @@ impl ThroughputServer {
         rows: &[Vec<(u32, f64)>],
         bias: &[f64],
         conjugate: bool,
+        keys: &ClientKeys,
     ) -> Result<Vec<Ciphertext>> {
         let ev = &self.eval;
         let first = state
@@ -223,7 +223,7 @@ impl ThroughputServer {
         let q = self.params.chain()[first.level()] as f64;
         // Weights at q · Δ / scale: after the rescale the scale is Δ again.
         let weight_scale = q * self.params.scale() / first.scale();
-        let complex = self.gk.is_some();
+        let complex = keys.gk.is_some();
         let zeros;
         let sum_bias = if complex {
             zeros = vec![0.0; bias.len()];
@@ -250,8 +250,8 @@ impl ThroughputServer {
     }
 
     /// The square of each slot's value(s), not relinearised nor rescaled.
-    fn square_no_relin(&self, x: &Ciphertext) -> Result<Ciphertext> {
-        Ok(match &self.gk {
+    fn square_no_relin(&self, x: &Ciphertext, keys: &ClientKeys) -> Result<Ciphertext> {
+        Ok(match &keys.gk {
             Some(gk) => self.eval.square_real_imag_no_relin(x, gk)?,
             None => self.eval.square_no_relin(x)?,
         })
@@ -267,13 +267,14 @@ impl ThroughputServer {
         state: &[Ciphertext],
         map: &Affine,
         pool: Option<&Affine>,
+        keys: &ClientKeys,
     ) -> Result<Vec<Ciphertext>> {
         let level = state.first().map_or(0, Ciphertext::level);
         let outputs = pool.map_or(map.outputs(), Affine::outputs);
         // Complex packing squares need each map output's conjugate. When the map has many more
         // outputs than inputs, conjugating the inputs once and applying the map to them too
         // costs fewer key switches than conjugating every output.
-        let conjugates = match &self.gk {
+        let conjugates = match &keys.gk {
             Some(gk) if conjugate_inputs(state.len(), map) => Some(span(
                 &format!("server: conjugate x{}", state.len()),
                 || {
@@ -320,16 +321,16 @@ impl ThroughputServer {
                 .map(|&j| map.rows[j as usize].clone())
                 .collect();
             let sub_bias: Vec<f64> = needed.iter().map(|&j| map.bias[j as usize]).collect();
-            let values = self.affine(state, &sub_rows, &sub_bias, false)?;
+            let values = self.affine(state, &sub_rows, &sub_bias, false, keys)?;
             let squares = match &conjugates {
                 Some(conj) => values
                     .par_iter()
-                    .zip(&self.affine(conj, &sub_rows, &sub_bias, true)?)
+                    .zip(&self.affine(conj, &sub_rows, &sub_bias, true, keys)?)
                     .map(|(z, zc)| Ok(self.eval.square_real_imag_with_conjugate(z, zc)?))
                     .collect::<Result<Vec<_>>>()?,
                 None => values
                     .par_iter()
-                    .map(|x| self.square_no_relin(x))
+                    .map(|x| self.square_no_relin(x, keys))
                     .collect::<Result<Vec<_>>>()?,
             };
             // The final outputs of this chunk and, in the same order, their sums of squares.
@@ -348,7 +349,7 @@ impl ThroughputServer {
             };
             let finished = sums
                 .par_iter()
-                .map(|s| Ok(self.eval.rescale(&self.eval.relinearize(s, &self.rlk)?)?))
+                .map(|s| Ok(self.eval.rescale(&self.eval.relinearize(s, &keys.rlk)?)?))
                 .collect::<Result<Vec<_>>>()?;
             done.extend(ids.into_iter().zip(finished));
         }
@@ -430,7 +431,6 @@ fn steps(stages: &[Stage]) -> Vec<Step<'_>> {
 mod tests {
     #![allow(clippy::expect_used, reason = "test helpers fail loudly")]
 
-    use ppml_ckks::{GaloisKeys, RelinearizationKey};
     use ppml_nn::model::{Conv2d, Linear, Pool2d};
     use ppml_nn::{zoo, Layer, Model};
 
@@ -499,11 +499,8 @@ mod tests {
         let params = choose(&PlannerGoals::new(plan.depth())).expect("params");
         let spec = ClientSpec::throughput(&params, &m, &plan);
         let (client, keys) = Client::new(spec).expect("client");
-        let server = || {
-            let rlk = RelinearizationKey::from_bytes(&params, &keys.relin).expect("rlk");
-            let gk = GaloisKeys::from_bytes(&params, &keys.galois).expect("gk");
-            ThroughputServer::new(&params, plan.clone(), rlk, Some(gk)).expect("server")
-        };
+        let keys = ClientKeys::decode(&params, &keys).expect("keys");
+        let server = || ThroughputServer::new(&params, plan.clone());
         // Images in both the real and the imaginary parts of the slots.
         let slots = params.slots();
         let n = slots + 2;
@@ -518,8 +515,9 @@ mod tests {
         let request = client.encrypt_batch(&refs).expect("encrypt");
         // One chunk for the whole step, and one final output per chunk.
         for server in [server(), server().with_chunk_budget(1)] {
+            server.check_keys(&keys).expect("keys");
             let logits = client
-                .decrypt_batch(&server.handle(&request).expect("evaluate"), n)
+                .decrypt_batch(&server.handle(&request, &keys).expect("evaluate"), n)
                 .expect("decrypt");
             for b in [0, 1, slots, slots + 1] {
                 let want = plan.eval_plain(&plan.layout_input(&images[b]));
