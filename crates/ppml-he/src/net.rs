@@ -224,7 +224,7 @@ static BATCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// One model prepared once per mode ([`Prepared`]: plan, parameters, encoded latency weights)
 /// and shared by the sessions that ask for that mode, so that a session costs only its client's
-/// keys (for `lenet-sq` in latency mode the encoded weights take about 2 GB and 8 s).
+/// keys (for `lenet-sq` in latency mode the encoded weights take about 1.2 GB and 8 s).
 #[derive(Debug)]
 pub struct PreparedModels<'m> {
     model: &'m Model,
