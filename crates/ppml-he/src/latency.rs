@@ -355,10 +355,6 @@ pub fn layout(model: &Model, slots: usize) -> Result<(Plan, Vec<Placement>)> {
         })
     };
     let row_stride = grids().map(|(_, w)| w).max().unwrap_or(1);
-    let block = grids()
-        .map(|(h, w)| period(h.saturating_sub(1) * row_stride + w))
-        .max()
-        .unwrap_or(1);
     let placements: Vec<Placement> = boundaries
         .iter()
         .map(|&(s, phase)| match s {
@@ -368,7 +364,9 @@ pub fn layout(model: &Model, slots: usize) -> Result<(Plan, Vec<Placement>)> {
                 width,
                 phase,
                 row_stride,
-                block,
+                block: period(
+                    height.div_ceil(phase).saturating_sub(1) * row_stride + width.div_ceil(phase),
+                ),
             }),
             Shape::Flat(len) => Placement::Periodic { len },
         })
