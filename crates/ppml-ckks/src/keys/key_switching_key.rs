@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::arith::Shoup;
 use crate::keys::SecretKey;
 use crate::params::CkksParameters;
-use crate::poly::{self, mods, RnsPoly};
+use crate::poly::{self, mods, PackedPoly, RnsPoly};
 use crate::sampling;
 
 /// Encryptions under s of P · g_j · s' for each digit j, where g_j is the CRT basis element of
@@ -21,94 +21,10 @@ use crate::sampling;
 pub struct KeySwitchingKey {
     pub(crate) params: Arc<CkksParameters>,
     pub(crate) seed: [u8; 32],
-    pub(crate) b: Vec<KeyPoly>,
-    pub(crate) a: Vec<KeyPoly>,
+    pub(crate) b: Vec<PackedPoly>,
+    pub(crate) a: Vec<PackedPoly>,
     /// The highest ciphertext level the key serves.
     pub(crate) level: usize,
-}
-
-/// Key limbs of primes below this bound are stored in 32 bits (and take the lazy inner product).
-pub(crate) const NARROW_PRIME: u64 = 1 << 31;
-
-/// A key polynomial over all primes (NTT form), with empty limbs for the primes above the key's
-/// level. Limbs of primes below [`NARROW_PRIME`] are stored in 32 bits: the key inner product is
-/// bound by reading the key, and this halves what it reads.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct KeyPoly {
-    pub(crate) limbs: Vec<KeyLimb>,
-}
-
-/// One limb of a [`KeyPoly`].
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum KeyLimb {
-    /// Values of a prime below [`NARROW_PRIME`].
-    Narrow(Vec<u32>),
-    /// Values of a larger prime.
-    Wide(Vec<u64>),
-}
-
-impl KeyPoly {
-    /// Packs a polynomial over all primes of `params`.
-    pub(crate) fn pack(params: &CkksParameters, p: &RnsPoly) -> Self {
-        let limbs = p
-            .limbs
-            .iter()
-            .zip(&params.moduli)
-            .map(|(l, m)| {
-                if m.value < NARROW_PRIME {
-                    // Values are reduced modulo a prime below 2^31: exact in 32 bits.
-                    KeyLimb::Narrow(l.iter().map(|&x| x as u32).collect())
-                } else {
-                    KeyLimb::Wide(l.clone())
-                }
-            })
-            .collect();
-        Self { limbs }
-    }
-
-    /// Packs a polynomial given over the primes `idx` (indices into `params.moduli`); the other
-    /// limbs are left empty.
-    pub(crate) fn pack_at(params: &CkksParameters, idx: &[usize], p: &RnsPoly) -> Self {
-        let mut limbs: Vec<KeyLimb> = (0..params.moduli.len())
-            .map(|_| KeyLimb::Wide(Vec::new()))
-            .collect();
-        for (&i, l) in idx.iter().zip(&p.limbs) {
-            limbs[i] = if params.moduli[i].value < NARROW_PRIME {
-                // Values are reduced modulo a prime below 2^31: exact in 32 bits.
-                KeyLimb::Narrow(l.iter().map(|&x| x as u32).collect())
-            } else {
-                KeyLimb::Wide(l.clone())
-            };
-        }
-        Self { limbs }
-    }
-
-    /// The limbs at `idx` with 64-bit values.
-    pub(crate) fn select(&self, idx: &[usize]) -> RnsPoly {
-        RnsPoly {
-            limbs: idx
-                .iter()
-                .map(|&i| match &self.limbs[i] {
-                    KeyLimb::Narrow(v) => v.iter().map(|&x| u64::from(x)).collect(),
-                    KeyLimb::Wide(v) => v.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The polynomial with 64-bit limbs.
-    pub(crate) fn unpack(&self) -> RnsPoly {
-        RnsPoly {
-            limbs: self
-                .limbs
-                .iter()
-                .map(|l| match l {
-                    KeyLimb::Narrow(v) => v.iter().map(|&x| u64::from(x)).collect(),
-                    KeyLimb::Wide(v) => v.clone(),
-                })
-                .collect(),
-        }
-    }
 }
 
 impl KeySwitchingKey {
@@ -161,8 +77,8 @@ impl KeySwitchingKey {
         Self {
             params: Arc::clone(p),
             seed,
-            b: b.iter().map(|x| KeyPoly::pack_at(p, &idx, x)).collect(),
-            a: a.iter().map(|x| KeyPoly::pack_at(p, &idx, x)).collect(),
+            b: b.iter().map(|x| PackedPoly::pack_at(p, &idx, x)).collect(),
+            a: a.iter().map(|x| PackedPoly::pack_at(p, &idx, x)).collect(),
             level,
         }
     }
@@ -173,14 +89,18 @@ impl KeySwitchingKey {
     }
 
     /// Re-expands the `a` parts from the seed (used by the deserialiser).
-    pub(crate) fn expand_a(params: &CkksParameters, seed: &[u8; 32], level: usize) -> Vec<KeyPoly> {
+    pub(crate) fn expand_a(
+        params: &CkksParameters,
+        seed: &[u8; 32],
+        level: usize,
+    ) -> Vec<PackedPoly> {
         let idx = params.ext_indices(level);
         let m = mods(params, &idx);
         (0..Self::digits_at(params, level))
             .into_par_iter()
             .map(|j| {
                 let a = sampling::uniform_from_seed(seed, j as u64, &m, params.degree());
-                KeyPoly::pack_at(params, &idx, &a)
+                PackedPoly::pack_at(params, &idx, &a)
             })
             .collect()
     }
@@ -189,7 +109,7 @@ impl KeySwitchingKey {
     pub(crate) fn enter_rotated_frame(&mut self, perm: &[u32]) {
         let params = Arc::clone(&self.params);
         for k in self.b.iter_mut().chain(self.a.iter_mut()) {
-            *k = KeyPoly::pack(&params, &poly::permute_inverse(&k.unpack(), perm));
+            *k = PackedPoly::pack(&params, &poly::permute_inverse(&k.unpack(), perm));
         }
     }
 

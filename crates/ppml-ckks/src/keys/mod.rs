@@ -9,7 +9,6 @@ mod secret_key;
 
 pub use galois_key::GaloisKeys;
 pub use key_switching_key::KeySwitchingKey;
-pub(crate) use key_switching_key::{KeyLimb, KeyPoly, NARROW_PRIME};
 pub use public_key::PublicKey;
 pub use relinearization_key::RelinearizationKey;
 pub use secret_key::SecretKey;

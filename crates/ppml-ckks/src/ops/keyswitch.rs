@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use crate::keys::{KeyLimb, KeySwitchingKey, NARROW_PRIME};
+use crate::keys::KeySwitchingKey;
 use crate::params::CkksParameters;
-use crate::poly::{divide_round, mods, ntt_inv, BasisConverter, RnsPoly};
+use crate::poly::{divide_round, mods, ntt_inv, BasisConverter, PackedLimb, RnsPoly, NARROW_PRIME};
 
 /// A polynomial decomposed into digits, each raised to the primes of its level plus the special
 /// primes (NTT form). One decomposition serves many rotations (hoisting). A digit's limbs at its
@@ -186,20 +186,20 @@ fn accumulate(
 }
 
 /// The limb of a prime of at least [`NARROW_PRIME`] (stored in 64 bits).
-fn wide(l: &KeyLimb) -> &[u64] {
+fn wide(l: &PackedLimb) -> &[u64] {
     match l {
-        KeyLimb::Wide(v) => v,
+        PackedLimb::Wide(v) => v,
         // Not reached: narrow limbs belong to primes below NARROW_PRIME, which take
         // accumulate_small. An empty slice would fail loudly on indexing.
-        KeyLimb::Narrow(_) => &[],
+        PackedLimb::Narrow(_) => &[],
     }
 }
 
 /// The limb of a prime below [`NARROW_PRIME`] (stored in 32 bits).
-fn narrow(l: &KeyLimb) -> &[u32] {
+fn narrow(l: &PackedLimb) -> &[u32] {
     match l {
-        KeyLimb::Narrow(v) => v,
-        KeyLimb::Wide(_) => &[],
+        PackedLimb::Narrow(v) => v,
+        PackedLimb::Wide(_) => &[],
     }
 }
 

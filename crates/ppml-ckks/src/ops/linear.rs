@@ -14,12 +14,14 @@ use crate::ops::arithmetic::scales_match;
 use crate::ops::Evaluator;
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
-use crate::poly::{reduce_any, simd, take_buf, RnsPoly};
+use crate::poly::{
+    lazy_terms, reduce_any, simd, take_buf, PackedLimb, PackedPoly, RnsPoly, NARROW_PRIME,
+};
 
 /// A residue polynomial of a plaintext, as the multiply-accumulate kernel reads it.
 #[derive(Clone, Copy)]
 enum Residues<'a> {
-    /// A prime below 2^31, residues in 32 bits.
+    /// A prime below [`NARROW_PRIME`], residues in 32 bits.
     Narrow(&'a [u32]),
     Wide(&'a [u64]),
 }
@@ -47,52 +49,32 @@ impl PlainResidues for Plaintext {
     }
 }
 
-/// An encoded diagonal whose residues modulo primes below 2^31 are stored in 32 bits: a
-/// transform's weights take about half the memory, and the multiply-accumulate reads half the
-/// bytes.
+/// An encoded diagonal with its residues packed ([`PackedPoly`]): a transform's weights take
+/// about half the memory, and the multiply-accumulate reads half the bytes.
 #[derive(Debug, Clone)]
 struct PackedPlaintext {
     params: Arc<CkksParameters>,
-    limbs: Vec<PackedLimb>,
+    poly: PackedPoly,
     level: usize,
     scale: f64,
 }
 
-#[derive(Debug, Clone)]
-enum PackedLimb {
-    Narrow(Vec<u32>),
-    Wide(Vec<u64>),
-}
-
 impl PackedPlaintext {
-    fn new(pt: Plaintext) -> Self {
-        let (params, level, scale) = (Arc::clone(pt.params()), pt.level(), pt.scale());
-        let limbs = pt
-            .poly
-            .limbs
-            .into_iter()
-            .zip(params.chain())
-            .map(|(limb, &q)| {
-                if q < 1 << 31 {
-                    // Residues are below q < 2^31: the narrowing is exact.
-                    PackedLimb::Narrow(limb.iter().map(|&r| r as u32).collect())
-                } else {
-                    PackedLimb::Wide(limb)
-                }
-            })
-            .collect();
+    fn new(pt: &Plaintext) -> Self {
+        let params = Arc::clone(pt.params());
+        let chain: Vec<usize> = (0..=pt.level()).collect();
         Self {
+            poly: PackedPoly::pack_at(&params, &chain, &pt.poly),
             params,
-            limbs,
-            level,
-            scale,
+            level: pt.level(),
+            scale: pt.scale(),
         }
     }
 }
 
 impl PlainResidues for PackedPlaintext {
     fn residues(&self, limb: usize) -> Residues<'_> {
-        match &self.limbs[limb] {
+        match &self.poly.limbs[limb] {
             PackedLimb::Narrow(v) => Residues::Narrow(v),
             PackedLimb::Wide(v) => Residues::Wide(v),
         }
@@ -161,7 +143,7 @@ impl LinearTransform {
                         .unwrap_or(0.0)
                 })
                 .collect();
-            let pt = PackedPlaintext::new(encoder.encode(&rotated, level, scale)?);
+            let pt = PackedPlaintext::new(&encoder.encode(&rotated, level, scale)?);
             blocks.entry(j).or_default().push((b, pt));
         }
         Ok(Self {
@@ -180,7 +162,7 @@ impl LinearTransform {
             .chain()
             .iter()
             .take(level + 1)
-            .map(|&q| if q < 1 << 31 { 4 } else { 8 })
+            .map(|&q| if q < NARROW_PRIME { 4 } else { 8 })
             .sum();
         per_coefficient * params.degree() as u64
     }
@@ -255,9 +237,6 @@ impl BabySteps {
 /// the L1 cache while every term is added.
 const TILE: usize = 256;
 
-/// Lazy accumulators stay below this bound for [`reduce_any`].
-const ACC_BOUND: u64 = 1 << 62;
-
 impl Evaluator {
     /// `Σ_k a_k ⊙ pt_k` in one pass over the residues, without an intermediate ciphertext per
     /// term: the inner sums of baby-step giant-step. For a prime below 2^31 the products are
@@ -318,7 +297,7 @@ impl Evaluator {
                         for start in (0..n).step_by(TILE) {
                             let range = start..start + TILE;
                             acc.iter_mut().for_each(|a| *a = [0; TILE]);
-                            if q >= 1 << 31 {
+                            if q >= NARROW_PRIME {
                                 let mut wide = [0u64; TILE];
                                 for (c, pt) in terms {
                                     let b: &[u64] = match pt.residues(limb) {
@@ -339,10 +318,7 @@ impl Evaluator {
                                 // Products fit 62 bits (a vectorised 32 x 32 -> 64-bit multiply);
                                 // terms summed between reductions keep acc < 2^62.
                                 let inv_q = 1.0 / q as f64;
-                                let group = (((ACC_BOUND - q) / ((q - 1) * (q - 1)).max(1))
-                                    as usize)
-                                    .max(1);
-                                for chunk in terms.chunks(group) {
+                                for chunk in terms.chunks(lazy_terms(q)) {
                                     for (c, pt) in chunk {
                                         for (acc, poly) in acc.iter_mut().zip(&c.polys) {
                                             let a = &poly.limbs[limb][range.clone()];

@@ -18,7 +18,7 @@ use crate::error::{CkksError, Result};
 use crate::ops::arithmetic::{scaled_int, scales_match};
 use crate::ops::Evaluator;
 use crate::params::{CkksParameters, Modulus};
-use crate::poly::{reduce_any, simd, RnsPoly};
+use crate::poly::{lazy_terms, reduce_any, simd, RnsPoly, NARROW_PRIME};
 
 /// Coefficients per tile: one tile of every input a task reads stays in the L2 cache while all
 /// rows are accumulated.
@@ -26,9 +26,6 @@ const TILE: usize = 64;
 
 /// Rows computed together when they read the same inputs.
 const BLOCK: usize = 4;
-
-/// Accumulators must stay below this bound for [`reduce_any`].
-const ACC_BOUND: u64 = 1 << 62;
 
 impl Evaluator {
     /// `y_r = Σ_{(j, w) ∈ rows[r]} w · inputs[j] + bias[r]` for every row `r`, in one pass.
@@ -216,7 +213,7 @@ fn accumulate(
 ) {
     let q = m.value;
     *acc = [[0; TILE]; BLOCK];
-    if q >= 1 << 31 {
+    if q >= NARROW_PRIME {
         // Wide prime: tfhe-ntt's vectorised modular multiply-accumulate against the broadcast
         // weight.
         for (j, w) in terms {
@@ -230,7 +227,7 @@ fn accumulate(
     // Narrow prime: products fit 64 bits (a vectorised 32 x 32 -> 64-bit multiply); terms summed
     // between reductions keep acc < q + group · (q - 1)^2 < 2^62.
     let inv_q = 1.0 / q as f64;
-    let group = (((ACC_BOUND - q) / ((q - 1) * (q - 1)).max(1)) as usize).max(1);
+    let group = lazy_terms(q);
     for chunk in terms.chunks(group) {
         for (j, w) in chunk {
             let x = &xs[*j as usize][tile];
