@@ -81,7 +81,7 @@ pub fn tee_server_hello(data: &[u8]) {
 /// MPC transport frames (inside TLS), with a small bound on the announced size.
 pub fn mpc_frame(data: &[u8]) {
     let mut r = data;
-    while let Ok(Some(_)) = ppml_mpc::net::read_frame(&mut r, 1 << 12) {}
+    while let Ok(Some(_)) = ppml_mpc::link::read_frame(&mut r, 1 << 12) {}
 }
 
 /// `parties.toml` deployment files.

@@ -4,9 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
-use ppml_mpc::{
-    Comparison, Mpc2Backend, Mpc3Backend, MpcConfig, PartiesConfig, Protocol, RemoteBackend,
-};
+use ppml_mpc::{Comparison, MpcBackend, MpcConfig, PartiesConfig, Protocol};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
 use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
@@ -66,7 +64,7 @@ fn remote(
         ));
     }
     Ok(Box::new(
-        RemoteBackend::new(cfg.clone()).map_err(|e| e.to_string())?,
+        MpcBackend::remote(cfg.clone()).map_err(|e| e.to_string())?,
     ))
 }
 
@@ -123,11 +121,17 @@ impl BackendKind {
             }),
             BackendKind::Mpc2 => match &opts.parties {
                 Some(cfg) => remote(cfg, opts, Protocol::Mpc2, "mpc2")?,
-                None => Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+                None => Box::new(
+                    MpcBackend::in_process(Protocol::Mpc2, mpc_config(opts))
+                        .map_err(|e| e.to_string())?,
+                ),
             },
             BackendKind::Mpc3 => match &opts.parties {
                 Some(cfg) => remote(cfg, opts, Protocol::Mpc3, "mpc3")?,
-                None => Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+                None => Box::new(
+                    MpcBackend::in_process(Protocol::Mpc3, mpc_config(opts))
+                        .map_err(|e| e.to_string())?,
+                ),
             },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {
                 (Some(addr), Some(m)) => {

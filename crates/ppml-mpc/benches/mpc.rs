@@ -7,7 +7,7 @@
 )]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_mpc::{MpcBackend, MpcConfig, Protocol};
 use ppml_nn::backend::{Backend, PlainBackend};
 use ppml_nn::Tensor;
 
@@ -26,8 +26,8 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
         let backends: Vec<Box<dyn Backend>> = vec![
             Box::new(PlainBackend::default()),
-            Box::new(Mpc3Backend::new(MpcConfig::default()).expect("config")),
-            Box::new(Mpc2Backend::new(MpcConfig::default()).expect("config")),
+            Box::new(MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config")),
+            Box::new(MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config")),
         ];
         for mut b in backends {
             b.setup(&model).expect("setup");

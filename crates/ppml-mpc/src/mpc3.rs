@@ -15,25 +15,20 @@
 //!   comparison of [`crate::compare`] (it sees nothing derived from `x`), and the result is
 //!   re-shared into replicated form with one round (parties 0 and 1 exchange one word each).
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
-use ppml_nn::{Model, Tensor};
+use ppml_nn::Model;
 
 use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
-use crate::plan::{
-    add_bias_channels, decode_output, encode_conv, encode_input, encode_linear, plan, Step,
-};
+use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
 use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_ZERO};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
-use crate::session::run_nodes;
 use crate::transport::Transport;
-use crate::MpcConfig;
 
 /// One party's shares of one layer's parameters, laid out for the stacked product.
-enum Weights {
+pub(crate) enum Weights {
     None,
     /// `[cout, 2 * patch]`: `[W_i + W_{i+1} | W_i]`, and the bias share `b_i` at `2f` bits.
     Conv {
@@ -48,9 +43,9 @@ enum Weights {
 }
 
 /// One of the three computing parties.
-struct Party {
+pub(crate) struct Party {
     id: usize,
-    weights: Vec<Weights>,
+    weights: Arc<Vec<Weights>>,
     /// PRG of key `k_i`, shared with the previous party, for zero shares.
     zero_prev: Prg,
     /// PRG of key `k_{i+1}`, shared with the next party, for zero shares.
@@ -94,7 +89,7 @@ fn layout(step: &Step, wi: &[u64], wn: &[u64], bias: Vec<u64>) -> Weights {
 impl Party {
     /// Party `id` with its weights, `k_prev` (the key `k_id` it shares with the previous party)
     /// and `k_next` (the key `k_{id+1}` it shares with the next one).
-    fn new(id: usize, weights: Vec<Weights>, k_prev: &PrgKey, k_next: &PrgKey) -> Self {
+    fn new(id: usize, weights: Arc<Vec<Weights>>, k_prev: &PrgKey, k_next: &PrgKey) -> Self {
         Party {
             id,
             weights,
@@ -209,7 +204,7 @@ impl Party {
 
     /// Runs the plan on `n` images whose replicated input shares are `x`; returns this party's
     /// first output share (the client adds the three).
-    fn run(
+    pub(crate) fn run(
         &mut self,
         net: &mut dyn Transport,
         steps: &[Step],
@@ -335,166 +330,22 @@ fn share3(v: &[u64], prg: &mut Prg) -> [(Vec<u64>, Vec<u64>); 3] {
     [(s0.clone(), s1.clone()), (s1, s2.clone()), (s2, s0)]
 }
 
-struct State {
-    steps: Vec<Step>,
-    parties: Vec<Party>,
-    in_len: usize,
-    input: Vec<usize>,
-    classes: usize,
-}
-
-/// The `mpc3` backend: three parties with replicated sharing, run as threads in-process.
-pub struct Mpc3Backend {
-    config: MpcConfig,
-    fp: FixedPoint,
-    state: Option<State>,
-}
-
-impl Mpc3Backend {
-    /// A backend with the given configuration (see [`MpcConfig`]).
-    pub fn new(config: MpcConfig) -> Result<Self> {
-        let fp = FixedPoint::new(config.frac_bits)?;
-        Ok(Self {
-            config,
-            fp,
-            state: None,
-        })
-    }
-
-    fn setup_inner(&mut self, model: &Model) -> Result<SetupReport> {
-        let start = Instant::now();
-        let (steps, in_len, classes) = plan(model)?;
-        // The model owner shares its weights; each pair of parties agrees on a PRG key.
-        let mut owner = Prg::from_os();
-        let keys = [PrgKey::random(), PrgKey::random(), PrgKey::random()];
-        let mut per_party: [Vec<Weights>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-        let mut words = 0u64;
-        for step in &steps {
-            match *step {
-                Step::Conv { layer, .. } => {
-                    let (w, b) = encode_conv(model, layer, &self.fp);
-                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
-                    words += 6 * (w.len() + b.len()) as u64;
-                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        per_party[i].push(layout(step, &wi, &wn, bi));
-                    }
-                }
-                Step::Linear { layer, .. } => {
-                    let (w, b) = encode_linear(model, layer, &self.fp);
-                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
-                    words += 6 * (w.len() + b.len()) as u64;
-                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        per_party[i].push(layout(step, &wi, &wn, bi));
-                    }
-                }
-                _ => per_party.iter_mut().for_each(|p| p.push(Weights::None)),
-            }
-        }
-        let parties = per_party
-            .into_iter()
-            .enumerate()
-            .map(|(id, weights)| Party::new(id, weights, &keys[id], &keys[(id + 1) % 3]))
-            .collect();
-        self.state = Some(State {
-            steps,
-            parties,
-            in_len,
-            input: model.input.to_vec(),
-            classes,
-        });
-        Ok(SetupReport {
-            seconds: start.elapsed().as_secs_f64(),
-            bytes_sent: 8 * words + 3 * 32,
-            notes: vec![
-                format!(
-                    "Z_2^64 fixed point with {} fractional bits",
-                    self.fp.frac_bits()
-                ),
-                "3 parties, 2-out-of-3 replicated sharing, semi-honest, honest majority".into(),
-                "weights replicated-shared by the model owner; pairwise PRG keys for zero shares"
-                    .into(),
-                format!(
-                    "{}, party 2 as helper",
-                    Comparator::new(self.config.comparison, self.fp.frac_bits()).describe()
-                ),
-                "truncation: ABY3 share truncation (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
-            ],
-        })
-    }
-
-    fn infer_inner(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
-        let fp = self.fp;
-        let timeout = self.config.timeout;
-        let st = self
-            .state
-            .as_mut()
-            .ok_or(MpcError::NotSetUp { backend: "mpc3" })?;
-        let x = encode_input(images, st.in_len, &st.input, &fp)?;
-        let cmp = Comparator::new(self.config.comparison, fp.frac_bits());
-        let n = images.batch();
-        let inputs = share3(&x, &mut Prg::from_os());
-        let steps = &st.steps;
-        let res = run_nodes(&mut st.parties, timeout, |i, party, net| {
-            party.run(net, steps, (fp, &cmp), inputs[i].clone(), n)
-        });
-        let (outs, stats) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                // The parties' PRGs may be out of step: demand a fresh setup.
-                self.state = None;
-                return Err(e);
-            }
-        };
-        let logits = decode_output(&outs, n, st.classes, &fp)?;
-        let client_words = (6 * x.len() + 3 * n * st.classes) as u64;
-        Ok((
-            logits,
-            CallStats {
-                bytes_sent: stats.iter().map(|s| s.bytes_sent).sum::<u64>() + 8 * client_words,
-                rounds: stats.iter().map(|s| s.rounds).max().unwrap_or(0) + 2,
-            },
-        ))
-    }
-}
-
-impl Backend for Mpc3Backend {
-    fn name(&self) -> &str {
-        "mpc3"
-    }
-
-    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
-        Ok(self.setup_inner(model)?)
-    }
-
-    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
-        Ok(self.infer_inner(images)?)
-    }
-}
-
-/// One `mpc3` party `id` over a mesh whose node [`CLIENT`] is the client: agrees on PRG keys
-/// with its neighbours, receives its weight shares from party 0 (the model owner, which shares
-/// `model`'s weights; the others use only `model`'s architecture), then answers queries until
-/// the client says goodbye. Returns the number of queries answered.
-pub(crate) fn serve(
+/// Party `id`'s share of the model, made once at start-up over the mesh's start-up session:
+/// party 0 (the model owner) replicated-shares every weight and bias, sending party `i` the pair
+/// `(W_i, W_{i+1})` and `b_i`; the others use only `model`'s architecture.
+pub(crate) fn startup(
     net: &mut dyn Transport,
     id: usize,
     model: &Model,
-    fp: FixedPoint,
-    cmp: Comparator,
-) -> Result<usize> {
-    let (steps, in_len, classes) = plan(model)?;
-    // Key k_i is drawn by party i and shared with the previous party.
-    let k_prev = PrgKey::random();
-    let prev = (id + 2) % 3;
-    let next = (id + 1) % 3;
-    net.send(prev, k_prev.to_words())?;
-    let k_next = PrgKey::from_words(&net.recv_exact(next, 4)?);
+    steps: &[Step],
+    fp: &FixedPoint,
+) -> Result<Vec<Weights>> {
     let mut owner = Prg::from_os();
     let mut weights = Vec::with_capacity(steps.len());
-    for step in &steps {
+    for step in steps {
         let (w, b) = match *step {
-            Step::Conv { layer, .. } => encode_conv(model, layer, &fp),
-            Step::Linear { layer, .. } => encode_linear(model, layer, &fp),
+            Step::Conv { layer, .. } => encode_conv(model, layer, fp),
+            Step::Linear { layer, .. } => encode_linear(model, layer, fp),
             _ => {
                 weights.push(Weights::None);
                 continue;
@@ -518,48 +369,24 @@ pub(crate) fn serve(
         };
         weights.push(layout(step, &wi, &wn, bi));
     }
-    let mut party = Party::new(id, weights, &k_prev, &k_next);
-    let mut queries = 0;
-    loop {
-        let n = match net.recv_exact(CLIENT, 1)?.first() {
-            Some(&n) if n > 0 => usize::try_from(n).map_err(|_| internal(id))?,
-            _ => return Ok(queries),
-        };
-        let len = n.checked_mul(in_len).ok_or(internal(id))?;
-        let xa = net.recv_exact(CLIENT, len)?;
-        let xb = net.recv_exact(CLIENT, len)?;
-        let y = party.run(net, &steps, (fp, &cmp), (xa, xb), n)?;
-        if y.len() != n * classes {
-            return Err(internal(id));
-        }
-        net.send(CLIENT, y)?;
-        queries += 1;
-    }
+    Ok(weights)
 }
 
-/// The client's side of one `mpc3` query over a mesh (node [`CLIENT`]): shares the encoded
-/// images `x` (`n` of them) to the three parties and reconstructs the `n * classes` outputs.
-pub(crate) fn query(
+/// Opens a session for party `id`: fresh pairwise PRG keys (key `k_i` is drawn by party `i`
+/// and shared with the previous party), so no two sessions ever share a mask.
+pub(crate) fn open(
     net: &mut dyn Transport,
-    x: &[u64],
-    n: usize,
-    classes: usize,
-) -> Result<Vec<u64>> {
-    let shares = share3(x, &mut Prg::from_os());
-    for (i, (a, b)) in shares.into_iter().enumerate() {
-        net.send(i, vec![n as u64])?;
-        net.send(i, a)?;
-        net.send(i, b)?;
-    }
-    let mut y = vec![0u64; n * classes];
-    for i in 0..3 {
-        ring::add_assign(&mut y, &net.recv_exact(i, n * classes)?);
-    }
-    Ok(y)
+    id: usize,
+    weights: Arc<Vec<Weights>>,
+) -> Result<Party> {
+    let k_prev = PrgKey::random();
+    net.send((id + 2) % 3, k_prev.to_words())?;
+    let k_next = PrgKey::from_words(&net.recv_exact((id + 1) % 3, 4)?);
+    Ok(Party::new(id, weights, &k_prev, &k_next))
 }
 
-/// The client's node id in a deployment mesh (after the three parties).
-pub(crate) const CLIENT: usize = 3;
-
-/// Timeout used when none is configured.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The client's shares of the encoded images `x` for the three parties: party `i` gets
+/// `(x_i, x_{i+1})`.
+pub(crate) fn share_input(x: &[u64]) -> [(Vec<u64>, Vec<u64>); 3] {
+    share3(x, &mut Prg::from_os())
+}

@@ -14,7 +14,7 @@ use ppml_train::{Progress, TrainConfig};
 
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig};
-use ppml_mpc::{Comparison, PartiesConfig, Protocol};
+use ppml_mpc::{Comparison, PartiesConfig};
 use ppml_tee::channel::DEFAULT_MAX_FRAME;
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
@@ -229,44 +229,12 @@ enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
     },
-    /// Writes a CA, a certificate and key per MPC node and a `parties.toml` for a one-machine
-    /// quick start.
-    MpcCerts {
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Protocol the parties will run.
-        #[arg(long, default_value = "mpc3")]
-        protocol: String,
-        /// Host the nodes listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port of party 0; parties 1, 2 and the client take the next three.
-        #[arg(long, default_value_t = 7000)]
-        base_port: u16,
-    },
-    /// Runs one MPC party as its own process, for one client session (or `--sessions N` one
-    /// after another). Party 0 is the model owner and shares the weights; parties 1 and 2 use
-    /// the architecture only.
-    Party {
-        /// Party number: 0, 1 or 2 (under mpc2, party 2 is the dealer).
-        #[arg(long)]
-        id: usize,
-        /// The `parties.toml` written by `ppml mpc-certs`.
-        #[arg(long)]
-        config: PathBuf,
-        /// Zoo name or model file.
-        #[arg(long)]
-        model: String,
-        /// Client sessions to serve one after another (the mesh forms again for each, and the
-        /// weights are shared afresh); each next client must start within the deployment's
-        /// `connect_timeout_ms` of the previous session's end. A failed session stops the party.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        sessions: u64,
-        /// Folder of the zoo's weights.
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
-    },
+    /// Writes a CA, a certificate and key per MPC party and client and a `parties.toml` for a
+    /// one-machine quick start, or adds a client identity to a deployment.
+    MpcCerts(crate::mpc_cmd::MpcCertsArgs),
+    /// Runs one MPC party as its own process: forms the mesh with the other two, shares the
+    /// weights once (party 0 owns them), then serves client sessions until SIGTERM.
+    Party(crate::mpc_cmd::PartyArgs),
     /// Serves encrypted inference: clients send CKKS evaluation keys and ciphertexts; the
     /// server never receives a secret key.
     HeServer {
@@ -378,50 +346,10 @@ pub fn run(cli: Cli) -> Result<()> {
             sealing_key,
             models_dir,
         } => enclave(&model, &listen, provision_from, sealing_key, models_dir),
-        Command::MpcCerts {
-            out,
-            protocol,
-            host,
-            base_port,
-        } => {
-            let protocol = match protocol.as_str() {
-                "mpc2" => Protocol::Mpc2,
-                "mpc3" => Protocol::Mpc3,
-                other => bail!("unknown protocol `{other}` (mpc2 or mpc3)"),
-            };
-            ppml_mpc::quick_start(&out, protocol, &host, base_port)?;
-            println!(
-                "wrote {}/parties.toml with certificates and keys",
-                out.display()
-            );
-            Ok(())
-        }
-        Command::Party {
-            id,
-            config,
-            model,
-            sessions,
-            models_dir,
-        } => {
-            let cfg = PartiesConfig::load(&config)
-                .with_context(|| format!("reading {}", config.display()))?;
-            let mut model = load_model(&model, models_dir)?;
-            if id != 0 {
-                // Only the model owner needs the weights; the others learn only the architecture.
-                for layer in &mut model.layers {
-                    layer.params_mut().into_iter().for_each(|p| p.fill(0.0));
-                }
-            }
-            eprintln!("party {id}: {:?} on {}", cfg.protocol, model.name);
-            for session in 1..=sessions {
-                let report = ppml_mpc::run_party(id, &cfg, &model)
-                    .with_context(|| format!("party {id}, session {session} of {sessions}"))?;
-                eprintln!(
-                    "party {id}: session {session} of {sessions}: served {} queries, sent {} bytes",
-                    report.queries, report.stats.bytes_sent
-                );
-            }
-            Ok(())
+        Command::MpcCerts(a) => crate::mpc_cmd::mpc_certs(a),
+        Command::Party(a) => {
+            let models_dir = a.models_dir.clone();
+            crate::mpc_cmd::party(a, |name| load_model(name, models_dir.clone()))
         }
         Command::HeServer {
             model,

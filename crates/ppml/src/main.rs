@@ -2,6 +2,7 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod mpc_cmd;
 
 use std::process::ExitCode;
 

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ppml_he::{HeClient, Mode};
-use ppml_mpc::{generate_certs, PartiesConfig, RemoteBackend};
+use ppml_mpc::{generate_certs, MpcBackend, PartiesConfig};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, Model, Tensor};
 
@@ -287,14 +287,14 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     assert!(took < Duration::from_secs(300), "took {took:?}");
 }
 
-// --- ppml party --sessions N ---------------------------------------------------------------
+// --- ppml party: one deployment, many clients ------------------------------------------------
 
 /// Certificates and a `parties.toml` for mpc3 on free loopback ports, in a fresh directory.
 fn mpc3_deployment() -> PathBuf {
     let dir = temp_path("load-mpc");
     let _ = std::fs::remove_dir_all(&dir);
     generate_certs(&dir, 3).expect("certs");
-    let listeners: Vec<TcpListener> = (0..4)
+    let listeners: Vec<TcpListener> = (0..3)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
@@ -307,28 +307,39 @@ fn mpc3_deployment() -> PathBuf {
             port(i)
         );
     }
-    t += &format!(
-        "[client]\naddress = \"127.0.0.1:{}\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
-        port(3)
-    );
+    t += "[client]\ncert = \"client.pem\"\nkey = \"client.key\"\n";
     let path = dir.join("parties.toml");
     std::fs::write(&path, t).expect("write config");
     path
 }
 
+/// Waits until every party has written its ready file.
+fn wait_ready(files: &[PathBuf], parties: &mut [Server]) {
+    let t = Instant::now();
+    while !files.iter().all(|f| f.exists()) {
+        for p in parties.iter_mut() {
+            assert!(p.try_wait().is_none(), "a party exited before it was ready");
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "parties not ready");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn mpc_parties_serve_sequential_sessions_with_their_own_answers_and_flat_memory() {
+fn mpc_parties_serve_many_clients_at_once_with_their_own_answers_and_flat_memory() {
     let m = committed("mlp");
-    let idx: Vec<usize> = (0..16).collect();
+    let idx: Vec<usize> = (0..64).collect();
     let want = plain_logits(&m, &idx, 0.5);
     let config = mpc3_deployment();
     let dir = config.parent().expect("dir").to_path_buf();
-    let total = 32;
-    let n = total.to_string();
+    let ready: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("ready-{i}"))).collect();
     let mut parties: Vec<Server> = (0..3)
         .map(|id| {
-            let id = id.to_string();
-            let cfg = config.to_str().expect("utf8");
+            let (id, cfg) = (id.to_string(), config.to_str().expect("utf8"));
+            let ready = ready[id.parse::<usize>().expect("id")]
+                .to_str()
+                .expect("utf8")
+                .to_string();
             let args = [
                 "party",
                 "--id",
@@ -337,8 +348,10 @@ fn mpc_parties_serve_sequential_sessions_with_their_own_answers_and_flat_memory(
                 cfg,
                 "--model",
                 "mlp",
-                "--sessions",
-                &n,
+                "--max-sessions",
+                "16",
+                "--ready-file",
+                &ready,
             ];
             let mut p = Server::start(&args);
             let first = p.line();
@@ -346,62 +359,88 @@ fn mpc_parties_serve_sequential_sessions_with_their_own_answers_and_flat_memory(
             p
         })
         .collect();
+    wait_ready(&ready, &mut parties);
     let cfg = PartiesConfig::load(&config).expect("config");
     let arch = ppml_nn::zoo::architecture("mlp").expect("zoo");
-    let start = Instant::now();
-    // One session: the mesh forms, the weights are shared afresh, three queries of its own
-    // images (1, 2 and 3 at a time), then goodbye.
-    let session = |s: usize| {
-        let mut client = RemoteBackend::new(cfg.clone()).expect("client");
-        client.setup(&arch).expect("setup");
-        let mut k = s;
-        for batch in 1..=3 {
-            let mine: Vec<usize> = (0..batch).map(|j| (k + j) % idx.len()).collect();
-            k += batch;
-            let (got, _) = client.infer(&images(&m, &mine)).expect("infer");
-            // Fixed point with 16 fractional bits: errors of a few 1e-3 on logits of O(10).
-            assert_own(&format!("mpc session {s}"), &got, &mine, &want, 0.05);
+    // Client `c` runs `sessions` sessions one after another, each with two queries of images
+    // of its own (which differ from every other client's).
+    let client = |c: usize, sessions: usize| {
+        for s in 0..sessions {
+            let mut b = MpcBackend::remote(cfg.clone()).expect("client");
+            b.setup(&arch).expect("setup");
+            for batch in 1..=2 {
+                let mine: Vec<usize> = (0..batch)
+                    .map(|j| (4 * c + 2 * s + j) % idx.len())
+                    .collect();
+                let (got, _) = b.infer(&images(&m, &mine)).expect("infer");
+                assert_own(&format!("client {c} session {s}"), &got, &mine, &want, 0.05);
+            }
         }
     };
-    let warm_up = 4;
-    for s in 0..warm_up {
-        session(s);
-    }
-    // Each party has logged its session and gone back to waiting for the next client.
-    for p in &mut parties {
-        for _ in 0..warm_up {
-            let line = p.line();
-            assert!(line.contains("session"), "unexpected party output: {line}");
-        }
-    }
+    // Warm-up, then 16 clients of 50 sessions, 8 at a time; meanwhile a client process is
+    // killed mid-run.
+    thread::scope(|s| {
+        (0..8)
+            .map(|c| s.spawn(move || client(c, 3)))
+            .for_each(|h| h.join().expect("client"))
+    });
     let warm: Vec<u64> = parties.iter().map(Server::rss_kib).collect();
-    for s in warm_up..total - 1 {
-        session(s);
+    let start = Instant::now();
+    let cfg_path = config.to_str().expect("utf8").to_string();
+    let mut victim = Some(Server::start(&[
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "mpc3",
+        "--parties",
+        &cfg_path,
+        "--batch",
+        "1",
+        "--limit",
+        "5000",
+    ]));
+    for wave in 0..2 {
+        thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|c| s.spawn(move || client(8 * wave + c, 50)))
+                .collect();
+            if wave == 0 {
+                thread::sleep(Duration::from_millis(300));
+                let mut v = victim.take().expect("victim");
+                assert!(
+                    v.try_wait().is_none(),
+                    "the victim ended before it was killed"
+                );
+                drop(v); // kills the process mid-run
+            }
+            hs.into_iter().for_each(|h| h.join().expect("client"));
+        });
     }
-    for p in &mut parties {
-        for _ in warm_up..total - 1 {
-            let line = p.line();
-            assert!(line.contains("session"), "unexpected party output: {line}");
-        }
-    }
+    let took = start.elapsed();
     let after: Vec<u64> = parties.iter().map(Server::rss_kib).collect();
-    session(total - 1);
+    // SIGTERM: each party finishes its sessions in flight (none now) and exits 0.
+    for p in &mut parties {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &p.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
     for p in &mut parties {
         let status = p.wait(Duration::from_secs(30));
         assert!(status.success(), "a party failed: {status}");
     }
-    let took = start.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "mpc3 parties: {total} sessions in {took:.1?}; RSS after warm-up {warm:?} KiB, \
-         after {} more sessions {after:?} KiB",
-        total - 1 - warm_up
+    assert!(
+        ready.iter().all(|f| !f.exists()),
+        "ready files are removed on exit"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("mpc3 parties: 800 sessions by 16 clients in {took:.1?}; RSS after warm-up {warm:?} KiB, after {after:?} KiB");
     for (w, a) in warm.iter().zip(&after) {
         assert!(
-            *a < w + 16 * 1024,
+            *a < w + 32 * 1024,
             "a party's RSS grew from {w} KiB to {a} KiB"
         );
     }
-    assert!(took < Duration::from_secs(120), "took {took:?}");
 }
