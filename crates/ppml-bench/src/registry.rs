@@ -46,7 +46,7 @@ pub struct BackendOptions {
 /// The client of separately running parties, after checking the protocol matches.
 fn remote(
     cfg: &PartiesConfig,
-    opts: &BackendOptions,
+    (opts, batch): (&BackendOptions, Option<usize>),
     want: Protocol,
     name: &str,
 ) -> Result<Box<dyn Backend>, String> {
@@ -64,7 +64,9 @@ fn remote(
         ));
     }
     Ok(Box::new(
-        MpcBackend::remote(cfg.clone()).map_err(|e| e.to_string())?,
+        MpcBackend::remote(cfg.clone())
+            .map_err(|e| e.to_string())?
+            .with_pool_batch(batch.unwrap_or(1)),
     ))
 }
 
@@ -120,17 +122,19 @@ impl BackendKind {
                 Some(_) => HeBackend::throughput(),
             }),
             BackendKind::Mpc2 => match &opts.parties {
-                Some(cfg) => remote(cfg, opts, Protocol::Mpc2, "mpc2")?,
+                Some(cfg) => remote(cfg, (opts, batch), Protocol::Mpc2, "mpc2")?,
                 None => Box::new(
                     MpcBackend::in_process(Protocol::Mpc2, mpc_config(opts))
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| e.to_string())?
+                        .with_pool_batch(batch.unwrap_or(1)),
                 ),
             },
             BackendKind::Mpc3 => match &opts.parties {
-                Some(cfg) => remote(cfg, opts, Protocol::Mpc3, "mpc3")?,
+                Some(cfg) => remote(cfg, (opts, batch), Protocol::Mpc3, "mpc3")?,
                 None => Box::new(
                     MpcBackend::in_process(Protocol::Mpc3, mpc_config(opts))
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| e.to_string())?
+                        .with_pool_batch(batch.unwrap_or(1)),
                 ),
             },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
 
-use crate::client::Client;
+use crate::client::{Client, Opened};
 use crate::compare::Comparator;
 use crate::config::PartiesConfig;
 use crate::error::{MpcError, Result};
@@ -44,6 +44,7 @@ struct Connected {
 pub struct MpcBackend {
     setting: Setting,
     target: Target,
+    pool_batch: usize,
     state: Option<Connected>,
 }
 
@@ -57,6 +58,7 @@ impl MpcBackend {
                 comparison: config.comparison,
             },
             target: Target::InProcess(config),
+            pool_batch: 1,
             state: None,
         })
     }
@@ -70,17 +72,30 @@ impl MpcBackend {
                 comparison: config.comparison,
             },
             target: Target::Remote(Box::new(config)),
+            pool_batch: 1,
             state: None,
         })
     }
 
+    /// Asks the parties to make correlated randomness ahead for queries of `batch` images (the
+    /// default: 1); queries of other sizes make theirs online. 0: no offline phase.
+    pub fn with_pool_batch(mut self, batch: usize) -> Self {
+        self.pool_batch = batch;
+        self
+    }
+
     /// Starts the three parties on threads (start-up included) and links a client session to
     /// them.
-    fn start_threads(&self, model: &Model, config: &MpcConfig) -> Result<(Client, Threads, u64)> {
+    fn start_threads(
+        &self,
+        model: &Model,
+        config: &MpcConfig,
+    ) -> Result<(Client, Threads, Opened)> {
         let limits = SessionLimits {
             timeout: config.timeout,
             idle: config.timeout,
             max_frame_words: DEFAULT_MAX_FRAME_WORDS,
+            pool_depth: config.pool_depth,
         };
         let meshes = Mesh::in_memory(3, config.timeout, DEFAULT_MAX_FRAME_WORDS)?;
         let setting = self.setting;
@@ -115,34 +130,37 @@ impl MpcBackend {
         let (client, opened) = Client::open(
             links,
             setting,
-            (in_len, classes),
+            (in_len, classes, self.pool_batch),
             (4 * config.timeout, DEFAULT_MAX_FRAME_WORDS),
         )?;
         let threads = Threads {
             _meshes: meshes,
             sessions,
         };
-        Ok((client, threads, opened.startup_bytes + opened.session_bytes))
+        Ok((client, threads, opened))
     }
 
     fn setup_inner(&mut self, model: &Model) -> Result<SetupReport> {
         let start = Instant::now();
         let (_, in_len, classes) = plan(model)?;
         self.close();
-        let (client, threads, bytes, run_as) = match &self.target {
+        let (client, threads, opened, run_as) = match &self.target {
             Target::InProcess(config) => {
-                let (c, t, b) = self.start_threads(model, config)?;
+                let (c, t, o) = self.start_threads(model, config)?;
                 (
                     c,
                     Some(t),
-                    b,
+                    o,
                     "parties as threads of this process over in-memory links",
                 )
             }
             Target::Remote(config) => {
-                let (c, b) =
-                    crate::deploy::connect_client(config, self.setting, (in_len, classes))?;
-                (c, None, b, "parties as separate processes over TLS 1.3")
+                let (c, o) = crate::deploy::connect_client(
+                    config,
+                    self.setting,
+                    (in_len, classes, self.pool_batch),
+                )?;
+                (c, None, o, "parties as separate processes over TLS 1.3")
             }
         };
         self.state = Some(Connected {
@@ -157,6 +175,16 @@ impl MpcBackend {
         let mut notes = vec![
             format!("Z_2^64 fixed point with {} fractional bits", fp.frac_bits()),
             run_as.to_string(),
+            if opened.offline_bytes > 0 {
+                format!(
+                    "offline phase: party 2 makes correlated randomness ahead for queries of {} image(s); the pool was filled at setup ({:.2} MB, {:.3} s); queries of other sizes make theirs online",
+                    self.pool_batch,
+                    opened.offline_bytes as f64 / 1e6,
+                    opened.offline_time.as_secs_f64()
+                )
+            } else {
+                "no offline phase: correlated randomness is made while each query runs".into()
+            },
         ];
         notes.extend(match self.setting.protocol {
             Protocol::Mpc2 => [
@@ -174,7 +202,7 @@ impl MpcBackend {
         });
         Ok(SetupReport {
             seconds: start.elapsed().as_secs_f64(),
-            bytes_sent: bytes,
+            bytes_sent: opened.startup_bytes + opened.session_bytes + opened.offline_bytes,
             notes,
         })
     }

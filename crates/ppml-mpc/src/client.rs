@@ -25,11 +25,16 @@ pub(crate) struct Client {
 }
 
 /// What opening a session cost.
+#[derive(Default)]
 pub(crate) struct Opened {
     /// Bytes the parties sent each other at their start-up (weight sharing).
     pub(crate) startup_bytes: u64,
     /// Bytes sent to open this session (hello, key agreement, ready).
     pub(crate) session_bytes: u64,
+    /// Material made ahead while the session opened (the pool filled): bytes and time.
+    pub(crate) offline_bytes: u64,
+    /// See `offline_bytes`.
+    pub(crate) offline_time: Duration,
 }
 
 impl Client {
@@ -37,7 +42,7 @@ impl Client {
     pub(crate) fn open(
         links: Vec<Box<dyn Duplex>>,
         setting: Setting,
-        (in_len, classes): (usize, usize),
+        (in_len, classes, pool): (usize, usize, usize),
         (wait, max_frame_words): (Duration, u64),
     ) -> Result<(Self, Opened)> {
         let mut c = Self {
@@ -49,11 +54,8 @@ impl Client {
         };
         // A fresh random id: it only routes frames (every session draws fresh keys).
         let sid = (Prg::from_os().u64s(1).first().copied().unwrap_or(1) & MAX_SESSION_ID) | 1;
-        let hello = setting.hello(sid, in_len, classes);
-        let mut opened = Opened {
-            startup_bytes: 0,
-            session_bytes: 0,
-        };
+        let hello = setting.hello(sid, (in_len, classes), pool);
+        let mut opened = Opened::default();
         for i in 0..c.links.len() {
             c.send(i, &hello, &[])?;
             opened.session_bytes += payload_bytes(hello.len());
@@ -61,9 +63,11 @@ impl Client {
         for i in 0..c.links.len() {
             let r = c.recv(i, tag::READY)?;
             match r.as_slice() {
-                [_, startup, session] => {
+                [_, startup, session, offline, nanos] => {
                     opened.startup_bytes += startup;
                     opened.session_bytes += session + payload_bytes(r.len());
+                    opened.offline_bytes += offline;
+                    opened.offline_time += Duration::from_nanos(*nanos);
                 }
                 _ => return Err(bad_party(i)),
             }
@@ -139,13 +143,17 @@ impl Client {
         let mut y = vec![0u64; n * self.classes];
         let mut stats = CallStats {
             bytes_sent: sent,
-            rounds: 0,
+            client_bytes: sent,
+            ..CallStats::default()
         };
         for i in 0..self.links.len() {
             let r = self.recv(i, tag::RESULT)?;
-            let [_, bytes, rounds, out @ ..] = r.as_slice() else {
+            let [_, bytes, rounds, offline, nanos, on_demand, out @ ..] = r.as_slice() else {
                 return Err(bad_party(i));
             };
+            stats.offline_bytes += offline;
+            stats.offline_time += Duration::from_nanos(*nanos);
+            stats.offline_on_demand |= *on_demand != 0;
             if self.setting.inputs(i) > 0 {
                 if out.len() != y.len() {
                     return Err(bad_party(i));
@@ -153,6 +161,7 @@ impl Client {
                 ring::add_assign(&mut y, out);
             }
             stats.bytes_sent += bytes + payload_bytes(out.len());
+            stats.client_bytes += payload_bytes(out.len());
             stats.rounds = stats.rounds.max(*rounds);
         }
         // The client's two sequential steps: the shares out, the results back.

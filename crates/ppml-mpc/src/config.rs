@@ -41,6 +41,7 @@ pub struct NodeConfig {
 /// timeout_ms = 30000         # optional: per message / handshake / write
 /// connect_timeout_ms = 60000 # optional: how long nodes wait for each other at startup
 /// max_frame_words = 67108864 # optional: largest accepted message (8 bytes per word)
+/// pool_depth = 4             # optional: queries of material party 2 makes ahead per session
 /// ca = "ca.pem"              # paths are relative to this file's directory
 ///
 /// [[party]]                  # exactly three, in id order
@@ -68,6 +69,8 @@ pub struct PartiesConfig {
     pub connect_timeout: Duration,
     /// Largest accepted frame, in words.
     pub max_frame_words: u64,
+    /// Queries' worth of correlated randomness party 2 makes ahead per session (0: none).
+    pub pool_depth: usize,
     /// The CA certificate (PEM).
     pub ca: PathBuf,
     /// The three parties, by id.
@@ -95,6 +98,7 @@ struct RawConfig {
     timeout_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
     max_frame_words: Option<u64>,
+    pool_depth: Option<usize>,
     ca: PathBuf,
     party: Vec<RawNode>,
     client: RawNode,
@@ -193,6 +197,7 @@ impl PartiesConfig {
             timeout,
             connect_timeout,
             max_frame_words,
+            pool_depth: raw.pool_depth.unwrap_or(crate::DEFAULT_POOL_DEPTH),
             ca: base.join(raw.ca),
             parties,
             client,

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use ppml_nn::Model;
 
-use crate::client::{Client, CLIENT_ID};
+use crate::client::{Client, Opened, CLIENT_ID};
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
 use crate::link::write_frame;
@@ -260,6 +260,7 @@ fn serve(
         timeout: config.timeout,
         idle: options.idle_timeout,
         max_frame_words: config.max_frame_words,
+        pool_depth: config.pool_depth,
     };
     let active = Arc::new(AtomicUsize::new(0));
     let (done_tx, done_rx) = channel::<Result<usize>>();
@@ -345,13 +346,13 @@ fn tally(report: &mut PartyReport, session: Result<usize>) {
 }
 
 /// Opens a client session with the parties of `config` over TLS (as node `client`, with the
-/// `[client]` identity), for a model of `in_len` inputs and `classes` outputs. Returns the
-/// client and the setup bytes the parties and the client sent (start-up and session keys).
+/// `[client]` identity), for a model of `in_len` inputs and `classes` outputs, asking for
+/// material made ahead for queries of `pool` images. Returns the client and what opening cost.
 pub(crate) fn connect_client(
     config: &PartiesConfig,
     setting: Setting,
-    (in_len, classes): (usize, usize),
-) -> Result<(Client, u64)> {
+    (in_len, classes, pool): (usize, usize, usize),
+) -> Result<(Client, Opened)> {
     let (node, _) = config.tls(CLIENT_ID)?;
     let mut links: Vec<Box<dyn Duplex>> = Vec::with_capacity(3);
     for j in 0..3 {
@@ -360,8 +361,8 @@ pub(crate) fn connect_client(
     let (client, opened) = Client::open(
         links,
         setting,
-        (in_len, classes),
+        (in_len, classes, pool),
         (4 * config.timeout, config.max_frame_words),
     )?;
-    Ok((client, opened.startup_bytes + opened.session_bytes))
+    Ok((client, opened))
 }

@@ -107,9 +107,15 @@
 //! 39 MB, 13 rounds. FSS is for links where round trips cost more than bandwidth;
 //! `docs/mpc.md` compares them.
 //!
+//! # Offline and online phases
+//! Correlated randomness that does not depend on the input (`mpc2`'s dealer messages, `mpc3`'s
+//! comparison-helper messages, FSS keys included) is made by party 2 ahead of the queries that
+//! use it, into a pool of `pool_depth` queries per session refilled in the background
+//! (`material.rs`); a query of the announced pool batch size then runs without waiting for it.
+//! Its cost is reported apart ([`ppml_nn::backend::CallStats`]'s `offline_bytes` and
+//! `offline_time`), and a query that found no material ready says so (`offline_on_demand`).
+//!
 //! # Not yet done
-//! - Dealer material (`mpc2`) and helper material (`mpc3` comparisons) are made while the query
-//!   runs, not ahead of it in an offline phase.
 //! - `mpc3` compares with party 2 as a helper (SecureNN-style), not with Falcon's or ABY3's
 //!   helper-free MSB extraction.
 //! - A party that dies ends the deployment: the other two exit with an error and all three must
@@ -143,6 +149,7 @@ mod error;
 mod fss;
 pub mod linalg;
 pub mod link;
+mod material;
 mod mesh;
 mod mpc2;
 mod mpc3;
@@ -167,6 +174,10 @@ pub enum Protocol {
     /// Three parties with replicated sharing.
     Mpc3,
 }
+
+/// Queries' worth of correlated randomness made ahead per session, when nothing else is
+/// configured.
+pub const DEFAULT_POOL_DEPTH: usize = 4;
 
 /// How long a party waits for a message that is due, when nothing else is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -215,6 +226,10 @@ pub struct MpcConfig {
     pub timeout: Duration,
     /// The comparison protocol for ReLU and max-pooling.
     pub comparison: Comparison,
+    /// Queries whose correlated randomness party 2 makes ahead, per session (0: none, every
+    /// query makes its own online). In-process parties only; deployed parties take it from
+    /// `parties.toml`.
+    pub pool_depth: usize,
 }
 
 impl Default for MpcConfig {
@@ -223,6 +238,7 @@ impl Default for MpcConfig {
             frac_bits: 16,
             timeout: DEFAULT_TIMEOUT,
             comparison: Comparison::default(),
+            pool_depth: DEFAULT_POOL_DEPTH,
         }
     }
 }

@@ -26,8 +26,15 @@ pub(crate) const STARTUP: SessionId = 0;
 /// Tag bit of a control frame: "the sender has aborted this session".
 const ABORT: u64 = 1 << 63;
 
-/// The largest session id (the tag's top bit marks aborts).
-pub(crate) const MAX_SESSION_ID: SessionId = ABORT - 1;
+/// Tag bit of a session's offline lane: correlated randomness sent ahead of its queries.
+const OFFLINE: u64 = 1 << 62;
+
+/// The largest session id (the tag's two top bits mark aborts and offline lanes).
+pub(crate) const MAX_SESSION_ID: SessionId = OFFLINE - 1;
+
+/// The id [`SessionNet`] gives the offline lane from the material provider (party 2): a
+/// virtual peer after the parties.
+pub(crate) const MATERIAL: usize = 3;
 
 /// How many ended sessions are remembered, so that their late frames are dropped.
 const REMEMBERED: usize = 1 << 16;
@@ -222,6 +229,37 @@ impl Mesh {
     /// Opens session `sid`: its frames, including any that arrived before this call, are
     /// delivered to the returned endpoint. Fails if the mesh is broken or `sid` is in use.
     pub(crate) fn session(self: &Arc<Self>, sid: SessionId) -> Result<SessionNet> {
+        let mut rx = self.claim(sid)?;
+        // Parties 0 and 1 also read the session's offline lane from party 2, the provider of
+        // correlated randomness, as the virtual peer [`MATERIAL`].
+        if self.id != 2 {
+            rx.push(self.claim(sid | OFFLINE)?.get_mut(2).and_then(Option::take));
+        }
+        Ok(self.endpoint(sid, rx))
+    }
+
+    /// The provider's (party 2's) sending end of session `sid`'s offline lane.
+    pub(crate) fn offline_lane(self: &Arc<Self>, sid: SessionId) -> Result<SessionNet> {
+        let rx = self.claim(sid | OFFLINE)?;
+        Ok(self.endpoint(sid | OFFLINE, rx))
+    }
+
+    fn endpoint(
+        self: &Arc<Self>,
+        sid: SessionId,
+        rx: Vec<Option<Receiver<Vec<u64>>>>,
+    ) -> SessionNet {
+        SessionNet {
+            mesh: self.clone(),
+            sid,
+            rx,
+            stats: TransportStats::default(),
+            sent_since_recv: false,
+        }
+    }
+
+    /// Claims the mailbox of `sid` (frames that arrived before are kept) and takes its receivers.
+    fn claim(&self, sid: SessionId) -> Result<Vec<Option<Receiver<Vec<u64>>>>> {
         let mut b = lock(&self.boxes);
         if let Some(peer) = b.dead.iter().position(|d| *d) {
             return Err(MpcError::Disconnected {
@@ -239,14 +277,7 @@ impl Mesh {
         let nodes = b.dead.len();
         let m = b.sessions.entry(sid).or_insert_with(|| Mailbox::new(nodes));
         m.claimed = true;
-        let rx = m.lanes.iter_mut().map(|l| l.rx.take()).collect();
-        Ok(SessionNet {
-            mesh: self.clone(),
-            sid,
-            rx,
-            stats: TransportStats::default(),
-            sent_since_recv: false,
-        })
+        Ok(m.lanes.iter_mut().map(|l| l.rx.take()).collect())
     }
 
     fn send(&self, sid: SessionId, to: usize, msg: &[u64]) -> Result<()> {
@@ -296,6 +327,8 @@ impl SessionNet {
         for to in 0..self.mesh.writers.len() {
             if to != self.mesh.id {
                 let _ = self.mesh.send(self.sid | ABORT, to, &[]);
+                // Whoever waits for this session's material made ahead stops waiting too.
+                let _ = self.mesh.send(self.sid | OFFLINE | ABORT, to, &[]);
             }
         }
     }
@@ -303,7 +336,11 @@ impl SessionNet {
 
 impl Drop for SessionNet {
     fn drop(&mut self) {
-        lock(&self.mesh.boxes).end(self.sid);
+        let mut b = lock(&self.mesh.boxes);
+        b.end(self.sid);
+        if self.rx.len() > MATERIAL {
+            b.end(self.sid | OFFLINE);
+        }
     }
 }
 

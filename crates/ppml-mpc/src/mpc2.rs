@@ -20,6 +20,8 @@ use ppml_nn::Model;
 use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
+use crate::material::Source;
+use crate::mesh::MATERIAL;
 use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
 use crate::prg::{Prg, PrgKey, STREAM_AUX};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
@@ -84,7 +86,7 @@ fn trunc(id: usize, v: &mut [u64], bits: u32) {
 )]
 fn run_party(
     net: &mut dyn Transport,
-    id: usize,
+    (id, helper): (usize, usize),
     weights: &[Weights],
     prg: &mut Prg,
     steps: &[Step],
@@ -104,7 +106,7 @@ fn run_party(
                 let c = if id == 0 {
                     prg.u64s(z.len())
                 } else {
-                    net.recv_exact(2, z.len())?
+                    net.recv_exact(helper, z.len())?
                 };
                 ring::add_assign(&mut z, &c);
                 add_bias_channels(&mut z, bias, g.positions());
@@ -124,7 +126,7 @@ fn run_party(
                 let c = if id == 0 {
                     prg.u64s(z.len())
                 } else {
-                    net.recv_exact(2, z.len())?
+                    net.recv_exact(helper, z.len())?
                 };
                 ring::add_assign(&mut z, &c);
                 add_bias_channels(&mut z, bias, 1);
@@ -138,7 +140,7 @@ fn run_party(
                 let sq = if id == 0 {
                     prg.u64s(x.len())
                 } else {
-                    net.recv_exact(2, x.len())?
+                    net.recv_exact(helper, x.len())?
                 };
                 let mut z: Vec<u64> = (0..x.len())
                     .map(|j| {
@@ -162,10 +164,10 @@ fn run_party(
                 trunc(id, &mut z, f);
                 z
             }
-            (Step::Relu { .. }, _) => cmp.relu(net, &mut role(id, prg), &x, x.len())?,
+            (Step::Relu { .. }, _) => cmp.relu(net, &mut role(id, helper, prg), &x, x.len())?,
             (Step::MaxPool(g), _) => {
                 let wins = pool_windows(&g, &x, n);
-                max_windows(net, &mut role(id, prg), cmp, wins, n * g.out_len())?
+                max_windows(net, &mut role(id, helper, prg), cmp, wins, n * g.out_len())?
             }
             _ => return Err(MpcError::PartyFailed { party: id }),
         };
@@ -183,17 +185,17 @@ fn dealer<'a>(prg0: &'a mut Prg, prg1: &'a mut Prg) -> Role<'a> {
     }
 }
 
-fn role(id: usize, prg: &mut Prg) -> Role<'_> {
+fn role(id: usize, helper: usize, prg: &mut Prg) -> Role<'_> {
     if id == 0 {
         Role::A {
             peer: 1,
-            helper: 2,
+            helper,
             prg,
         }
     } else {
         Role::B {
             peer: 0,
-            helper: 2,
+            helper,
             prg,
         }
     }
@@ -361,7 +363,9 @@ pub(crate) fn open(net: &mut dyn Transport, id: usize) -> Result<Session> {
 }
 
 /// One query of `n` images at node `id`: a party's output share (`x` is its input share), or
-/// nothing at the dealer (`x` empty).
+/// nothing at the dealer (`x` empty). With [`Source::Pool`] the dealer's part was made ahead
+/// ([`make_material`]) and arrives on the offline lane: the parties read their PRG key and the
+/// dealer's messages from [`MATERIAL`], and the dealer does nothing online.
 #[expect(
     clippy::too_many_arguments,
     reason = "a protocol step with its operands spelled out"
@@ -374,17 +378,50 @@ pub(crate) fn query(
     steps: &[Step],
     (fp, cmp): (FixedPoint, &Comparator),
     x: Vec<u64>,
-    (n, in_len): (usize, usize),
+    (n, in_len, source): (usize, usize, Source),
 ) -> Result<Vec<u64>> {
-    match (node, session) {
-        (Node::Party { weights }, Session::Party(prg)) => {
-            run_party(net, id, weights, prg, steps, (fp, cmp), x, n)
+    match (node, session, source) {
+        (Node::Party { weights }, Session::Party(prg), Source::Online) => {
+            run_party(net, (id, 2), weights, prg, steps, (fp, cmp), x, n)
         }
-        (Node::Dealer { masks }, Session::Dealer(prg0, prg1)) => {
+        (Node::Party { weights }, Session::Party(_), Source::Pool) => {
+            let mut prg = PrgKey::from_words(&net.recv_exact(MATERIAL, 4)?).prg(STREAM_AUX);
+            run_party(
+                net,
+                (id, MATERIAL),
+                weights,
+                &mut prg,
+                steps,
+                (fp, cmp),
+                x,
+                n,
+            )
+        }
+        (Node::Dealer { masks }, Session::Dealer(prg0, prg1), Source::Online) => {
             run_dealer(net, masks, prg0, prg1, steps, cmp, (n, in_len)).map(|()| Vec::new())
         }
+        (Node::Dealer { .. }, Session::Dealer(..), Source::Pool) => Ok(Vec::new()),
         _ => Err(MpcError::PartyFailed { party: id }),
     }
+}
+
+/// The dealer's part of one future query of `n` images, sent ahead on the offline lane `lane`:
+/// fresh PRG keys for both parties, then every correction word and comparison key.
+pub(crate) fn make_material(
+    lane: &mut dyn Transport,
+    node: &Node,
+    steps: &[Step],
+    cmp: &Comparator,
+    (n, in_len): (usize, usize),
+) -> Result<()> {
+    let Node::Dealer { masks } = node else {
+        return Err(MpcError::PartyFailed { party: lane.id() });
+    };
+    let (k0, k1) = (PrgKey::random(), PrgKey::random());
+    lane.send(0, k0.to_words())?;
+    lane.send(1, k1.to_words())?;
+    let (mut prg0, mut prg1) = (k0.prg(STREAM_AUX), k1.prg(STREAM_AUX));
+    run_dealer(lane, masks, &mut prg0, &mut prg1, steps, cmp, (n, in_len))
 }
 
 /// The client's additive shares of the encoded images `x` for parties 0 and 1.

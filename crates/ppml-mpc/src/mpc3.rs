@@ -22,6 +22,8 @@ use ppml_nn::Model;
 use crate::compare::{max_windows, Comparator, Role};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
+use crate::material::Source;
+use crate::mesh::MATERIAL;
 use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
 use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_ZERO};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
@@ -203,16 +205,25 @@ impl Party {
     }
 
     /// Runs the plan on `n` images whose replicated input shares are `x`; returns this party's
-    /// first output share (the client adds the three).
+    /// first output share (the client adds the three). With [`Source::Pool`], party 2's helper
+    /// messages for the comparisons were made ahead ([`make_material`]): parties 0 and 1 read
+    /// their comparison PRG key and those messages from [`MATERIAL`], and party 2 skips the
+    /// comparisons.
     pub(crate) fn run(
         &mut self,
         net: &mut dyn Transport,
         steps: &[Step],
         (fp, cmp): (FixedPoint, &Comparator),
         x: (Vec<u64>, Vec<u64>),
-        n: usize,
+        (n, source): (usize, Source),
     ) -> Result<Vec<u64>> {
         let f = fp.frac_bits();
+        let mut pooled = match (source, self.id) {
+            (Source::Pool, 0 | 1) => {
+                Some(PrgKey::from_words(&net.recv_exact(MATERIAL, 4)?).prg(STREAM_AUX))
+            }
+            _ => None,
+        };
         let mut act = Act::Rss(x.0, x.1);
         let mut len = act_len(&act) / n.max(1);
         for (s, step) in steps.iter().enumerate() {
@@ -269,19 +280,48 @@ impl Party {
                 }
                 Step::Relu { .. } => {
                     let y = self.additive(act);
-                    let y = cmp.relu(net, &mut self.role(), &y, n * len)?;
-                    Act::Add(y)
+                    Act::Add(match self.comparison_role(source, &mut pooled) {
+                        Some(mut role) => cmp.relu(net, &mut role, &y, n * len)?,
+                        None => Vec::new(),
+                    })
                 }
                 Step::MaxPool(g) => {
                     let y = self.additive(act);
                     let wins = pool_windows(&g, &y, if self.id == 2 { 0 } else { n });
                     len = g.out_len();
-                    Act::Add(max_windows(net, &mut self.role(), cmp, wins, n * len)?)
+                    Act::Add(match self.comparison_role(source, &mut pooled) {
+                        Some(mut role) => max_windows(net, &mut role, cmp, wins, n * len)?,
+                        None => Vec::new(),
+                    })
                 }
             };
         }
         let (a, _) = self.replicated(net, act, n * len)?;
         Ok(a)
+    }
+
+    /// This party's role in a comparison: online, party 2 helps with the PRGs it shares with
+    /// the others; pooled, parties 0 and 1 use the query's PRG and read the helper's messages
+    /// made ahead, and party 2 has no part (`None`).
+    fn comparison_role<'a>(
+        &'a mut self,
+        source: Source,
+        pooled: &'a mut Option<Prg>,
+    ) -> Option<Role<'a>> {
+        match (source, self.id, pooled.as_mut()) {
+            (Source::Online, ..) => Some(self.role()),
+            (Source::Pool, 0, Some(prg)) => Some(Role::A {
+                peer: 1,
+                helper: MATERIAL,
+                prg,
+            }),
+            (Source::Pool, 1, Some(prg)) => Some(Role::B {
+                peer: 0,
+                helper: MATERIAL,
+                prg,
+            }),
+            (Source::Pool, ..) => None,
+        }
     }
 
     fn role(&mut self) -> Role<'_> {
@@ -383,6 +423,44 @@ pub(crate) fn open(
     net.send((id + 2) % 3, k_prev.to_words())?;
     let k_next = PrgKey::from_words(&net.recv_exact((id + 1) % 3, 4)?);
     Ok(Party::new(id, weights, &k_prev, &k_next))
+}
+
+/// Party 2's helper part of the comparisons of one future query of `n` images, sent ahead on
+/// the offline lane `lane`: fresh comparison PRG keys for parties 0 and 1, then every helper
+/// message in the order the comparisons run.
+pub(crate) fn make_material(
+    lane: &mut dyn Transport,
+    steps: &[Step],
+    cmp: &Comparator,
+    (n, in_len): (usize, usize),
+) -> Result<()> {
+    let (ka, kb) = (PrgKey::random(), PrgKey::random());
+    lane.send(0, ka.to_words())?;
+    lane.send(1, kb.to_words())?;
+    let (mut prg_a, mut prg_b) = (ka.prg(STREAM_AUX), kb.prg(STREAM_AUX));
+    let mut role = Role::H {
+        a: 0,
+        b: 1,
+        prg_a: &mut prg_a,
+        prg_b: &mut prg_b,
+    };
+    let mut len = in_len;
+    for step in steps {
+        match *step {
+            Step::Conv { g, .. } => len = g.out_len(),
+            Step::Linear { out, .. } => len = out,
+            Step::AvgPool(g) => len = g.out_len(),
+            Step::Square { .. } => {}
+            Step::Relu { .. } => {
+                cmp.relu(lane, &mut role, &[], n * len)?;
+            }
+            Step::MaxPool(g) => {
+                len = g.out_len();
+                max_windows(lane, &mut role, cmp, vec![Vec::new(); g.k * g.k], n * len)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The client's shares of the encoded images `x` for the three parties: party `i` gets

@@ -6,10 +6,12 @@
 //! counted on a link, never computed.
 //!
 //! Client frames are words: `[HELLO, version, session, protocol, frac_bits, comparison,
-//! in_len, classes]` -> `[READY, startup_bytes, session_bytes]`; then per query `[QUERY, n]`
-//! followed by the party's input share frames (two under `mpc3`, one at an `mpc2` party, none at
-//! the dealer) -> `[RESULT, bytes_sent, rounds, y...]`; `[BYE]` ends the session. Any failure is
-//! answered by `[ERROR, message...]` and ends that session only.
+//! in_len, classes, pool_batch]` -> `[READY, startup_bytes, session_bytes, offline_bytes,
+//! offline_nanos]`; then per query `[QUERY, n]` followed by the party's input share frames (two
+//! under `mpc3`, one at an `mpc2` party, none at the dealer) -> `[RESULT, bytes_sent, rounds,
+//! offline_bytes, offline_nanos, on_demand, y...]`; `[BYE]` ends the session. Any failure is
+//! answered by `[ERROR, message...]` and ends that session only. The offline figures are the
+//! material made ahead ([`crate::material`]) that the query used, reported by party 2.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use ppml_nn::Model;
 use crate::compare::Comparator;
 use crate::error::{MpcError, Result};
 use crate::link::{read_frame, write_frame, Duplex};
+use crate::material::{counters, Made, Provider, Source};
 use crate::mesh::{Mesh, SessionId, SessionNet, MAX_SESSION_ID, STARTUP};
 use crate::plan::{plan, Step};
 use crate::ring::FixedPoint;
@@ -70,8 +73,14 @@ impl Setting {
         }
     }
 
-    /// The hello frame of session `sid` for a model with `in_len` inputs and `classes` outputs.
-    pub(crate) fn hello(&self, sid: SessionId, in_len: usize, classes: usize) -> Vec<u64> {
+    /// The hello frame of session `sid` for a model with `in_len` inputs and `classes`
+    /// outputs, asking for material made ahead for queries of `pool` images (0: none).
+    pub(crate) fn hello(
+        &self,
+        sid: SessionId,
+        (in_len, classes): (usize, usize),
+        pool: usize,
+    ) -> Vec<u64> {
         let [p, f, c] = self.words();
         vec![
             tag::HELLO,
@@ -82,6 +91,7 @@ impl Setting {
             c,
             in_len as u64,
             classes as u64,
+            pool as u64,
         ]
     }
 }
@@ -95,6 +105,8 @@ pub(crate) struct SessionLimits {
     pub(crate) idle: Duration,
     /// Largest accepted frame, in words.
     pub(crate) max_frame_words: u64,
+    /// How many queries' material the provider makes ahead per session (0: no offline phase).
+    pub(crate) pool_depth: usize,
 }
 
 enum Shares {
@@ -137,6 +149,11 @@ pub(crate) fn error_frame(message: &str) -> Vec<u64> {
         u64::from_le_bytes(w)
     }));
     out
+}
+
+/// A duration in whole nanoseconds, saturated to a word.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The message of an error frame (lossy on invalid UTF-8; bounded by the frame).
@@ -238,11 +255,11 @@ impl PartyState {
             })
         };
         let hello = read(conn, limits.timeout)?.ok_or(bad("closed before hello"))?;
-        let expected = self.setting.hello(0, self.in_len, self.classes);
+        let expected = self.setting.hello(0, (self.in_len, self.classes), 0);
         if hello.len() != expected.len() || hello[..2] != expected[..2] {
             return Err(bad("not a hello of this version"));
         }
-        if hello[3..] != expected[3..] {
+        if hello[3..8] != expected[3..8] {
             return Err(bad(
                 "protocol, fixed point, comparison or model shape differ from the parties'",
             ));
@@ -251,58 +268,106 @@ impl PartyState {
         if sid == STARTUP || sid > MAX_SESSION_ID {
             return Err(bad("session id out of range"));
         }
+        let pool = usize::try_from(hello[8])
+            .ok()
+            .filter(|&b| (b as u64).saturating_mul(self.in_len as u64) <= limits.max_frame_words)
+            .ok_or(bad("pool batch size out of range"))?;
+        let pool = if limits.pool_depth == 0 { 0 } else { pool };
         let net = slot.insert(mesh.session(sid)?);
         let mut session = match &self.shares {
             Shares::Mpc2(_) => Session::Mpc2(mpc2::open(net, id)?),
             Shares::Mpc3(w) => Session::Mpc3(Box::new(mpc3::open(net, id, w.clone())?)),
         };
         let opened = net.stats();
-        write_frame(
-            conn,
-            &[tag::READY, self.startup.bytes_sent, opened.bytes_sent],
-            &[],
-        )
-        .map_err(|_| bad("connection failed"))?;
         let cmp = Comparator::new(self.setting.comparison, self.setting.fp.frac_bits());
-        let mut queries = 0;
-        while let Some(q) = read(conn, limits.idle)? {
-            match q.as_slice() {
-                [tag::BYE] => break,
-                [tag::QUERY, n] => {
-                    let n = usize::try_from(*n).map_err(|_| bad("batch too large"))?;
-                    let len = n
-                        .checked_mul(self.in_len)
-                        .filter(|&l| n > 0 && (l as u64) <= limits.max_frame_words)
-                        .ok_or(bad("batch size out of range"))?;
-                    let mut inputs = Vec::with_capacity(2);
-                    for _ in 0..self.setting.inputs(id) {
-                        let x = read(conn, limits.timeout)?.ok_or(bad("closed mid-query"))?;
-                        if x.len() != len {
-                            return Err(bad("input share of the wrong length"));
-                        }
-                        inputs.push(x);
+        let counters = counters();
+        std::thread::scope(|scope| {
+            // Party 2 provides the material made ahead; it fills the pool before saying ready.
+            let mut provider = None;
+            let mut filled = Vec::new();
+            if id == 2 && pool > 0 {
+                let lane = mesh.offline_lane(sid)?;
+                let (steps, cmp, in_len) = (&self.steps, &cmp, self.in_len);
+                let make = move |lane: &mut dyn Transport| match &self.shares {
+                    Shares::Mpc2(node) => {
+                        mpc2::make_material(lane, node, steps, cmp, (pool, in_len))
                     }
-                    let before = net.stats();
-                    let y = self.query(net, &mut session, inputs, n, &cmp)?;
-                    let after = net.stats();
-                    write_frame(
-                        conn,
-                        &[
-                            tag::RESULT,
-                            after.bytes_sent - before.bytes_sent,
-                            after.rounds - before.rounds,
-                        ],
-                        &y,
-                    )
-                    .map_err(|_| bad("connection failed"))?;
-                    queries += 1;
-                }
-                _ => return Err(bad("unexpected frame")),
+                    Shares::Mpc3(_) => mpc3::make_material(lane, steps, cmp, (pool, in_len)),
+                };
+                let mut p = Provider::start(
+                    scope,
+                    &counters,
+                    lane,
+                    (limits.pool_depth, limits.timeout),
+                    make,
+                );
+                filled = p.fill(limits.pool_depth)?;
+                provider = Some(p);
             }
-        }
-        Ok(SessionReport {
-            queries,
-            stats: net.stats(),
+            let offline: Made = filled.iter().fold(Made::default(), |a, m| Made {
+                bytes: a.bytes + m.bytes,
+                time: a.time + m.time,
+            });
+            write_frame(
+                &mut *conn,
+                &[
+                    tag::READY,
+                    self.startup.bytes_sent,
+                    opened.bytes_sent,
+                    offline.bytes,
+                    nanos(offline.time),
+                ],
+                &[],
+            )
+            .map_err(|_| bad("connection failed"))?;
+            let mut queries = 0;
+            while let Some(q) = read(conn, limits.idle)? {
+                match q.as_slice() {
+                    [tag::BYE] => break,
+                    [tag::QUERY, n] => {
+                        let n = usize::try_from(*n).map_err(|_| bad("batch too large"))?;
+                        let len = n
+                            .checked_mul(self.in_len)
+                            .filter(|&l| n > 0 && (l as u64) <= limits.max_frame_words)
+                            .ok_or(bad("batch size out of range"))?;
+                        let mut inputs = Vec::with_capacity(2);
+                        for _ in 0..self.setting.inputs(id) {
+                            let x = read(conn, limits.timeout)?.ok_or(bad("closed mid-query"))?;
+                            if x.len() != len {
+                                return Err(bad("input share of the wrong length"));
+                            }
+                            inputs.push(x);
+                        }
+                        let source = Source::of(n, pool);
+                        let (made, on_demand) = match (&provider, source) {
+                            (Some(p), Source::Pool) => p.take(&mut filled)?,
+                            _ => (Made::default(), false),
+                        };
+                        let before = net.stats();
+                        let y = self.query(net, &mut session, inputs, (n, source), &cmp)?;
+                        let after = net.stats();
+                        write_frame(
+                            &mut *conn,
+                            &[
+                                tag::RESULT,
+                                after.bytes_sent - before.bytes_sent,
+                                after.rounds - before.rounds,
+                                made.bytes,
+                                nanos(made.time),
+                                u64::from(on_demand),
+                            ],
+                            &y,
+                        )
+                        .map_err(|_| bad("connection failed"))?;
+                        queries += 1;
+                    }
+                    _ => return Err(bad("unexpected frame")),
+                }
+            }
+            Ok(SessionReport {
+                queries,
+                stats: net.stats(),
+            })
         })
     }
 
@@ -311,7 +376,7 @@ impl PartyState {
         net: &mut SessionNet,
         session: &mut Session,
         mut inputs: Vec<Vec<u64>>,
-        n: usize,
+        (n, source): (usize, Source),
         cmp: &Comparator,
     ) -> Result<Vec<u64>> {
         let fp = self.setting.fp;
@@ -324,12 +389,12 @@ impl PartyState {
                 &self.steps,
                 (fp, cmp),
                 inputs.pop().unwrap_or_default(),
-                (n, self.in_len),
+                (n, self.in_len, source),
             )?,
             (Session::Mpc3(party), Shares::Mpc3(_)) => {
                 let b = inputs.pop().unwrap_or_default();
                 let a = inputs.pop().unwrap_or_default();
-                party.run(net, &self.steps, (fp, cmp), (a, b), n)?
+                party.run(net, &self.steps, (fp, cmp), (a, b), (n, source))?
             }
             _ => return Err(MpcError::PartyFailed { party: self.id }),
         };

@@ -112,6 +112,49 @@ fn repeated_queries_stay_correct_and_fresh() {
 }
 
 #[test]
+fn queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    for comparison in [Comparison::BitDecomposition, Comparison::Fss] {
+        let config = MpcConfig {
+            comparison,
+            pool_depth: 2,
+            ..MpcConfig::default()
+        };
+        for protocol in [Protocol::Mpc2, Protocol::Mpc3] {
+            let mut b = MpcBackend::in_process(protocol, config.clone())
+                .expect("config")
+                .with_pool_batch(1);
+            let mut model = zoo::architecture("minionn").expect("zoo");
+            zoo::init_weights(&mut model, 5);
+            let setup = b.setup(&model).expect("setup");
+            assert!(
+                setup.notes.iter().any(|n| n.starts_with("offline phase")),
+                "{setup:?}"
+            );
+            // Five one-image queries: the pool of two is refilled in the background; a batch
+            // of two makes its material online.
+            for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {
+                let x = images(n, k);
+                let want = engine::forward(&model, &x).expect("plain");
+                let (got, stats) = b.infer(&x).expect("infer");
+                assert_eq!(
+                    got.argmax_rows(),
+                    want.argmax_rows(),
+                    "{protocol:?} {comparison:?}"
+                );
+                if n == 1 {
+                    assert!(
+                        stats.offline_bytes > 0,
+                        "{protocol:?} {comparison:?} {stats:?}"
+                    );
+                } else {
+                    assert_eq!(stats.offline_bytes, 0, "{stats:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn misuse_is_reported_not_panicked() {
     let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     assert!(b.infer(&images(1, 0)).is_err());

@@ -21,10 +21,20 @@ pub struct SetupReport {
 /// Communication of one inference call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
-    /// Bytes sent, all parties together.
+    /// Bytes sent during the call, all parties together (the client's traffic included).
     pub bytes_sent: u64,
-    /// Communication rounds (sequential message exchanges).
+    /// Communication rounds on the critical path (sequential message exchanges).
     pub rounds: u64,
+    /// The client's own part of `bytes_sent` (what it sent and received).
+    pub client_bytes: u64,
+    /// Bytes of input-independent correlated randomness this call used that were sent ahead of
+    /// it (the offline phase); not part of `bytes_sent`.
+    pub offline_bytes: u64,
+    /// Time spent making that randomness ahead of the call; not part of the call's time.
+    pub offline_time: std::time::Duration,
+    /// The call needed such randomness but none was ready: it was made while the call ran
+    /// (and so counts in its time and `bytes_sent`).
+    pub offline_on_demand: bool,
 }
 
 /// A way to run private (or, for [`PlainBackend`], plain) inference for one model.
