@@ -6,9 +6,11 @@
 //! cost apart from the online cost, and peak memory. [`registry`] is the one place that knows
 //! which backends exist; the CLI uses it too.
 
+pub mod deployed;
 pub mod registry;
 pub mod report;
 mod run;
 
+pub use deployed::{DeployedConfig, DeployedResult};
 pub use registry::BackendKind;
 pub use run::{run, BenchConfig, BenchError, PairResult, Report};

@@ -38,6 +38,9 @@ pub struct BackendOptions {
     pub frac_bits: Option<u32>,
     /// `mpc2`/`mpc3`: the comparison protocol (`None`: the default, bit decomposition).
     pub comparison: Option<Comparison>,
+    /// `mpc2`/`mpc3` in-process: queries' worth of correlated randomness made ahead per session
+    /// (`None`: the default, 4).
+    pub pool_depth: Option<usize>,
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
@@ -75,6 +78,7 @@ fn mpc_config(opts: &BackendOptions) -> MpcConfig {
     MpcConfig {
         frac_bits: opts.frac_bits.unwrap_or(default.frac_bits),
         comparison: opts.comparison.unwrap_or(default.comparison),
+        pool_depth: opts.pool_depth.unwrap_or(default.pool_depth),
         ..default
     }
 }

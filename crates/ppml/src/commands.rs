@@ -13,8 +13,9 @@ use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
 use ppml_train::{Progress, TrainConfig};
 
 use ppml_bench::registry::BackendOptions;
-use ppml_bench::{report, BackendKind, BenchConfig};
-use ppml_mpc::{Comparison, PartiesConfig};
+use ppml_bench::{report, BackendKind, BenchConfig, DeployedConfig};
+use ppml_link::LinkProfile;
+use ppml_mpc::{Comparison, PartiesConfig, Protocol};
 use ppml_tee::channel::DEFAULT_MAX_FRAME;
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
@@ -46,6 +47,10 @@ struct BackendArgs {
     /// secret sharing: one round, for slow links).
     #[arg(long, value_parser = parse_comparison)]
     comparison: Option<Comparison>,
+    /// mpc2/mpc3 in-process: queries of correlated randomness party 2 makes ahead per session
+    /// (default 4; 0: none; deployed parties take it from parties.toml).
+    #[arg(long)]
+    pool_depth: Option<usize>,
     /// mpc2/mpc3: be the client of parties started with `ppml party` (default: run the parties
     /// as threads in this process).
     #[arg(long)]
@@ -67,6 +72,7 @@ impl BackendArgs {
             measurement: self.measurement,
             frac_bits: self.frac_bits,
             comparison: self.comparison,
+            pool_depth: self.pool_depth,
         })
     }
 }
@@ -181,6 +187,14 @@ enum Command {
         /// Fewer images: a smoke run of a few minutes.
         #[arg(long)]
         quick: bool,
+        /// Link profiles for the deployed MPC rows (parties as separate processes over TLS,
+        /// links emulated in user space), comma separated: loopback, lan, wan; or `none`
+        /// (default: all three; with --quick, loopback).
+        #[arg(long, value_delimiter = ',')]
+        network: Option<Vec<String>>,
+        /// Models of the deployed rows, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "lenet")]
+        deployed_models: Vec<String>,
         /// Folder for results.json, results.csv, report.md and the SVG charts.
         #[arg(long, default_value = "out/bench")]
         out: PathBuf,
@@ -388,10 +402,33 @@ pub fn run(cli: Cli) -> Result<()> {
             limit,
             latency_images,
             quick,
+            network,
+            deployed_models,
             out,
             data,
             models_dir,
         } => {
+            let networks = network.unwrap_or_else(|| {
+                let names: &[&str] = if quick {
+                    &["loopback"]
+                } else {
+                    &LinkProfile::NAMES
+                };
+                names.iter().map(|n| n.to_string()).collect()
+            });
+            let networks = networks
+                .iter()
+                .filter(|n| n.as_str() != "none")
+                .map(|n| LinkProfile::from_name(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let deployed = (!networks.is_empty()).then(|| -> Result<DeployedConfig> {
+                Ok(DeployedConfig {
+                    networks,
+                    models: deployed_models,
+                    protocols: vec![Protocol::Mpc2, Protocol::Mpc3],
+                    party_exe: std::env::current_exe().context("locating the ppml executable")?,
+                })
+            });
             let cfg = BenchConfig {
                 models,
                 backends: backends.unwrap_or_else(|| BackendKind::ALL.to_vec()),
@@ -402,6 +439,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     allow_simulated: true,
                     ..BackendOptions::default()
                 },
+                deployed: deployed.transpose()?,
             };
             let test = load_split(data, Split::Test, Some(cfg.limit.max(cfg.latency_images)))?;
             let report = ppml_bench::run(&cfg, &test)?;
