@@ -2,6 +2,7 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod relay;
 
 use std::process::ExitCode;
 
