@@ -62,8 +62,11 @@ pub enum Protocol {
 /// One node's entry in `parties.toml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
-    /// Where the node listens (`host:port`, resolved when the file is loaded).
+    /// Where the other nodes reach it (`host:port`, resolved when the file is loaded).
     pub address: SocketAddr,
+    /// Where the node itself listens, when that differs from `address` (a relay, a NAT or a
+    /// proxy forwards `address` to it); `None` listens on `address`.
+    pub listen: Option<SocketAddr>,
     /// Its certificate (PEM), read by every node to pin it.
     pub cert: PathBuf,
     /// Its private key (PEM), read only by the node itself; may be absent from other nodes'
@@ -84,6 +87,7 @@ pub struct NodeConfig {
 ///
 /// [[party]]                  # exactly three, in id order
 /// address = "127.0.0.1:7000"
+/// # listen = "127.0.0.1:7100" # optional: bind here; others connect to `address`
 /// cert = "party-0.pem"
 /// key = "party-0.key"
 /// # [[party]] ... (party-1, party-2)
@@ -119,6 +123,7 @@ pub struct PartiesConfig {
 #[serde(deny_unknown_fields)]
 struct RawNode {
     address: String,
+    listen: Option<String>,
     cert: PathBuf,
     key: Option<PathBuf>,
 }
@@ -199,17 +204,16 @@ impl PartiesConfig {
                 format!("{} [[party]] entries: expected 3", raw.party.len()),
             ));
         }
-        let node = |r: RawNode| -> Result<NodeConfig> {
-            let address = r
-                .address
-                .to_socket_addrs()
-                .map_err(|e| deploy_err(here, format!("address {:?}: {e}", r.address)))?
+        let resolve = |a: &str| -> Result<SocketAddr> {
+            a.to_socket_addrs()
+                .map_err(|e| deploy_err(here, format!("address {a:?}: {e}")))?
                 .next()
-                .ok_or_else(|| {
-                    deploy_err(here, format!("address {:?} resolves to nothing", r.address))
-                })?;
+                .ok_or_else(|| deploy_err(here, format!("address {a:?} resolves to nothing")))
+        };
+        let node = |r: RawNode| -> Result<NodeConfig> {
             Ok(NodeConfig {
-                address,
+                address: resolve(&r.address)?,
+                listen: r.listen.as_deref().map(resolve).transpose()?,
                 cert: base.join(r.cert),
                 key: r.key.map(|k| base.join(k)),
             })
@@ -301,8 +305,8 @@ impl PartiesConfig {
                 cert,
             });
         }
-        let listener =
-            TcpListener::bind(me.address).map_err(|e| deploy_err(me.address.to_string(), e))?;
+        let bind = me.listen.unwrap_or(me.address);
+        let listener = TcpListener::bind(bind).map_err(|e| deploy_err(bind.to_string(), e))?;
         TcpTransport::connect(
             id,
             &peers,

@@ -205,11 +205,11 @@ fn write_frame(w: &mut impl Write, msg: &[u64]) -> std::io::Result<()> {
 }
 
 impl TcpTransport {
-    /// Joins the mesh as node `id` of `peers`: listens on `listener` (which must be bound to
-    /// `peers[id].address`), connects to every other node (retrying until
-    /// `connect_timeout` while a peer is not up yet), accepts one connection from each, and
-    /// authenticates every connection. Fails with a typed error, never hangs beyond the
-    /// connect timeout plus one handshake timeout.
+    /// Joins the mesh as node `id` of `peers`: listens on `listener` (bound to
+    /// `peers[id].address`, or to where a relay or proxy at that address forwards), connects to
+    /// every other node (retrying until `connect_timeout` while a peer is not up yet), accepts
+    /// one connection from each, and authenticates every connection. Fails with a typed error,
+    /// never hangs beyond the connect timeout plus one handshake timeout.
     pub fn connect(
         id: usize,
         peers: &[Peer],
