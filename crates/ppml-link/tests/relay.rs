@@ -6,13 +6,21 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ppml_link::{LinkProfile, Relay, RelayHandle, RelayOptions};
+use ppml_link::{LinkProfile, Relay, RelayHandle, RelayOptions, RouteStats};
 
 const DELAY: Duration = Duration::from_millis(20);
 const RATE: u64 = 100_000_000;
+
+/// Timed tests run one at a time, so that they do not measure each other's load.
+static TIMED: Mutex<()> = Mutex::new(());
+
+fn timed() -> MutexGuard<'static, ()> {
+    TIMED.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn profile() -> LinkProfile {
     LinkProfile::custom("test", DELAY, Some(RATE)).expect("profile")
@@ -44,6 +52,19 @@ fn pair(server: &TcpListener, addr: SocketAddr) -> (TcpStream, TcpStream) {
     (client, conn)
 }
 
+/// The first route's counters once they reach `want` (the relay counts a chunk just after
+/// writing it, so a reader may see the bytes a moment before the count), or as they are after 5 s.
+fn stats_reaching(relay: &RelayHandle, want: impl Fn(&RouteStats) -> bool) -> RouteStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = relay.stats()[0];
+        if want(&s) || Instant::now() > deadline {
+            return s;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -72,15 +93,19 @@ fn one_way_times(a: &mut TcpStream, b: &mut TcpStream, n: usize) -> Vec<Duration
 
 #[test]
 fn a_small_message_takes_the_one_way_delay_each_way() {
-    let (_relay, server, addr) = setup(profile());
+    let _one_at_a_time = timed();
+    // 50 ms: 10% of it (5 ms) is more than a scheduler time slice on a loaded machine.
+    let delay = Duration::from_millis(50);
+    let (_relay, server, addr) =
+        setup(LinkProfile::custom("delay", delay, Some(RATE)).expect("profile"));
     let (mut client, mut conn) = pair(&server, addr);
-    let max = DELAY + DELAY / 10;
+    let max = delay + delay / 10;
     for (dir, times) in [
-        ("to target", one_way_times(&mut client, &mut conn, 9)),
-        ("from target", one_way_times(&mut conn, &mut client, 9)),
+        ("to target", one_way_times(&mut client, &mut conn, 11)),
+        ("from target", one_way_times(&mut conn, &mut client, 11)),
     ] {
         // Never early: the delay is a lower bound by construction.
-        assert!(times.iter().all(|&t| t >= DELAY), "{dir}: {times:?}");
+        assert!(times.iter().all(|&t| t >= delay), "{dir}: {times:?}");
         let m = median(times.clone());
         assert!(m <= max, "{dir}: median {m:?} > {max:?} ({times:?})");
     }
@@ -88,21 +113,25 @@ fn a_small_message_takes_the_one_way_delay_each_way() {
 
 #[test]
 fn a_bulk_transfer_runs_at_the_rate_in_both_directions_at_once() {
+    let _one_at_a_time = timed();
     let (relay, server, addr) = setup(profile());
     let (client, conn) = pair(&server, addr);
     // 5 MB at 100 Mbit/s: 0.4 s each way, both directions together.
     let n = 5_000_000;
+    // Each direction's throughput is measured at the receiver, from the first byte to the last
+    // (the start-up and the one-way delay are not part of it).
     let transfer = |mut from: TcpStream, mut to: TcpStream, seed: u8| {
         thread::spawn(move || {
             let data = pattern(seed, n);
-            let start = Instant::now();
             let writer = thread::spawn(move || from.write_all(&data).map(|()| from));
             let mut got = vec![0u8; n];
-            to.read_exact(&mut got).expect("read");
-            let elapsed = start.elapsed();
+            let first = to.read(&mut got).expect("read");
+            let t_first = Instant::now();
+            to.read_exact(&mut got[first..]).expect("read");
+            let window = t_first.elapsed();
             assert!(got == pattern(seed, n), "bytes changed or reordered");
             let _keep_open = writer.join().expect("join").expect("write");
-            elapsed
+            ((n - first) as f64 * 8.0 / window.as_secs_f64(), window)
         })
     };
     let up = transfer(
@@ -112,25 +141,24 @@ fn a_bulk_transfer_runs_at_the_rate_in_both_directions_at_once() {
     );
     let down = transfer(conn, client, 2);
     for (dir, t) in [("up", up), ("down", down)] {
-        let elapsed = t.join().expect("transfer");
-        // The last byte pays the serialization of all bytes and one delay.
-        let rate = n as f64 * 8.0 / (elapsed - DELAY).as_secs_f64();
+        let (rate, window) = t.join().expect("transfer");
         let want = RATE as f64;
         assert!(
             (rate - want).abs() <= want / 10.0,
-            "{dir}: {:.1} Mbit/s against {:.1} ({elapsed:?} for {n} bytes)",
+            "{dir}: {:.1} Mbit/s against {:.1} ({window:?} for {n} bytes)",
             rate / 1e6,
             want / 1e6
         );
     }
-    let stats = relay.stats();
-    assert_eq!(stats[0].connections, 1);
-    assert_eq!(stats[0].bytes_to_target, n as u64);
-    assert_eq!(stats[0].bytes_from_target, n as u64);
+    let s = stats_reaching(&relay, |s| s.bytes_from_target == n as u64);
+    assert_eq!(s.connections, 1);
+    assert_eq!(s.bytes_to_target, n as u64);
+    assert_eq!(s.bytes_from_target, n as u64);
 }
 
 #[test]
 fn many_small_writes_arrive_promptly_and_in_order() {
+    let _one_at_a_time = timed();
     let (_relay, server, addr) = setup(profile());
     let (mut client, mut conn) = pair(&server, addr);
     let writes = 2000u32;
@@ -146,13 +174,16 @@ fn many_small_writes_arrive_promptly_and_in_order() {
     let (got, last_read) = reader.join().expect("reader");
     let want: Vec<u8> = (0..writes).flat_map(u32::to_le_bytes).collect();
     assert!(got == want, "bytes reordered");
-    // Coalescing by Nagle's algorithm against delayed acknowledgements would add tens of ms.
+    // Coalescing by Nagle's algorithm against delayed acknowledgements (40 ms on Linux), or a
+    // wake-up per write in the relay, would add tens of ms; half the delay is the slack for
+    // scheduling on a loaded machine.
     let lag = last_read.saturating_duration_since(last_write);
-    assert!(lag <= DELAY + DELAY / 10, "last write took {lag:?}");
+    assert!(lag <= DELAY + DELAY / 2, "last write took {lag:?}");
 }
 
 #[test]
 fn a_close_reaches_the_other_side_after_the_data() {
+    let _one_at_a_time = timed();
     let (_relay, server, addr) = setup(profile());
     // The client sends 1 MB and closes: the server reads all of it, then the end.
     let (mut client, mut conn) = pair(&server, addr);
@@ -193,7 +224,10 @@ fn an_unreachable_target_closes_the_connection() {
         Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
         other => panic!("expected a closed connection, got {other:?}"),
     }
-    assert_eq!(relay.stats()[0].unreachable, 1);
+    assert_eq!(
+        stats_reaching(&relay, |s| s.unreachable == 1).unreachable,
+        1
+    );
 }
 
 #[test]
@@ -215,6 +249,7 @@ fn a_target_that_starts_late_is_reached() {
 
 #[test]
 fn many_connections_at_once_each_get_their_own_bytes() {
+    let _one_at_a_time = timed();
     let fast = LinkProfile::custom("fast", Duration::from_millis(5), Some(1_000_000_000))
         .expect("profile");
     let (relay, server, addr) = setup(fast);
@@ -252,7 +287,8 @@ fn many_connections_at_once_each_get_their_own_bytes() {
         w.join().expect("client");
     }
     echo.join().expect("echo");
-    let s = relay.stats()[0];
+    let total = (clients * len) as u64;
+    let s = stats_reaching(&relay, |s| s.bytes_from_target == total);
     assert_eq!(s.connections, clients as u64);
     assert_eq!(s.bytes_to_target, (clients * len) as u64);
     assert_eq!(s.bytes_from_target, (clients * len) as u64);
