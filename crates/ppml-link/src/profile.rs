@@ -40,8 +40,8 @@ impl LinkProfile {
         }
     }
 
-    /// A wide-area network: 20 ms one way (40 ms round trip), 400 Mbit/s (the WAN setting of
-    /// OpenCheetah's and Cheetah's benchmark scripts).
+    /// A wide-area network: 20 ms one way (40 ms round trip), 400 Mbit/s (the WAN profile that
+    /// ppml's issue #15 takes from OpenCheetah's benchmark scripts).
     pub fn wan() -> Self {
         Self {
             name: "wan".into(),
