@@ -283,6 +283,9 @@ enum Command {
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
     },
+    /// Emulates a network link in user space: forwards connections to targets, delaying and
+    /// rate-limiting each direction (loopback, lan or wan; see docs/links.md).
+    Relay(crate::relay::RelayArgs),
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
         /// Zoo name or model file.
@@ -379,6 +382,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 idle_timeout: Some(Duration::from_secs(idle_timeout)),
             },
         ),
+        Command::Relay(args) => crate::relay::run(&args),
         Command::HeClient {
             server,
             image,

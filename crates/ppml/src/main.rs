@@ -3,6 +3,7 @@
 
 mod commands;
 mod mpc_cmd;
+mod relay;
 
 use std::process::ExitCode;
 
