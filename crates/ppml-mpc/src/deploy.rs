@@ -253,6 +253,11 @@ fn serve(
 ) -> Result<PartyReport> {
     let mesh = form_mesh(id, node, party_rx, config)?;
     let state = Arc::new(PartyState::start(&mesh, model, setting)?);
+    tracing::info!(
+        party = id,
+        startup_bytes = state.startup_stats().bytes_sent,
+        "mesh formed and weights shared: ready"
+    );
     if let Some(f) = &options.ready_file {
         std::fs::write(f, "ready\n").map_err(|e| deploy_err(f, e))?;
     }
@@ -281,6 +286,7 @@ fn serve(
         }
         // A session that failed because a party is gone: the deployment is over.
         if mesh.is_broken() && (report.failed_sessions > 0 || !quota_reached(&report)) {
+            tracing::error!(party = id, "the link to another party broke");
             broken = Some(MpcError::MeshBroken { party: id });
             break;
         }
@@ -302,6 +308,11 @@ fn serve(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if active.load(Ordering::SeqCst) >= options.max_sessions {
+            tracing::warn!(
+                party = id,
+                max = options.max_sessions,
+                "busy: a client was refused"
+            );
             let _ = write_frame(
                 &mut conn,
                 &error_frame("the parties are busy: too many sessions; try again"),

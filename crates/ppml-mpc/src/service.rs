@@ -225,6 +225,12 @@ impl PartyState {
     ) -> Result<SessionReport> {
         let mut net: Option<SessionNet> = None;
         let r = self.session(mesh, conn, limits, &mut net);
+        match &r {
+            Ok(report) => {
+                tracing::info!(party = self.id, queries = report.queries, "session closed")
+            }
+            Err(e) => tracing::warn!(party = self.id, error = %e, "session failed"),
+        }
         if let Err(e) = &r {
             if let Some(n) = &net {
                 n.abort();
@@ -273,6 +279,8 @@ impl PartyState {
             .filter(|&b| (b as u64).saturating_mul(self.in_len as u64) <= limits.max_frame_words)
             .ok_or(bad("pool batch size out of range"))?;
         let pool = if limits.pool_depth == 0 { 0 } else { pool };
+        // Logs name sessions and sizes, never a share, key or image.
+        tracing::info!(party = id, session = sid, pool, "session opened");
         let net = slot.insert(mesh.session(sid)?);
         let mut session = match &self.shares {
             Shares::Mpc2(_) => Session::Mpc2(mpc2::open(net, id)?),

@@ -112,6 +112,11 @@ pub fn party(a: PartyArgs, load_model: impl Fn(&str) -> Result<ppml_nn::Model>) 
         ready_file: a.ready_file,
     };
     eprintln!("party {}: {:?} on {}", a.id, cfg.protocol, model.name);
+    // Structured logs of the party's sessions on stderr (never shares or keys).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let report = ppml_mpc::run_party(a.id, &cfg, &model, &options)
         .with_context(|| format!("party {}", a.id))?;
     eprintln!(

@@ -356,6 +356,8 @@ fn mpc_parties_serve_many_clients_at_once_with_their_own_answers_and_flat_memory
             let mut p = Server::start(&args);
             let first = p.line();
             assert!(first.contains("Mpc3 on mlp"), "{first}");
+            // Then one log line per session event.
+            p.drain_in_background();
             p
         })
         .collect();

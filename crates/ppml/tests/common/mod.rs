@@ -65,7 +65,7 @@ pub fn listen_addr(line: &str) -> String {
 /// A long-running `ppml` process (a server), killed when dropped (also when a test fails).
 pub struct Server {
     child: Child,
-    lines: Lines<BufReader<ChildStderr>>,
+    lines: Option<Lines<BufReader<ChildStderr>>>,
 }
 
 impl Server {
@@ -78,17 +78,32 @@ impl Server {
             .spawn()
             .expect("start ppml");
         let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        Self { child, lines }
+        Self {
+            child,
+            lines: Some(lines),
+        }
     }
 
     /// The next line the process writes to stderr.
     pub fn line(&mut self) -> String {
-        self.lines.next().expect("a line").expect("utf8")
+        self.lines
+            .as_mut()
+            .and_then(Iterator::next)
+            .expect("a line")
+            .expect("utf8")
+    }
+
+    /// Reads (and drops) the rest of stderr on a thread, so a chatty process never blocks on a
+    /// full pipe.
+    pub fn drain_in_background(&mut self) {
+        if let Some(lines) = self.lines.take() {
+            std::thread::spawn(move || lines.for_each(drop));
+        }
     }
 
     /// Reads stderr lines until `f` maps one to `Some`; that value, or `None` if stderr ends.
     pub fn find_line<T>(&mut self, mut f: impl FnMut(&str) -> Option<T>) -> Option<T> {
-        for line in self.lines.by_ref() {
+        for line in self.lines.as_mut()?.by_ref() {
             if let Some(v) = f(&line.expect("line")) {
                 return Some(v);
             }
