@@ -6,10 +6,13 @@ For `plain` and `mpc3` on `lenet`, calls of 100 images over the first 1000 MNIST
 - CLI: `ppml eval --model lenet --backend B --batch 100 --limit 1000 --json`, whose `latency_ms`
   is the median wall time of one `Backend::infer` call on the library's own tensor;
 - Python: `ppml.backend(B).infer(images)` on the same batches of `uint8` pixels, timed around the
-  Python call (NumPy in and out, normalisation, the hop to the backend's thread included).
+  Python call (NumPy in and out, normalisation, the hop to the backend's thread included); and
+  on the same batches already normalised to `float32` (normalised before the timer, as the CLI
+  does), which leaves only what the Python call itself adds.
 
 Both run `--rounds` times, alternating, in this one run; the ratio is Python's median call over
-the CLI's median of medians (goal: at most 1.05). Usage, with the package installed:
+the CLI's median of medians (goal: at most 1.05).
+Figures are only comparable within one run: other load on the machine slows every column. Usage, with the package installed:
 
     python python/bench/overhead.py [--ppml target/release/ppml] [--rounds 3]
 """
@@ -21,6 +24,8 @@ import shutil
 import statistics
 import subprocess
 import time
+
+import numpy as np
 
 import ppml
 
@@ -40,7 +45,7 @@ def cli_latency_ms(exe: str, backend: str) -> float:
 def python_calls_ms(backend: str, model: "ppml.Model", images) -> list:
     b = ppml.backend(backend)
     b.setup(model)
-    b.infer(images[:BATCH])  # warm-up, as the CLI's first call is part of its median only
+    b.infer(images[:BATCH])  # warm-up: one call, as the CLI's median also has its first call
     times = []
     for start in range(0, LIMIT, BATCH):
         x = images[start:start + BATCH]
@@ -48,6 +53,12 @@ def python_calls_ms(backend: str, model: "ppml.Model", images) -> list:
         b.infer(x)
         times.append((time.perf_counter() - t) * 1e3)
     return times
+
+
+def normalised(model: "ppml.Model", pixels: np.ndarray) -> np.ndarray:
+    mean, std = model.normalization
+    x = (pixels.astype(np.float32) / np.float32(255) - np.float32(mean)) / np.float32(std)
+    return x.reshape(pixels.shape[0], *model.input_shape)
 
 
 def main() -> None:
@@ -61,15 +72,17 @@ def main() -> None:
         raise SystemExit("no ppml binary: cargo build --release -p ppml")
     model = ppml.load_model(MODEL)
     images, _ = ppml.datasets.mnist("test", limit=LIMIT)
+    inputs = normalised(model, images)
     print(f"{MODEL}, batch {BATCH}, {LIMIT} images, {args.rounds} rounds; ms per call (median)")
-    print(f"{'backend':8} {'CLI':>10} {'Python':>10} {'ratio':>7}")
+    print(f"{'backend':8} {'CLI':>10} {'Py uint8':>10} {'ratio':>7} {'Py f32':>10} {'ratio':>7}")
     for backend in ("plain", "mpc3"):
-        cli, py = [], []
+        cli, py8, py32 = [], [], []
         for _ in range(args.rounds):
             cli.append(cli_latency_ms(exe, backend))
-            py.extend(python_calls_ms(backend, model, images))
-        c, p = statistics.median(cli), statistics.median(py)
-        print(f"{backend:8} {c:10.3f} {p:10.3f} {p / c:7.3f}")
+            py8.extend(python_calls_ms(backend, model, images))
+            py32.extend(python_calls_ms(backend, model, inputs))
+        c, p8, p32 = statistics.median(cli), statistics.median(py8), statistics.median(py32)
+        print(f"{backend:8} {c:10.3f} {p8:10.3f} {p8 / c:7.3f} {p32:10.3f} {p32 / c:7.3f}")
 
 
 if __name__ == "__main__":
