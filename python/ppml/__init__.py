@@ -216,6 +216,8 @@ def backend(
     frac_bits: Optional[int] = None,
     comparison: Optional[str] = None,
     parties: Optional[PathLike] = None,
+    server: Optional[str] = None,
+    timeout: float = 300.0,
     batch: Optional[int] = None,
 ) -> Backend:
     """A backend by name, built by the registry behind ``ppml eval --backend``.
@@ -230,6 +232,10 @@ def backend(
       comparison protocol, ``"bit-decomposition"`` (default) or ``"fss"``.
     - ``parties`` (mpc2/mpc3): the ``parties.toml`` of parties started with ``ppml party``; this
       process is then their client (default: the parties are threads of this process).
+    - ``server`` (he): the address of a running ``ppml he-server``; this process is then its
+      client (keys made and sent at ``setup``; the server's model runs, and ``setup`` checks that
+      the model given takes the same input and normalisation). ``timeout``: seconds to wait on
+      any read or write (default 300).
     - ``batch``: the batch size calls will use, when known (he prepares only that mode).
 
     An unknown name or a bad option raises :class:`InputError`.
@@ -242,6 +248,8 @@ def backend(
         frac_bits=frac_bits,
         comparison=comparison,
         parties=None if parties is None else os.fspath(parties),
+        server=server,
+        timeout=timeout,
         batch=batch,
     )
 

@@ -51,6 +51,8 @@ class Backend:
         frac_bits: Optional[int] = None,
         comparison: Optional[str] = None,
         parties: Optional[_Path] = None,
+        server: Optional[str] = None,
+        timeout: float = 300.0,
         batch: Optional[int] = None,
     ) -> None: ...
     @property

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use numpy::{PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use ppml_bench::registry::BackendOptions;
@@ -17,6 +17,7 @@ use ppml_tee::Measurement;
 use pyo3::prelude::*;
 
 use crate::error::{Failure, Kind};
+use crate::he_remote::HeRemote;
 use crate::images::{logits_array, Images};
 use crate::model::PyModel;
 use crate::worker::Worker;
@@ -99,11 +100,13 @@ impl PyBackend {
     /// `allow_simulated` (tee: accept simulated evidence, required without `enclave`),
     /// `enclave` and `measurement` (tee: attest a running `ppml enclave`), `frac_bits` and
     /// `comparison` (mpc2/mpc3), `parties` (mpc2/mpc3: the `parties.toml` of parties started with
-    /// `ppml party`), `batch` (the batch size calls will use, when known: he then prepares only
-    /// the mode made for it).
+    /// `ppml party`), `server` and `timeout` (he: the client of a running `ppml he-server`, waiting
+    /// at most `timeout` seconds on any read or write), `batch` (the batch size calls will use,
+    /// when known: he then prepares only the mode made for it).
     #[new]
     #[pyo3(signature = (name, *, allow_simulated=false, enclave=None, measurement=None,
-                        frac_bits=None, comparison=None, parties=None, batch=None))]
+                        frac_bits=None, comparison=None, parties=None, server=None,
+                        timeout=300.0, batch=None))]
     #[expect(clippy::too_many_arguments, reason = "one per option of the CLI")]
     fn new(
         py: Python<'_>,
@@ -114,6 +117,8 @@ impl PyBackend {
         frac_bits: Option<u32>,
         comparison: Option<&str>,
         parties: Option<PathBuf>,
+        server: Option<String>,
+        timeout: f64,
         batch: Option<usize>,
     ) -> Result<Self, Failure> {
         let kind: BackendKind = name.parse().map_err(Failure::input)?;
@@ -128,7 +133,27 @@ impl PyBackend {
             comparison,
             parties,
         )?;
-        let worker = py.detach(move || Worker::start(kind, opts, batch))?;
+        let worker = match server {
+            Some(addr) if kind == BackendKind::He => {
+                let timeout = Duration::try_from_secs_f64(timeout)
+                    .ok()
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| {
+                        Failure::input("timeout must be a positive number of seconds")
+                    })?;
+                Worker::start(name, move || Ok(Box::new(HeRemote::new(addr, timeout))))?
+            }
+            Some(_) => {
+                return Err(Failure::input(format!(
+                    "server= is the address of a ppml he-server: backend he, not {kind}"
+                )))
+            }
+            None => py.detach(move || {
+                Worker::start(name, move || {
+                    kind.build_for(&opts, batch).map_err(Failure::input)
+                })
+            })?,
+        };
         Ok(Self {
             kind,
             worker,

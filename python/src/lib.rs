@@ -12,6 +12,7 @@ mod backend;
 mod bench;
 mod data;
 mod error;
+mod he_remote;
 mod images;
 mod model;
 mod worker;

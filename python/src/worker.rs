@@ -10,8 +10,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::Duration;
 
-use ppml_bench::registry::BackendOptions;
-use ppml_bench::BackendKind;
 use ppml_nn::backend::Backend;
 use pyo3::prelude::*;
 
@@ -37,22 +35,21 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a thread, builds a `kind` backend on it through the registry (for calls of
-    /// `batch` images when known) and returns once it is built, or why it could not be.
-    pub fn start(
-        kind: BackendKind,
-        options: BackendOptions,
-        batch: Option<usize>,
-    ) -> Result<Self, Failure> {
+    /// Starts a thread, builds a backend on it with `build` (which runs there: a backend never
+    /// leaves its thread) and returns once it is built, or why it could not be.
+    pub fn start<B>(name: &str, build: B) -> Result<Self, Failure>
+    where
+        B: FnOnce() -> Result<Box<dyn Backend>, Failure> + Send + 'static,
+    {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (built_tx, built_rx) = mpsc::channel::<Result<(), Failure>>();
         thread::Builder::new()
-            .name(format!("ppml-{kind}"))
+            .name(format!("ppml-{name}"))
             .spawn(move || {
-                let mut backend = match kind.build_for(&options, batch) {
+                let mut backend = match build() {
                     Ok(b) => b,
-                    Err(message) => {
-                        let _ = built_tx.send(Err(Failure::input(message)));
+                    Err(f) => {
+                        let _ = built_tx.send(Err(f));
                         return;
                     }
                 };
@@ -67,7 +64,7 @@ impl Worker {
             Ok(Err(f)) => Err(f),
             Err(_) => Err(Failure::new(
                 Kind::Backend,
-                format!("the {kind} backend stopped while it was being built"),
+                format!("the {name} backend stopped while it was being built"),
             )),
         }
     }

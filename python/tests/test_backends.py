@@ -105,3 +105,35 @@ def test_progress_true_needs_tqdm(cnn, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
     with pytest.raises(ppml.InputError, match="tqdm"):
         ppml.evaluate(cnn, "plain", data, batch=10, progress=True)
+
+
+def test_client_of_a_running_he_server(cnn, test_set):
+    """`server=`: the client of `ppml he-server` (the CLI binary cargo builds for its tests)."""
+    import os
+    import re
+    import subprocess
+
+    from conftest import ROOT
+
+    exe = os.path.join(ROOT, "target", "release", "ppml")
+    if not os.path.exists(exe):
+        pytest.skip("no target/release/ppml (cargo build --release -p ppml)")
+    server = subprocess.Popen([exe, "he-server", "--model", "cnn", "--listen", "127.0.0.1:0"],
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = server.stderr.readline()
+        addr = re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1)
+        b = ppml.backend("he", server=addr, timeout=120)
+        with pytest.raises(ppml.BackendError, match="before setup"):
+            b.infer(test_set.images[:1])
+        setup = b.setup(cnn)
+        assert setup.bytes_sent > 0 and addr in setup.notes[0]
+        x = test_set.images[:20]
+        logits, stats = b.infer(x)
+        assert np.mean(logits.argmax(1) == cnn.predict(x).argmax(1)) >= 0.95
+        assert stats.bytes_sent > 0
+    finally:
+        server.kill()
+        server.wait()
+    with pytest.raises(ppml.InputError, match="he-server"):
+        ppml.backend("mpc3", server=addr)
