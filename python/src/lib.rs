@@ -4,7 +4,8 @@
 //! over the `tokenizers` crate): one module per concept, Rust errors sorted into the exception
 //! classes of `ppml/errors.py` ([`error`]), NumPy arrays in and out ([`images`]), the GIL released
 //! during every computation. Backends come from the registry the CLI uses
-//! (`ppml_bench::registry`) and each lives on its own thread ([`worker`]); evaluation is
+//! (`ppml_bench::registry`), except the client of a running `he-server`, which the registry does
+//! not offer ([`he_remote`]); each lives on its own thread ([`worker`]); evaluation is
 //! `ppml_nn::eval`, the loop behind `ppml eval`. The pure-Python package (`python/ppml/`) shapes
 //! this into the public API; its stubs are `python/ppml/_ppml.pyi`.
 
