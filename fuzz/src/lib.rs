@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ckks", ckks),
     ("he_client_spec", he_client_spec),
     ("he_frame", he_frame),
+    ("tls_pem", tls_pem),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -129,4 +130,11 @@ pub fn he_frame(data: &[u8]) {
             assert_eq!(4 + used, payload.len());
         }
     }
+}
+
+/// PEM certificate and key files (the HE server's `--cert`/`--key`, a client's `--ca`).
+pub fn tls_pem(data: &[u8]) {
+    let path = Path::new("fuzz.pem");
+    let _ = ppml_tls::parse_certs(data, path);
+    let _ = ppml_tls::parse_key(data, path);
 }

@@ -1,4 +1,5 @@
-//! Client and server over TCP. Frames are `[tag: u8][length: u64 LE][payload]`, with the length
+//! Client and server over TLS 1.3 on TCP (the server authenticated by its certificate, see
+//! [`ppml_tls`]; no plaintext mode). Frames (inside TLS) are `[tag: u8][length: u64 LE][payload]`, with the length
 //! bounded by [`MAX_FRAME`] and read incrementally (a lying header cannot make the reader
 //! allocate more than what actually arrives). Everything in a payload is validated before use;
 //! any violation is a typed [`HeError`] and, on the server, an error frame to the client.
@@ -17,6 +18,7 @@ use std::time::Duration;
 use ppml_nn::backend::CallStats;
 use ppml_nn::model::Normalization;
 use ppml_nn::{Model, Tensor};
+use ppml_tls::{Acceptor, ClientStream, Connector};
 
 use crate::client::{Client, ClientSpec, EvaluationKeys};
 use crate::error::{HeError, Result};
@@ -57,12 +59,12 @@ impl Tag {
     }
 }
 
-fn write_frame(s: &mut impl Write, tag: Tag, payload: &[u8]) -> Result<u64> {
-    s.write_all(&[tag as u8])?;
-    s.write_all(&(payload.len() as u64).to_le_bytes())?;
+fn write_frame(s: &mut impl Write, tag: Tag, payload: &[u8]) -> Result<()> {
+    let mut head = [tag as u8; 9];
+    head[1..].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    s.write_all(&head)?;
     s.write_all(payload)?;
-    s.flush()?;
-    Ok(9 + payload.len() as u64)
+    Ok(s.flush()?)
 }
 
 fn read_frame(s: &mut impl Read) -> Result<(Tag, Vec<u8>)> {
@@ -165,20 +167,28 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves `model` to every client that connects, each with its own keys, with the default
-/// [`ServeOptions`] (at most four sessions at once). Returns only on a listener error.
-pub fn serve(listener: &TcpListener, model: &Model) -> Result<()> {
-    serve_with(listener, model, &ServeOptions::default())
+/// Serves `model` to every client that connects over TLS as `tls` says, each with its own
+/// keys, with the default [`ServeOptions`] (at most four sessions at once). Returns only on a
+/// listener error.
+pub fn serve(listener: &TcpListener, model: &Model, tls: &Acceptor) -> Result<()> {
+    serve_with(listener, model, &ServeOptions::default(), tls)
 }
 
 /// Serves `model` to every client that connects: `options.max_sessions` session threads, each
 /// serving one connection at a time, and this thread accepting connections and handing each to
 /// a free session thread (the next connection is accepted only when one is free, so waiting
-/// clients stay in the listen queue). Reusing the same threads keeps the memory they allocate
+/// clients stay in the listen queue). A session thread first runs the TLS handshake (bounded by
+/// the idle timeout, like every read), so a client that never completes it holds one session
+/// for that long at most. Reusing the same threads keeps the memory they allocate
 /// in the same allocator arenas, so the server's memory stays flat over many sessions. A
 /// failing session gets an error frame and is closed; it does not affect the others. Returns
 /// on a listener error, after the open sessions end, or at once if `max_sessions` is 0.
-pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions) -> Result<()> {
+pub fn serve_with(
+    listener: &TcpListener,
+    model: &Model,
+    options: &ServeOptions,
+    tls: &Acceptor,
+) -> Result<()> {
     if options.max_sessions == 0 {
         return Err(HeError::BadInput {
             expected: "at least one session at a time".into(),
@@ -199,12 +209,8 @@ pub fn serve_with(listener: &TcpListener, model: &Model, options: &ServeOptions)
                 let Ok(stream) = next else {
                     return; // the acceptor stopped
                 };
-                if stream.set_read_timeout(options.idle_timeout).is_ok()
-                    && stream.set_write_timeout(options.idle_timeout).is_ok()
-                {
-                    // A session's failure ends that session only.
-                    let _ = serve_prepared(stream, models);
-                }
+                // A session's failure (its handshake included) ends that session only.
+                let _ = serve_tls(stream, tls, options.idle_timeout, models);
             };
             std::thread::Builder::new()
                 .name("ppml-he-session".into())
@@ -264,14 +270,34 @@ impl<'m> PreparedModels<'m> {
     }
 }
 
-/// Serves one connection until the client closes it, preparing the model for this connection
-/// alone ([`serve_with`] shares it between connections).
-pub fn serve_connection(stream: TcpStream, model: &Model) -> Result<()> {
+/// Runs the TLS handshake on `stream` with every read and write bounded by `timeout`, then serves
+/// the session ([`serve_prepared`]) and closes it with a TLS close_notify.
+fn serve_tls(
+    stream: TcpStream,
+    tls: &Acceptor,
+    timeout: Option<Duration>,
+    models: &PreparedModels<'_>,
+) -> Result<()> {
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)?;
+    stream.set_nodelay(true)?;
+    let mut stream = tls.accept(stream)?;
+    let result = serve_prepared(&mut stream, models);
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    result
+}
+
+/// Serves one connection (any byte stream: [`serve_with`] gives it a TLS stream) until the
+/// client closes it, preparing the model for this connection alone ([`serve_with`] shares it
+/// between connections).
+pub fn serve_connection(stream: impl Read + Write, model: &Model) -> Result<()> {
     serve_prepared(stream, &PreparedModels::new(model))
 }
 
-/// Serves one connection until the client closes it, with the shared prepared models.
-pub fn serve_prepared(mut stream: TcpStream, models: &PreparedModels<'_>) -> Result<()> {
+/// Serves one connection (any byte stream) until the client closes it, with the shared prepared
+/// models.
+pub fn serve_prepared(mut stream: impl Read + Write, models: &PreparedModels<'_>) -> Result<()> {
     let result = serve_inner(&mut stream, models);
     if let Err(e) = &result {
         if !matches!(e, HeError::Io(_)) {
@@ -281,7 +307,7 @@ pub fn serve_prepared(mut stream: TcpStream, models: &PreparedModels<'_>) -> Res
     result
 }
 
-fn serve_inner(stream: &mut TcpStream, models: &PreparedModels<'_>) -> Result<()> {
+fn serve_inner(stream: &mut (impl Read + Write), models: &PreparedModels<'_>) -> Result<()> {
     let (tag, hello) = read_frame(stream)?;
     expect(tag, Tag::Hello)?;
     let mode = match hello.as_slice() {
@@ -321,9 +347,36 @@ fn serve_inner(stream: &mut TcpStream, models: &PreparedModels<'_>) -> Result<()
     }
 }
 
-/// A client connected to a [`serve`]d model.
+/// Counts the bytes that pass through a stream: under TLS, the records on the socket.
+#[derive(Debug)]
+struct Metered<S> {
+    inner: S,
+    bytes: u64,
+}
+
+impl<S: Read> Read for Metered<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<S: Write> Write for Metered<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A client connected to a [`serve`]d model over TLS.
 pub struct HeClient {
-    stream: TcpStream,
+    stream: ClientStream<Metered<TcpStream>>,
     client: Client,
     mode: Mode,
     latency: bool,
@@ -341,30 +394,49 @@ impl std::fmt::Debug for HeClient {
     }
 }
 
+impl Drop for HeClient {
+    fn drop(&mut self) {
+        // Tell the server the session ends here (a TLS close_notify), as far as it listens.
+        self.stream.conn.send_close_notify();
+        let _ = self.stream.flush();
+    }
+}
+
 impl HeClient {
-    /// Connects, receives the spec, generates keys and sends the evaluation keys; waits at most
-    /// five minutes on any read or write.
-    pub fn connect(addr: impl ToSocketAddrs, mode: Mode) -> Result<Self> {
-        Self::connect_with(addr, mode, Duration::from_secs(300))
+    /// Connects over TLS (the server must prove the identity `tls` checks), receives the spec,
+    /// generates keys and sends the evaluation keys; waits at most five minutes on any read or
+    /// write.
+    pub fn connect(addr: impl ToSocketAddrs, tls: &Connector, mode: Mode) -> Result<Self> {
+        Self::connect_with(addr, tls, mode, Some(Duration::from_secs(300)))
     }
 
-    /// [`connect`](Self::connect) with a timeout for every read and write.
-    pub fn connect_with(addr: impl ToSocketAddrs, mode: Mode, timeout: Duration) -> Result<Self> {
-        let mut stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        let mut bytes = write_frame(&mut stream, Tag::Hello, &[mode.code()])?;
+    /// [`connect`](Self::connect) with a timeout for every read and write (`None`: wait as long
+    /// as the server takes).
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        tls: &Connector,
+        mode: Mode,
+        timeout: Option<Duration>,
+    ) -> Result<Self> {
+        let sock = TcpStream::connect(addr)?;
+        sock.set_nodelay(true)?;
+        sock.set_read_timeout(timeout)?;
+        sock.set_write_timeout(timeout)?;
+        let mut stream = tls.connect(Metered {
+            inner: sock,
+            bytes: 0,
+        })?;
+        write_frame(&mut stream, Tag::Hello, &[mode.code()])?;
         let (tag, spec) = read_frame(&mut stream)?;
         expect(tag, Tag::Spec)?;
-        bytes += 9 + spec.len() as u64;
         let spec = ClientSpec::from_bytes(&spec)?;
         let (latency, classes) = (spec.latency.is_some(), spec.outputs);
         let (image, normalization) = (spec.image, spec.normalization);
         let (client, keys) = Client::new(spec)?;
-        bytes += write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
+        write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
         let (tag, _) = read_frame(&mut stream)?;
         expect(tag, Tag::Ready)?;
+        let setup_bytes = stream.sock.bytes;
         Ok(Self {
             stream,
             client,
@@ -373,7 +445,7 @@ impl HeClient {
             classes,
             image,
             normalization,
-            setup_bytes: bytes + 9,
+            setup_bytes,
         })
     }
 
@@ -382,25 +454,27 @@ impl HeClient {
         (self.image, self.normalization)
     }
 
-    /// Bytes exchanged during setup (spec and evaluation keys).
+    /// Bytes on the wire during setup, both ways: the TLS handshake, the spec and the evaluation
+    /// keys.
     pub fn setup_bytes(&self) -> u64 {
         self.setup_bytes
     }
 
-    /// Classifies preprocessed images `[n, c, h, w]`; returns logits `[n, classes]`.
+    /// Classifies preprocessed images `[n, c, h, w]`; returns logits `[n, classes]` and the
+    /// bytes on the wire (both ways, TLS records included) and round trips of the call.
     pub fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
         let n = images.batch();
         let items: Vec<&[f32]> = (0..n).map(|i| images.item(i)).collect();
         let use_latency = self.latency && (self.mode == Mode::Latency || n == 1);
         let mut logits = Vec::with_capacity(n * self.classes);
         let mut stats = CallStats::default();
+        let before = self.stream.sock.bytes;
         if use_latency {
             for img in items {
                 let req = self.client.encrypt_one(img)?;
-                stats.bytes_sent += write_frame(&mut self.stream, Tag::One, &blobs(&req))?;
+                write_frame(&mut self.stream, Tag::One, &blobs(&req))?;
                 let (tag, resp) = read_frame(&mut self.stream)?;
                 expect(tag, Tag::Result)?;
-                stats.bytes_sent += 9 + resp.len() as u64;
                 stats.rounds += 1;
                 let resp = unblobs(&resp)?;
                 let first = resp.first().ok_or(HeError::Malformed("empty result"))?;
@@ -409,16 +483,16 @@ impl HeClient {
         } else {
             for chunk in items.chunks(self.client.batch_capacity().max(1)) {
                 let req = blobs(&self.client.encrypt_batch(chunk)?);
-                stats.bytes_sent += write_frame(&mut self.stream, Tag::Batch, &req)?;
+                write_frame(&mut self.stream, Tag::Batch, &req)?;
                 let (tag, resp) = read_frame(&mut self.stream)?;
                 expect(tag, Tag::Result)?;
-                stats.bytes_sent += 9 + resp.len() as u64;
                 stats.rounds += 1;
                 for row in self.client.decrypt_batch(&unblobs(&resp)?, chunk.len())? {
                     logits.extend(row);
                 }
             }
         }
+        stats.bytes_sent = self.stream.sock.bytes - before;
         Ok((Tensor::new(vec![n, self.classes], logits)?, stats))
     }
 }
@@ -475,8 +549,10 @@ mod tests {
             max_sessions: 0,
             ..ServeOptions::default()
         };
+        let ca = ppml_tls::Ca::generate("test CA").expect("ca");
+        let tls = Acceptor::new(&ca.identity("he-server").expect("id"), None).expect("tls");
         assert!(matches!(
-            serve_with(&listener, &model, &options),
+            serve_with(&listener, &model, &options, &tls),
             Err(HeError::BadInput { .. })
         ));
     }

@@ -2,6 +2,8 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod he;
+mod input;
 
 use std::process::ExitCode;
 
