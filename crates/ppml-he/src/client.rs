@@ -159,6 +159,12 @@ impl ClientSpec {
         }
     }
 
+    /// Whether the server set up throughput mode (which always packs two images per slot,
+    /// [`Self::complex_packing`]).
+    pub fn throughput_available(&self) -> bool {
+        self.complex_packing
+    }
+
     /// Serialises the spec.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::default();

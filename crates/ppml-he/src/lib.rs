@@ -46,5 +46,5 @@ mod wire;
 
 pub use backend::HeBackend;
 pub use error::{HeError, Result};
-pub use net::{serve, serve_with, HeClient, PreparedModels, ServeOptions};
+pub use net::{serve, serve_with, HeClient, LocalServer, PreparedModels, ServeOptions};
 pub use server::{Mode, Prepared, Server};

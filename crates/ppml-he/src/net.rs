@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -189,6 +190,25 @@ pub fn serve_with(
     options: &ServeOptions,
     tls: &Acceptor,
 ) -> Result<()> {
+    let never = AtomicBool::new(false);
+    serve_models(
+        listener,
+        &PreparedModels::new(model.clone()),
+        options,
+        tls,
+        &never,
+    )
+}
+
+/// [`serve_with`] for prepared models, until `stop` is set (checked after each accepted
+/// connection).
+fn serve_models(
+    listener: &TcpListener,
+    models: &PreparedModels,
+    options: &ServeOptions,
+    tls: &Acceptor,
+    stop: &AtomicBool,
+) -> Result<()> {
     if options.max_sessions == 0 {
         return Err(HeError::BadInput {
             expected: "at least one session at a time".into(),
@@ -198,12 +218,11 @@ pub fn serve_with(
     // A rendezvous channel: `send` returns only when a session thread takes the connection.
     let (handoff, queue) = std::sync::mpsc::sync_channel::<TcpStream>(0);
     let queue = Mutex::new(queue);
-    let models = PreparedModels::new(model);
     std::thread::scope(|scope| {
         // Owned here, so that returning drops it and the session threads stop.
         let handoff = handoff;
         for _ in 0..options.max_sessions {
-            let (queue, models) = (&queue, &models);
+            let queue = &queue;
             let session = move || loop {
                 let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                 let Ok(stream) = next else {
@@ -218,6 +237,9 @@ pub fn serve_with(
         }
         loop {
             let (stream, _) = listener.accept()?;
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             if handoff.send(stream).is_err() {
                 return Err(HeError::Malformed("every session thread has stopped"));
             }
@@ -232,14 +254,14 @@ static BATCH_LOCK: Mutex<()> = Mutex::new(());
 /// and shared by the sessions that ask for that mode, so that a session costs only its client's
 /// keys (for `lenet-sq` in latency mode the encoded weights take about 1.2 GB and 8 s).
 #[derive(Debug)]
-pub struct PreparedModels<'m> {
-    model: &'m Model,
+pub struct PreparedModels {
+    model: Model,
     by_mode: Mutex<HashMap<u8, Arc<Prepared>>>,
 }
 
-impl<'m> PreparedModels<'m> {
+impl PreparedModels {
     /// Nothing prepared yet.
-    pub fn new(model: &'m Model) -> Self {
+    pub fn new(model: Model) -> Self {
         Self {
             model,
             by_mode: Mutex::new(HashMap::new()),
@@ -259,7 +281,7 @@ impl<'m> PreparedModels<'m> {
         if let Some(p) = cached {
             return Ok(p);
         }
-        let fresh = Arc::new(Prepared::new(self.model, mode)?);
+        let fresh = Arc::new(Prepared::new(&self.model, mode)?);
         Ok(Arc::clone(
             self.by_mode
                 .lock()
@@ -276,7 +298,7 @@ fn serve_tls(
     stream: TcpStream,
     tls: &Acceptor,
     timeout: Option<Duration>,
-    models: &PreparedModels<'_>,
+    models: &PreparedModels,
 ) -> Result<()> {
     stream.set_read_timeout(timeout)?;
     stream.set_write_timeout(timeout)?;
@@ -288,16 +310,76 @@ fn serve_tls(
     result
 }
 
+/// A server on threads of this process, listening on `127.0.0.1` (for [`crate::HeBackend`]):
+/// the same session code as [`serve_with`]. Dropping it stops the server once its sessions end.
+pub struct LocalServer {
+    addr: SocketAddr,
+    models: Arc<PreparedModels>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl std::fmt::Debug for LocalServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalServer {
+    /// Binds `127.0.0.1:0` and serves `model` there over TLS as `tls` says.
+    pub fn spawn(model: Model, options: &ServeOptions, tls: Acceptor) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let models = Arc::new(PreparedModels::new(model));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (models, stop, options) = (Arc::clone(&models), Arc::clone(&stop), options.clone());
+            std::thread::Builder::new()
+                .name("ppml-he-server".into())
+                .spawn(move || serve_models(&listener, &models, &options, &tls, &stop))?
+        };
+        Ok(Self {
+            addr,
+            models,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The model as prepared for `mode` (prepared now if no session asked for it yet).
+    pub fn prepared(&self, mode: Mode) -> Result<Arc<Prepared>> {
+        self.models.get(mode)
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the acceptor, which sees the flag and returns.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Serves one connection (any byte stream: [`serve_with`] gives it a TLS stream) until the
 /// client closes it, preparing the model for this connection alone ([`serve_with`] shares it
 /// between connections).
 pub fn serve_connection(stream: impl Read + Write, model: &Model) -> Result<()> {
-    serve_prepared(stream, &PreparedModels::new(model))
+    serve_prepared(stream, &PreparedModels::new(model.clone()))
 }
 
 /// Serves one connection (any byte stream) until the client closes it, with the shared prepared
 /// models.
-pub fn serve_prepared(mut stream: impl Read + Write, models: &PreparedModels<'_>) -> Result<()> {
+pub fn serve_prepared(mut stream: impl Read + Write, models: &PreparedModels) -> Result<()> {
     let result = serve_inner(&mut stream, models);
     if let Err(e) = &result {
         if !matches!(e, HeError::Io(_)) {
@@ -307,7 +389,7 @@ pub fn serve_prepared(mut stream: impl Read + Write, models: &PreparedModels<'_>
     result
 }
 
-fn serve_inner(stream: &mut (impl Read + Write), models: &PreparedModels<'_>) -> Result<()> {
+fn serve_inner(stream: &mut (impl Read + Write), models: &PreparedModels) -> Result<()> {
     let (tag, hello) = read_frame(stream)?;
     expect(tag, Tag::Hello)?;
     let mode = match hello.as_slice() {
@@ -325,13 +407,14 @@ fn serve_inner(stream: &mut (impl Read + Write), models: &PreparedModels<'_>) ->
     server.install_keys(&EvaluationKeys { relin, galois })?;
     write_frame(stream, Tag::Ready, &[])?;
     loop {
-        let (tag, payload) = match read_frame(stream) {
+        let (tag, mut payload) = match read_frame(stream) {
             Err(HeError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             other => other?,
         };
         let answer = match tag {
             Tag::Batch => {
-                let request = unblobs(&payload)?;
+                // The frame is freed once split into ciphertexts (hundreds of MB for lenet-sq).
+                let request = unblobs(&std::mem::take(&mut payload))?;
                 // One throughput batch at a time in the process: a batch already uses every
                 // core, and holds up to `throughput::MEMORY_BUDGET` of ciphertexts.
                 let _one_batch = BATCH_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
@@ -379,11 +462,14 @@ pub struct HeClient {
     stream: ClientStream<Metered<TcpStream>>,
     client: Client,
     mode: Mode,
+    /// What the server set up: latency mode, throughput mode.
     latency: bool,
+    throughput: bool,
     classes: usize,
     image: [usize; 3],
     normalization: Normalization,
     setup_bytes: u64,
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for HeClient {
@@ -430,9 +516,13 @@ impl HeClient {
         let (tag, spec) = read_frame(&mut stream)?;
         expect(tag, Tag::Spec)?;
         let spec = ClientSpec::from_bytes(&spec)?;
-        let (latency, classes) = (spec.latency.is_some(), spec.outputs);
-        let (image, normalization) = (spec.image, spec.normalization);
+        let (latency, throughput) = (spec.latency.is_some(), spec.throughput_available());
+        let (classes, image, normalization) = (spec.outputs, spec.image, spec.normalization);
         let (client, keys) = Client::new(spec)?;
+        let mut notes = vec![format!("relinearisation key: {} bytes", keys.relin.len())];
+        if !keys.galois.is_empty() {
+            notes.push(format!("Galois keys: {} bytes", keys.galois.len()));
+        }
         write_frame(&mut stream, Tag::Keys, &blobs(&[keys.relin, keys.galois]))?;
         let (tag, _) = read_frame(&mut stream)?;
         expect(tag, Tag::Ready)?;
@@ -442,16 +532,28 @@ impl HeClient {
             client,
             mode,
             latency,
+            throughput,
             classes,
             image,
             normalization,
             setup_bytes,
+            notes,
         })
     }
 
     /// One image's shape `[c, h, w]` and the normalisation of the server's model.
     pub fn input(&self) -> ([usize; 3], Normalization) {
         (self.image, self.normalization)
+    }
+
+    /// What the client sent at setup (the sizes of its evaluation keys), for humans.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Images per throughput call (the slots, twice over with complex packing).
+    pub fn batch_capacity(&self) -> usize {
+        self.client.batch_capacity()
     }
 
     /// Bytes on the wire during setup, both ways: the TLS handshake, the spec and the evaluation
@@ -465,7 +567,7 @@ impl HeClient {
     pub fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
         let n = images.batch();
         let items: Vec<&[f32]> = (0..n).map(|i| images.item(i)).collect();
-        let use_latency = self.latency && (self.mode == Mode::Latency || n == 1);
+        let use_latency = self.mode.runs_latency(n, self.latency, self.throughput);
         let mut logits = Vec::with_capacity(n * self.classes);
         let mut stats = CallStats::default();
         let before = self.stream.sock.bytes;
@@ -482,8 +584,10 @@ impl HeClient {
             }
         } else {
             for chunk in items.chunks(self.client.batch_capacity().max(1)) {
+                // The request frame is freed once sent (a lenet-sq batch is hundreds of MB).
                 let req = blobs(&self.client.encrypt_batch(chunk)?);
                 write_frame(&mut self.stream, Tag::Batch, &req)?;
+                drop(req);
                 let (tag, resp) = read_frame(&mut self.stream)?;
                 expect(tag, Tag::Result)?;
                 stats.rounds += 1;

@@ -34,6 +34,18 @@ impl Mode {
         }
     }
 
+    /// Whether a call of `n` images runs in latency mode when the server set up latency mode
+    /// (`latency`) and throughput mode (`throughput`): the one rule every client follows.
+    /// Latency mode always; throughput mode never; auto for one image, or for any number when
+    /// throughput mode is not set up (its batches would not fit the server's memory budget).
+    pub fn runs_latency(self, n: usize, latency: bool, throughput: bool) -> bool {
+        match self {
+            Mode::Latency => true,
+            Mode::Throughput => false,
+            Mode::Auto => latency && (n == 1 || !throughput),
+        }
+    }
+
     /// From a wire code.
     pub fn from_code(c: u8) -> Option<Self> {
         match c {
@@ -50,7 +62,6 @@ impl Mode {
 /// mode and shares it between sessions ([`Server::new`]).
 #[derive(Debug)]
 pub struct Prepared {
-    mode: Mode,
     params: Arc<CkksParameters>,
     /// Throughput mode, when its batches fit the memory budget.
     throughput: Option<ThroughputServer>,
@@ -64,7 +75,6 @@ pub struct Prepared {
 pub struct Server {
     prepared: Arc<Prepared>,
     keys: Option<ClientKeys>,
-    notes: Vec<String>,
 }
 
 impl Prepared {
@@ -159,7 +169,6 @@ impl Prepared {
             );
         }
         Ok(Self {
-            mode,
             throughput: throughput_ok.then(|| ThroughputServer::new(&params, plan)),
             params,
             latency,
@@ -171,6 +180,11 @@ impl Prepared {
     /// The spec to send to clients.
     pub fn spec(&self) -> &ClientSpec {
         &self.spec
+    }
+
+    /// Human-readable facts about the preparation (mode, parameters, plan, layouts, budgets).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 }
 
@@ -185,7 +199,6 @@ impl Server {
     pub fn new(prepared: Arc<Prepared>) -> (Self, ClientSpec) {
         let spec = prepared.spec.clone();
         let server = Self {
-            notes: prepared.notes.clone(),
             prepared,
             keys: None,
         };
@@ -210,33 +223,12 @@ impl Server {
             t.check_keys(&decoded)?;
         }
         self.keys = Some(decoded);
-        self.notes
-            .push(format!("relinearisation key: {} bytes", keys.relin.len()));
-        if !keys.galois.is_empty() {
-            self.notes
-                .push(format!("Galois keys: {} bytes", keys.galois.len()));
-        }
         Ok(())
-    }
-
-    /// Human-readable facts about the setup.
-    pub fn notes(&self) -> &[String] {
-        &self.notes
     }
 
     /// The parameters.
     pub fn params(&self) -> &Arc<CkksParameters> {
         &self.prepared.params
-    }
-
-    /// Whether a call with `n` images runs in latency mode.
-    pub fn uses_latency(&self, n: usize) -> bool {
-        let p = &self.prepared;
-        match p.mode {
-            Mode::Latency => true,
-            Mode::Auto => p.latency.is_some() && (n == 1 || p.throughput.is_none()),
-            Mode::Throughput => false,
-        }
     }
 
     /// Throughput mode: one batch's input ciphertexts to its output ciphertexts.

@@ -131,7 +131,7 @@ fn client_spec_round_trips_and_rejects_corruption() {
 #[test]
 fn sessions_share_the_prepared_model_of_their_mode() {
     let m = cnn();
-    let models = ppml_he::PreparedModels::new(&m);
+    let models = ppml_he::PreparedModels::new(m);
     let a = models.get(Mode::Auto).expect("auto");
     let b = models.get(Mode::Auto).expect("auto again");
     assert!(std::sync::Arc::ptr_eq(&a, &b), "auto prepared twice");
