@@ -116,15 +116,15 @@ pub fn ckks(data: &[u8]) {
 
 /// What an HE client sends the server first: parameters, evaluation keys and the plan layout.
 pub fn he_client_spec(data: &[u8]) {
-    let _ = ppml_he::client::ClientSpec::from_bytes(data);
+    let _ = ppml_he::spec::ClientSpec::from_bytes(data);
 }
 
 /// HE network frames as the client and server read them (a stream of frames), and the blob
 /// lists inside keys, batch and result frames.
 pub fn he_frame(data: &[u8]) {
     let mut r = data;
-    while let Ok((_, payload)) = ppml_he::net::decode_frame(&mut r) {
-        if let Ok(blobs) = ppml_he::net::decode_blobs(&payload) {
+    while let Ok((_, payload)) = ppml_he::frame::decode_frame(&mut r) {
+        if let Ok(blobs) = ppml_he::frame::decode_blobs(&payload) {
             // A count, then a length and the bytes of each blob, and nothing else.
             let used: usize = blobs.iter().map(|b| 4 + b.len()).sum();
             assert_eq!(4 + used, payload.len());

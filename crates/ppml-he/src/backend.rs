@@ -9,9 +9,10 @@ use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
 use ppml_tls::{Acceptor, Ca, Connector, Trust};
 
+use crate::client::HeClient;
 use crate::error::{HeError, Result};
-use crate::net::{HeClient, LocalServer, ServeOptions};
-use crate::server::Mode;
+use crate::mode::Mode;
+use crate::session::{LocalServer, ServeOptions};
 
 /// The name of the in-process server's certificate.
 const SERVER_NAME: &str = "he-server";

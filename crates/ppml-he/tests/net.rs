@@ -8,8 +8,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
-use ppml_he::latency::{Grid, Placement};
-use ppml_he::net::serve_connection;
+use ppml_he::layout::{Grid, Placement};
+use ppml_he::session::serve_connection;
 use ppml_he::{HeClient, Mode};
 use ppml_nn::{engine, zoo, Tensor};
 use ppml_tls::{Acceptor, Ca, Connector, Trust};
@@ -89,18 +89,18 @@ fn server_rejects_garbage_with_an_error_frame() {
 #[test]
 fn client_spec_round_trips_and_rejects_corruption() {
     let m = cnn();
-    let (_, spec) = ppml_he::Server::prepare(&m, Mode::Auto).expect("prepare");
+    let (_, spec) = ppml_he::SessionEvaluator::prepare(&m, Mode::Auto).expect("prepare");
     let bytes = spec.to_bytes();
-    let back = ppml_he::client::ClientSpec::from_bytes(&bytes).expect("decode");
+    let back = ppml_he::spec::ClientSpec::from_bytes(&bytes).expect("decode");
     assert_eq!(back.to_bytes(), bytes);
-    assert!(ppml_he::client::ClientSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    assert!(ppml_he::spec::ClientSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     let mut extra = bytes.clone();
     extra.push(0);
-    assert!(ppml_he::client::ClientSpec::from_bytes(&extra).is_err());
+    assert!(ppml_he::spec::ClientSpec::from_bytes(&extra).is_err());
     for i in (0..bytes.len()).step_by(97) {
         let mut bad = bytes.clone();
         bad[i] ^= 0xff;
-        let _ = ppml_he::client::ClientSpec::from_bytes(&bad); // must not panic
+        let _ = ppml_he::spec::ClientSpec::from_bytes(&bad); // must not panic
     }
     // A grid placement (cnn's im2col input, 49 x 8 x 8, in blocks of 64) round-trips; a grid
     // that does not fit its blocks, or does not match the input length, is refused.
@@ -118,11 +118,11 @@ fn client_spec_round_trips_and_rejects_corruption() {
         g.to_bytes()
     };
     let ok = grid(49, 16);
-    let back = ppml_he::client::ClientSpec::from_bytes(&ok).expect("grid spec");
+    let back = ppml_he::spec::ClientSpec::from_bytes(&ok).expect("grid spec");
     assert_eq!(back.to_bytes(), ok);
     for (channels, block) in [(49, 15), (49, 8), (48, 16), (49, 1 << 20)] {
         assert!(
-            ppml_he::client::ClientSpec::from_bytes(&grid(channels, block)).is_err(),
+            ppml_he::spec::ClientSpec::from_bytes(&grid(channels, block)).is_err(),
             "{channels} {block}"
         );
     }

@@ -1,65 +1,25 @@
-//! The server: compiles the model, chooses parameters, encodes weights, and evaluates requests
-//! with the client's evaluation keys. It never holds a secret key.
+//! The evaluator of one model: [`Prepared`] compiles the model for a mode, chooses the
+//! parameters and encodes the weights, once for every client; [`SessionEvaluator`] adds one
+//! client's evaluation keys and runs its requests. It never holds a secret key. (Not to be
+//! confused with `ppml_ckks::Evaluator`, the ciphertext arithmetic it drives.)
 
 use std::sync::Arc;
 
 use ppml_ckks::CkksParameters;
 use ppml_nn::Model;
 
-use crate::client::{public_layout, ClientKeys, ClientSpec, EvaluationKeys, LatencyInput};
 use crate::error::{HeError, Result};
+use crate::keys::{ClientKeys, EvaluationKeys};
 use crate::latency::LatencyServer;
+use crate::mode::Mode;
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
+use crate::spec::{public_layout, ClientSpec, LatencyInput};
 use crate::throughput::{peak_memory, ThroughputServer, MEMORY_BUDGET};
-
-/// Which packing a call uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// One image per slot: a batch of up to N/2 images shares every ciphertext.
-    Throughput,
-    /// One image per ciphertext, diagonal matrix-vector products.
-    Latency,
-    /// Latency for one-image calls when the model's layout fits, throughput otherwise.
-    Auto,
-}
-
-impl Mode {
-    /// Wire code.
-    pub fn code(self) -> u8 {
-        match self {
-            Mode::Throughput => 0,
-            Mode::Latency => 1,
-            Mode::Auto => 2,
-        }
-    }
-
-    /// Whether a call of `n` images runs in latency mode when the server set up latency mode
-    /// (`latency`) and throughput mode (`throughput`): the one rule every client follows.
-    /// Latency mode always; throughput mode never; auto for one image, or for any number when
-    /// throughput mode is not set up (its batches would not fit the server's memory budget).
-    pub fn runs_latency(self, n: usize, latency: bool, throughput: bool) -> bool {
-        match self {
-            Mode::Latency => true,
-            Mode::Throughput => false,
-            Mode::Auto => latency && (n == 1 || !throughput),
-        }
-    }
-
-    /// From a wire code.
-    pub fn from_code(c: u8) -> Option<Self> {
-        match c {
-            0 => Some(Mode::Throughput),
-            1 => Some(Mode::Latency),
-            2 => Some(Mode::Auto),
-            _ => None,
-        }
-    }
-}
 
 /// A model compiled for one mode: parameters, the throughput plan, the encoded latency weights
 /// and the spec for clients. It is the same for every client, so a server prepares it once per
-/// mode and shares it between sessions ([`Server::new`]).
+/// mode and shares it between sessions ([`SessionEvaluator::new`]).
 #[derive(Debug)]
 pub struct Prepared {
     params: Arc<CkksParameters>,
@@ -72,7 +32,7 @@ pub struct Prepared {
 
 /// The server of one model for one client: a [`Prepared`] model and the client's keys.
 #[derive(Debug)]
-pub struct Server {
+pub struct SessionEvaluator {
     prepared: Arc<Prepared>,
     keys: Option<ClientKeys>,
 }
@@ -188,7 +148,7 @@ impl Prepared {
     }
 }
 
-impl Server {
+impl SessionEvaluator {
     /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights; returns
     /// the server and the spec to send to the client.
     pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
