@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ckks", ckks),
     ("he_client_spec", he_client_spec),
     ("he_frame", he_frame),
+    ("tls_pem", tls_pem),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -115,18 +116,25 @@ pub fn ckks(data: &[u8]) {
 
 /// What an HE client sends the server first: parameters, evaluation keys and the plan layout.
 pub fn he_client_spec(data: &[u8]) {
-    let _ = ppml_he::client::ClientSpec::from_bytes(data);
+    let _ = ppml_he::spec::ClientSpec::from_bytes(data);
 }
 
 /// HE network frames as the client and server read them (a stream of frames), and the blob
 /// lists inside keys, batch and result frames.
 pub fn he_frame(data: &[u8]) {
     let mut r = data;
-    while let Ok((_, payload)) = ppml_he::net::decode_frame(&mut r) {
-        if let Ok(blobs) = ppml_he::net::decode_blobs(&payload) {
+    while let Ok((_, payload)) = ppml_he::frame::decode_frame(&mut r) {
+        if let Ok(blobs) = ppml_he::frame::decode_blobs(&payload) {
             // A count, then a length and the bytes of each blob, and nothing else.
             let used: usize = blobs.iter().map(|b| 4 + b.len()).sum();
             assert_eq!(4 + used, payload.len());
         }
     }
+}
+
+/// PEM certificate and key files (the HE server's `--cert`/`--key`, a client's `--ca`).
+pub fn tls_pem(data: &[u8]) {
+    let path = Path::new("fuzz.pem");
+    let _ = ppml_tls::parse_certs(data, path);
+    let _ = ppml_tls::parse_key(data, path);
 }

@@ -217,6 +217,7 @@ def backend(
     comparison: Optional[str] = None,
     parties: Optional[PathLike] = None,
     server: Optional[str] = None,
+    ca: Optional[PathLike] = None,
     timeout: float = 300.0,
     batch: Optional[int] = None,
 ) -> Backend:
@@ -234,8 +235,9 @@ def backend(
       process is then their client (default: the parties are threads of this process).
     - ``server`` (he): the address of a running ``ppml he-server``; this process is then its
       client (keys made and sent at ``setup``; the server's model runs, and ``setup`` checks that
-      the model given takes the same input and normalisation). ``timeout``: seconds to wait on
-      any read or write (default 300).
+      the model given takes the same input and normalisation). ``ca``: the CA certificate file
+      the server's TLS certificate (name ``he-server``) must chain to (``ppml he-certs``).
+      ``timeout``: seconds to wait on any read or write (default 300).
     - ``batch``: the batch size calls will use, when known (he prepares only that mode).
 
     An unknown name or a bad option raises :class:`InputError`.
@@ -249,6 +251,7 @@ def backend(
         comparison=comparison,
         parties=None if parties is None else os.fspath(parties),
         server=server,
+        ca=None if ca is None else os.fspath(ca),
         timeout=timeout,
         batch=batch,
     )

@@ -52,6 +52,7 @@ class Backend:
         comparison: Optional[str] = None,
         parties: Optional[_Path] = None,
         server: Optional[str] = None,
+        ca: Optional[_Path] = None,
         timeout: float = 300.0,
         batch: Optional[int] = None,
     ) -> None: ...

@@ -67,6 +67,7 @@ fn options(
         frac_bits,
         comparison,
         parties,
+        ..BackendOptions::default()
     })
 }
 
@@ -100,13 +101,14 @@ impl PyBackend {
     /// `allow_simulated` (tee: accept simulated evidence, required without `enclave`),
     /// `enclave` and `measurement` (tee: attest a running `ppml enclave`), `frac_bits` and
     /// `comparison` (mpc2/mpc3), `parties` (mpc2/mpc3: the `parties.toml` of parties started with
-    /// `ppml party`), `server` and `timeout` (he: the client of a running `ppml he-server`, waiting
-    /// at most `timeout` seconds on any read or write), `batch` (the batch size calls will use,
+    /// `ppml party`), `server`, `ca` and `timeout` (he: the client of a running `ppml he-server`,
+    /// whose certificate must chain to the CA certificate file `ca`, waiting at most `timeout`
+    /// seconds on any read or write), `batch` (the batch size calls will use,
     /// when known: he then prepares only the mode made for it).
     #[new]
     #[pyo3(signature = (name, *, allow_simulated=false, enclave=None, measurement=None,
                         frac_bits=None, comparison=None, parties=None, server=None,
-                        timeout=300.0, batch=None))]
+                        ca=None, timeout=300.0, batch=None))]
     #[expect(clippy::too_many_arguments, reason = "one per option of the CLI")]
     fn new(
         py: Python<'_>,
@@ -118,6 +120,7 @@ impl PyBackend {
         comparison: Option<&str>,
         parties: Option<PathBuf>,
         server: Option<String>,
+        ca: Option<PathBuf>,
         timeout: f64,
         batch: Option<usize>,
     ) -> Result<Self, Failure> {
@@ -141,7 +144,12 @@ impl PyBackend {
                     .ok_or_else(|| {
                         Failure::input("timeout must be a positive number of seconds")
                     })?;
-                Worker::start(name, move || Ok(Box::new(HeRemote::new(addr, timeout))))?
+                let ca = ca.ok_or_else(|| {
+                    Failure::input(
+                        "server= needs ca=: the CA certificate the he-server's chains to",
+                    )
+                })?;
+                Worker::start(name, move || Ok(Box::new(HeRemote::new(addr, ca, timeout))))?
             }
             Some(_) => {
                 return Err(Failure::input(format!(

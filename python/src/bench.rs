@@ -48,6 +48,7 @@ pub fn bench(
             allow_simulated: true,
             ..BackendOptions::default()
         },
+        deployed: None,
     };
     let dir = data.unwrap_or_else(idx::default_data_dir);
     let report = py.detach(move || -> Result<_, Failure> {

@@ -142,12 +142,17 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Kind {
     if let Some(e) = err.downcast_ref::<MpcError>() {
         return match e {
             MpcError::Model(nn_err) => nn(nn_err),
-            MpcError::Disconnected { .. } | MpcError::Timeout { .. } | MpcError::Tls { .. } => {
-                Kind::Peer
-            }
+            MpcError::Disconnected { .. }
+            | MpcError::Timeout { .. }
+            | MpcError::Tls { .. }
+            | MpcError::Remote { .. }
+            | MpcError::MeshBroken { .. } => Kind::Peer,
             MpcError::Malformed { .. }
             | MpcError::InvalidMaterial { .. }
-            | MpcError::FrameTooLarge { .. } => Kind::Protocol,
+            | MpcError::FrameTooLarge { .. }
+            | MpcError::BadParty { .. }
+            | MpcError::BadClient { .. }
+            | MpcError::SessionInUse { .. } => Kind::Protocol,
             MpcError::InputShape { .. } | MpcError::Config { .. } => Kind::Input,
             MpcError::Deploy { .. } => Kind::File,
             _ => Kind::Backend,

@@ -6,6 +6,7 @@
 //! the one that runs, and `setup` checks that the model given (which says how to normalise
 //! pixels) takes the same input with the same normalisation.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ppml_he::{HeClient, Mode};
@@ -15,16 +16,19 @@ use ppml_nn::{Model, Tensor};
 /// The client of an `he-server` at an address.
 pub struct HeRemote {
     addr: String,
+    ca: PathBuf,
     timeout: Duration,
     client: Option<HeClient>,
 }
 
 impl HeRemote {
-    /// A client of the server at `addr` that waits at most `timeout` on any read or write;
-    /// it connects in `setup`.
-    pub fn new(addr: String, timeout: Duration) -> Self {
+    /// A client of the server at `addr` (its certificate, for the name `he-server`, must chain
+    /// to the CA certificate in the file `ca`) that waits at most `timeout` on any read or
+    /// write; it connects in `setup`.
+    pub fn new(addr: String, ca: PathBuf, timeout: Duration) -> Self {
         Self {
             addr,
+            ca,
             timeout,
             client: None,
         }
@@ -39,7 +43,10 @@ impl Backend for HeRemote {
     fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
         let t = Instant::now();
         self.client = None;
-        let client = HeClient::connect_with(self.addr.as_str(), Mode::Auto, self.timeout)?;
+        let roots = ppml_tls::read_certs(&self.ca)?;
+        let tls = ppml_tls::Connector::new(&ppml_tls::Trust::Roots(roots), None, "he-server")?;
+        let client =
+            HeClient::connect_with(self.addr.as_str(), &tls, Mode::Auto, Some(self.timeout))?;
         let (input, normalization) = client.input();
         if input != model.input || normalization != model.normalization {
             return Err(format!(

@@ -118,12 +118,20 @@ def test_client_of_a_running_he_server(cnn, test_set):
     exe = os.path.join(ROOT, "target", "release", "ppml")
     if not os.path.exists(exe):
         pytest.skip("no target/release/ppml (cargo build --release -p ppml)")
-    server = subprocess.Popen([exe, "he-server", "--model", "cnn", "--listen", "127.0.0.1:0"],
+    import tempfile
+
+    certs = tempfile.mkdtemp(prefix="ppml-he-certs-")
+    subprocess.run([exe, "he-certs", "--out", certs], check=True, capture_output=True)
+    server = subprocess.Popen([exe, "he-server", "--model", "cnn", "--listen", "127.0.0.1:0",
+                               "--cert", os.path.join(certs, "he-server.pem"),
+                               "--key", os.path.join(certs, "he-server.key")],
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = server.stderr.readline()
         addr = re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1)
-        b = ppml.backend("he", server=addr, timeout=120)
+        with pytest.raises(ppml.InputError, match="ca="):
+            ppml.backend("he", server=addr)
+        b = ppml.backend("he", server=addr, ca=os.path.join(certs, "ca.pem"), timeout=120)
         with pytest.raises(ppml.BackendError, match="before setup"):
             b.infer(test_set.images[:1])
         setup = b.setup(cnn)

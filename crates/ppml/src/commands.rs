@@ -19,6 +19,8 @@ use ppml_mpc::{Comparison, PartiesConfig, Protocol};
 use ppml_tee::channel::DEFAULT_MAX_FRAME;
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
 
+use crate::input::{image_tensor, load_model};
+
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
 #[derive(Debug, Parser)]
 #[command(name = "ppml", version, about)]
@@ -249,40 +251,16 @@ enum Command {
     /// Runs one MPC party as its own process: forms the mesh with the other two, shares the
     /// weights once (party 0 owns them), then serves client sessions until SIGTERM.
     Party(crate::mpc_cmd::PartyArgs),
-    /// Serves encrypted inference: clients send CKKS evaluation keys and ciphertexts; the
-    /// server never receives a secret key.
-    HeServer {
-        /// Zoo name or model file (polynomial activations only: cnn, mlp-sq, lenet-sq).
-        #[arg(long)]
-        model: String,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7800")]
-        listen: String,
-        /// Clients served at once, each on its own thread (a session holds the client's
-        /// evaluation keys, tens of MB); further clients wait until a session ends.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
-        max_sessions: u64,
-        /// Seconds a session may stay silent (no request read, no answer taken) before the
-        /// server closes it.
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-        idle_timeout: u64,
-        /// Folder of the zoo's weights.
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
-    },
-    /// Classifies 28x28 images through an `he-server`: encrypts them, sends the ciphertexts,
-    /// decrypts the logits. One image uses latency mode, several throughput mode.
-    HeClient {
-        /// Address of the server.
-        #[arg(long)]
-        server: String,
-        /// The images (28x28 PNG or binary PGM); repeat for a batch.
-        #[arg(long, required = true)]
-        image: Vec<PathBuf>,
-        /// Seconds to wait for the server on any read or write before giving up.
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-        timeout: u64,
-    },
+    /// Serves encrypted inference over TLS 1.3: clients send CKKS evaluation keys and
+    /// ciphertexts; the server never receives a secret key.
+    HeServer(crate::he::ServerArgs),
+    /// Classifies 28x28 images through an `he-server` (checking its certificate): encrypts
+    /// them, sends the ciphertexts, decrypts the logits. One image uses latency mode, several
+    /// throughput mode.
+    HeClient(crate::he::ClientArgs),
+    /// Quick start for `he-server`: writes a CA (`ca.pem`, `ca.key`) and a server certificate
+    /// and key per name (or signs new ones with the CA already in the folder).
+    HeCerts(crate::he::CertsArgs),
     /// Emulates a network link in user space: forwards connections to targets, delaying and
     /// rate-limiting each direction (loopback, lan or wan; see docs/links.md).
     Relay(crate::relay::RelayArgs),
@@ -368,26 +346,10 @@ pub fn run(cli: Cli) -> Result<()> {
             let models_dir = a.models_dir.clone();
             crate::mpc_cmd::party(a, |name| load_model(name, models_dir.clone()))
         }
-        Command::HeServer {
-            model,
-            listen,
-            max_sessions,
-            idle_timeout,
-            models_dir,
-        } => he_server(
-            &load_model(&model, models_dir)?,
-            &listen,
-            &ppml_he::ServeOptions {
-                max_sessions: usize::try_from(max_sessions)?,
-                idle_timeout: Some(Duration::from_secs(idle_timeout)),
-            },
-        ),
+        Command::HeServer(args) => crate::he::server(args),
+        Command::HeClient(args) => crate::he::client(args),
+        Command::HeCerts(args) => crate::he::certs(args),
         Command::Relay(args) => crate::relay::run(&args),
-        Command::HeClient {
-            server,
-            image,
-            timeout,
-        } => he_client(&server, &image, Duration::from_secs(timeout)),
         Command::TeeClient {
             enclave,
             measurement,
@@ -461,18 +423,6 @@ pub fn run(cli: Cli) -> Result<()> {
             models_dir,
         } => predict(&load_model(&model, models_dir)?, &image),
     }
-}
-
-fn load_model(name: &str, models_dir: Option<PathBuf>) -> Result<Model> {
-    let dir = models_dir.unwrap_or_else(io::default_models_dir);
-    // `--model models/NAME` finds the `models/NAME.safetensors` that `ppml import` wrote.
-    let with_ext = format!("{name}.safetensors");
-    let name = if !Path::new(name).is_file() && Path::new(&with_ext).is_file() {
-        with_ext.as_str()
-    } else {
-        name
-    };
-    io::resolve(name, &dir).with_context(|| format!("loading model `{name}`"))
 }
 
 /// Parses `C,H,W` (or `CxHxW`).
@@ -733,23 +683,6 @@ fn evaluate(
     Ok(())
 }
 
-/// Reads a grayscale image of the model's input size and normalises it.
-fn image_tensor(input: [usize; 3], norm: Normalization, image: &Path) -> Result<Tensor> {
-    let (w, h, pixels) = ppml_nn::image::load_gray(image)?;
-    let [c, mh, mw] = input;
-    if (w, h) != (mw, mh) || c != 1 {
-        bail!(
-            "{}: image is {w}x{h}, the model expects {mw}x{mh} grayscale",
-            image.display()
-        );
-    }
-    let x = pixels
-        .iter()
-        .map(|&p| (f32::from(p) / 255.0 - norm.mean) / norm.std)
-        .collect();
-    Ok(Tensor::new(vec![1, c, h, w], x)?)
-}
-
 fn print_prediction(logits: &Tensor) {
     let label = logits.argmax_rows().first().copied().unwrap_or_default();
     println!("{label}");
@@ -793,52 +726,6 @@ fn enclave(
     }
     eprintln!("listening on {}", enclave.local_addr()?);
     enclave.run()?;
-    Ok(())
-}
-
-fn he_server(model: &Model, listen: &str, options: &ppml_he::ServeOptions) -> Result<()> {
-    if !model.is_polynomial() {
-        bail!(
-            "{} has ReLU or max-pooling; CKKS evaluates polynomial activations only (try {}-sq)",
-            model.name,
-            model.name
-        );
-    }
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
-    // The address ends the line: scripts and tests read it from there.
-    eprintln!(
-        "he-server: {}, at most {} sessions at once, on {}",
-        model.name,
-        options.max_sessions,
-        listener.local_addr()?
-    );
-    ppml_he::serve_with(&listener, model, options)?;
-    Ok(())
-}
-
-fn he_client(server: &str, images: &[PathBuf], timeout: Duration) -> Result<()> {
-    let mut client = ppml_he::HeClient::connect_with(server, ppml_he::Mode::Auto, timeout)
-        .with_context(|| format!("connecting to the HE server at {server}"))?;
-    // The server reports the input shape and normalisation of the model it holds.
-    let (input, norm) = client.input();
-    let mut x = Vec::new();
-    for path in images {
-        x.extend(image_tensor(input, norm, path)?.into_data());
-    }
-    let mut shape = vec![images.len()];
-    shape.extend(input);
-    let batch = Tensor::new(shape, x)?;
-    let (logits, stats) = client.infer(&batch)?;
-    for (path, label) in images.iter().zip(logits.argmax_rows()) {
-        println!("{}\t{label}", path.display());
-    }
-    eprintln!(
-        "setup (keys) {} bytes; queries {} bytes in {} rounds",
-        client.setup_bytes(),
-        stats.bytes_sent,
-        stats.rounds
-    );
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod he;
+mod input;
 mod mpc_cmd;
 mod relay;
 

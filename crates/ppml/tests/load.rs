@@ -23,8 +23,9 @@ use ppml_he::{HeClient, Mode};
 use ppml_mpc::{generate_certs, MpcBackend, PartiesConfig};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, Model, Tensor};
+use ppml_tls::{Connector, Trust};
 
-use common::{listen_addr, mnist, temp_path, Server, REPO};
+use common::{he_certs, he_server_identity, listen_addr, mnist, temp_path, Server, REPO};
 
 /// A client waits at most this long on any read or write, queued or not.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -122,14 +123,22 @@ fn assert_own(who: &str, got: &Tensor, idx: &[usize], want: &[Vec<f32>], tol: f3
 /// HE logits match plain ones within this (CKKS noise; the committed cnn's logits are O(10)).
 const HE_TOL: f32 = 0.05;
 
-fn he_server(max_sessions: usize) -> (Server, String) {
+/// A running `he-server` and how to reach it: its address and a client's TLS settings.
+struct HeServer {
+    process: Server,
+    addr: String,
+    tls: Connector,
+}
+
+fn he_server(max_sessions: usize) -> HeServer {
     he_server_with(max_sessions, 300)
 }
 
-fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) {
+fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> HeServer {
+    let certs = he_certs(&format!("load-{max_sessions}-{idle_timeout_s}"));
     let n = max_sessions.to_string();
     let idle = idle_timeout_s.to_string();
-    let mut s = Server::start(&[
+    let mut args = vec![
         "he-server",
         "--model",
         "cnn",
@@ -139,17 +148,31 @@ fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) 
         &n,
         "--idle-timeout",
         &idle,
-    ]);
-    let line = s.line();
+    ];
+    let identity = he_server_identity(&certs);
+    args.extend(identity.iter().map(String::as_str));
+    let mut process = Server::start(&args);
+    let line = process.line();
     assert!(line.contains(&format!("at most {n} sessions")), "{line}");
-    let addr = listen_addr(&line);
-    (s, addr)
+    let roots = ppml_tls::read_certs(certs.join("ca.pem")).expect("ca.pem");
+    HeServer {
+        process,
+        addr: listen_addr(&line),
+        tls: Connector::new(&Trust::Roots(roots), None, "he-server").expect("connector"),
+    }
 }
 
 /// One HE session in latency mode: connects, classifies images `idx` one call each, checks
 /// them, closes. Returns when the session was ready and when it was done.
-fn he_session(addr: &str, m: &Model, idx: &[usize], want: &[Vec<f32>]) -> (Instant, Instant) {
-    let mut c = HeClient::connect_with(addr, Mode::Latency, CLIENT_TIMEOUT).expect("connect");
+fn he_session(
+    addr: &str,
+    tls: &Connector,
+    m: &Model,
+    idx: &[usize],
+    want: &[Vec<f32>],
+) -> (Instant, Instant) {
+    let mut c =
+        HeClient::connect_with(addr, tls, Mode::Latency, Some(CLIENT_TIMEOUT)).expect("connect");
     let ready = Instant::now();
     for &i in idx {
         let (got, _) = c.infer(&images(m, &[i])).expect("infer");
@@ -162,15 +185,16 @@ fn he_session(addr: &str, m: &Model, idx: &[usize], want: &[Vec<f32>]) -> (Insta
 fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() {
     let m = committed("cnn");
     let want = plain_logits(&m, &[0, 1, 2], 10.0 * HE_TOL);
-    let (_server, addr) = he_server(2);
+    let server = he_server(2);
+    let (addr, tls) = (server.addr.clone(), server.tls.clone());
     // Two clients set up at once, and both sessions stay open (the clients are kept): a server
     // that served one connection at a time would not answer the second, whose connect then
     // fails after its timeout.
     let held: Vec<HeClient> = (0..2)
         .map(|_| {
-            let addr = addr.clone();
+            let (addr, tls) = (addr.clone(), tls.clone());
             thread::spawn(move || {
-                HeClient::connect_with(&addr, Mode::Latency, Duration::from_secs(60))
+                HeClient::connect_with(&addr, &tls, Mode::Latency, Some(Duration::from_secs(60)))
                     .expect("two sessions at once")
             })
         })
@@ -180,8 +204,8 @@ fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() 
         .collect();
     // A third client is queued, not refused: it gets its session once one of the two ends.
     let third = {
-        let (addr, m, want) = (addr.clone(), m.clone(), want.clone());
-        thread::spawn(move || he_session(&addr, &m, &[2], &want))
+        let (addr, tls, m, want) = (addr.clone(), tls.clone(), m.clone(), want.clone());
+        thread::spawn(move || he_session(&addr, &tls, &m, &[2], &want))
     };
     thread::sleep(Duration::from_secs(2));
     assert!(
@@ -201,9 +225,10 @@ fn a_silent_client_loses_its_session_after_the_idle_timeout() {
     let want = plain_logits(&m, &[0], 0.0);
     // 5 s: the talking client below is silent too while it generates its keys, which takes
     // well under a second on an idle machine but longer on a loaded one.
-    let (_server, addr) = he_server_with(1, 5);
-    // Takes the only session and says nothing: the server must close it after about 5 s.
-    let mut silent = std::net::TcpStream::connect(&addr).expect("connect");
+    let server = he_server_with(1, 5);
+    // Takes the only session and says nothing, not even a TLS hello: the server must close it
+    // after about 5 s.
+    let mut silent = std::net::TcpStream::connect(&server.addr).expect("connect");
     silent
         .set_read_timeout(Some(Duration::from_secs(40)))
         .expect("timeout");
@@ -216,7 +241,7 @@ fn a_silent_client_loses_its_session_after_the_idle_timeout() {
         t.elapsed()
     );
     // The place is free again for a client that talks.
-    he_session(&addr, &m, &[0], &want);
+    he_session(&server.addr, &server.tls, &m, &[0], &want);
 }
 
 #[test]
@@ -225,16 +250,17 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     let idx: Vec<usize> = (0..12).collect();
     let want = plain_logits(&m, &idx, 10.0 * HE_TOL);
     let sessions = 3;
-    let (server, addr) = he_server(sessions);
+    let server = he_server(sessions);
+    let (addr, tls) = (server.addr.clone(), server.tls.clone());
     let start = Instant::now();
     // A round: `clients` concurrent sessions (more than the server holds at once, so some are
     // queued), each classifying two images of its own.
     let round = |clients: usize, first: usize| -> Vec<(Instant, Instant)> {
         let threads: Vec<_> = (0..clients)
             .map(|k| {
-                let (addr, m, want) = (addr.clone(), m.clone(), want.clone());
+                let (addr, tls, m, want) = (addr.clone(), tls.clone(), m.clone(), want.clone());
                 let mine = [(first + 2 * k) % idx.len(), (first + 2 * k + 1) % idx.len()];
-                thread::spawn(move || he_session(&addr, &m, &mine, &want))
+                thread::spawn(move || he_session(&addr, &tls, &m, &mine, &want))
             })
             .collect();
         threads
@@ -248,7 +274,7 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     // Peaks, not the current size: with sessions coming and going the current size dips
     // (one run measured 622 MB after warm-up against a plateau near 1.1 GB), while a leak
     // raises every later peak.
-    let warm = server.peak_rss_kib();
+    let warm = server.process.peak_rss_kib();
     let mut served = 2 * (sessions + 1);
     // Sequential clients, then concurrent rounds.
     for k in 0..4 {
@@ -265,7 +291,7 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
             most_at_once = most_at_once.max(open);
         }
     }
-    let after = server.peak_rss_kib();
+    let after = server.process.peak_rss_kib();
     let took = start.elapsed();
     eprintln!(
         "he-server load: {served} sessions in {took:.1?}; peak RSS {warm} KiB after warm-up, \

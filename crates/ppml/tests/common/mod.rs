@@ -57,6 +57,27 @@ pub fn write_pgm(path: &Path, pixels: &[u8]) -> String {
     path.to_str().expect("utf8").to_string()
 }
 
+/// Runs `ppml he-certs --out DIR` for a fresh `DIR` named after `tag`: a CA (`ca.pem`) and the
+/// `he-server` identity (`he-server.pem`, `he-server.key`). Returns `DIR`.
+pub fn he_certs(tag: &str) -> PathBuf {
+    let dir = temp_path(&format!("he-certs-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = ppml(&[OsStr::new("he-certs"), OsStr::new("--out"), dir.as_os_str()]);
+    assert!(out.status.success(), "he-certs: {}", stderr(&out));
+    dir
+}
+
+/// The `he-server` arguments that give it the identity in `dir` (from [`he_certs`]).
+pub fn he_server_identity(dir: &Path) -> Vec<String> {
+    let path = |f: &str| dir.join(f).to_str().expect("utf8").to_string();
+    vec![
+        "--cert".into(),
+        path("he-server.pem"),
+        "--key".into(),
+        path("he-server.key"),
+    ]
+}
+
 /// The address a server announces as the last word of a stderr line.
 pub fn listen_addr(line: &str) -> String {
     line.rsplit(' ').next().expect("address").to_string()
