@@ -120,6 +120,10 @@ class EvalReport:
     setup_bytes: int
     bytes_sent: int
     rounds: int
+    client_bytes: int
+    offline_bytes: int
+    offline_seconds: float
+    on_demand_calls: int
     notes: List[str]
 
     def to_dict(self) -> Dict[str, Any]:

@@ -90,10 +90,13 @@ impl HeBackend {
             idle_timeout: None,
         };
         let server = LocalServer::spawn(model.clone(), &options, tls)?;
+        // Prepared before the client connects, so a model the server refuses gives its own
+        // error here (not the client's view of a refused session); the session reuses it.
+        let prepared = server.prepared(self.mode)?;
         // No timeout: the server is a thread of this process, and a lenet-sq batch of 16,384
         // images takes minutes; if the thread fails, its socket closes.
         let client = HeClient::connect_with(server.addr(), &connector, self.mode, None)?;
-        let mut notes = server.prepared(self.mode)?.notes().to_vec();
+        let mut notes = prepared.notes().to_vec();
         notes.extend(client.notes().iter().cloned());
         notes.push(format!(
             "transport: TLS 1.3 over 127.0.0.1 to server threads of this process ({} bytes of setup on the wire)",
