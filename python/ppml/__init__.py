@@ -121,9 +121,13 @@ class EvalReport:
     bytes_sent: int
     rounds: int
     client_bytes: int
+    """Bytes the client itself sent and received (its shares or ciphertexts, the results)."""
     offline_bytes: int
+    """Bytes of input-independent material made ahead of the queries (not in ``bytes_sent``)."""
     offline_seconds: float
+    """Seconds spent making that material."""
     on_demand_calls: int
+    """Calls that found no material made ahead and made it while the client waited."""
     notes: List[str]
 
     def to_dict(self) -> Dict[str, Any]:

@@ -68,7 +68,8 @@ def test_evaluate_defaults_and_progress(cnn):
     assert report.n == 250 and report.batch == 100
     assert set(report.to_dict()) == {
         "model", "backend", "n", "batch", "accuracy", "seconds", "latency_ms", "latency_p95_ms",
-        "throughput_img_per_s", "setup_seconds", "setup_bytes", "bytes_sent", "rounds", "notes",
+        "throughput_img_per_s", "setup_seconds", "setup_bytes", "bytes_sent", "rounds",
+        "client_bytes", "offline_bytes", "offline_seconds", "on_demand_calls", "notes",
     }
 
 
