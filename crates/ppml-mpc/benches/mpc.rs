@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
 /// DCF key generation and one party's evaluation for a batch of 4096 comparisons on 39 bits
 /// (`mpc2`'s comparison width at 16 fractional bits).
 fn dcf(c: &mut Criterion) {
-    use ppml_mpc::dcf;
+    use ppml_mpc::comparison::dcf;
     let n = 4096;
     let bits = 39;
     let mut prg = ppml_mpc::prg::Prg::from_os();

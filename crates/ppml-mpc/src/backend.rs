@@ -11,7 +11,7 @@ use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
 
 use crate::client::{Client, Opened};
-use crate::compare::Comparator;
+use crate::comparison::Comparator;
 use crate::config::PartiesConfig;
 use crate::error::{MpcError, Result};
 use crate::link::{in_memory_pair, Duplex, DEFAULT_MAX_FRAME_WORDS};

@@ -100,8 +100,8 @@
 //!
 //! # Comparisons
 //! [`Comparison`] selects the protocol behind ReLU and max-pooling in both backends: the
-//! bit decomposition of [`compare`] (the default: 8 rounds, little traffic) or AriaNN's function
-//! secret sharing ([`dcf`] keys over fixed-key AES, one round, large keys). Measured on `lenet`,
+//! bit decomposition of [`comparison`] (the default: 8 rounds, little traffic) or AriaNN's function
+//! secret sharing ([`comparison::dcf`] keys over fixed-key AES, one round, large keys). Measured on `lenet`,
 //! one image, in-process (`ppml eval --model lenet --backend mpc2 --comparison ... --batch 1
 //! --json`, same run, two busy cores): bit decomposition 6.8 ms, 2.0 MB, 62 rounds; FSS 90 ms,
 //! 39 MB, 13 rounds. FSS is for links where round trips cost more than bandwidth;
@@ -141,12 +141,10 @@ use std::time::Duration;
 mod backend;
 mod certs;
 mod client;
-pub mod compare;
+pub mod comparison;
 mod config;
-pub mod dcf;
 pub mod deploy;
 mod error;
-mod fss;
 pub mod linalg;
 pub mod link;
 mod material;
@@ -190,11 +188,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// when round trips are slow (a WAN) and bandwidth is plentiful.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Comparison {
-    /// AriaNN's function-secret-sharing comparison ([`dcf`]): one online round per comparison,
+    /// AriaNN's function-secret-sharing comparison ([`comparison::dcf`]): one online round per comparison,
     /// exact for values below `2^23` in magnitude; the helper sends each computing party about
     /// 1.3 KB of keys per compared value (at 16 fractional bits).
     Fss,
-    /// Bit decomposition of the masked value with a carry tree ([`compare`]): eight rounds,
+    /// Bit decomposition of the masked value with a carry tree ([`comparison`]): eight rounds,
     /// exact on the whole ring; the helper sends about 40 bytes per value.
     #[default]
     BitDecomposition,

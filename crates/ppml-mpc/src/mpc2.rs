@@ -12,12 +12,13 @@
 //! - `x^2` uses a Beaver square pair `(a, a^2)`: one round.
 //! - Truncation is SecureML's local share truncation: no communication, at most one unit in
 //!   the last place of error, fails with probability about `|x| / 2^63` per value.
-//! - ReLU and max-pooling use the exact comparison of [`crate::compare`] with the dealer as
+//! - ReLU and max-pooling use the exact comparison of [`crate::comparison`] with the dealer as
 //!   helper.
 
 use ppml_nn::Model;
 
-use crate::compare::{max_windows, Comparator, Role};
+use crate::comparison::role::Role;
+use crate::comparison::{max_windows, Comparator};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
 use crate::material::Source;

@@ -2,30 +2,37 @@
 //! (ABY3/Falcon style).
 //!
 //! A value `x = x0 + x1 + x2` (mod 2^64) is held as party `i` holding `(x_i, x_{i+1})`.
-//! - Linear layers (convolution, fully connected, `x^2`): each party computes its 3-out-of-3
-//!   share of the product locally (`(W_i + W_{i+1}) x_i + W_i x_{i+1}`, one stacked matrix
-//!   product), adds a zero share from pairwise PRGs and sends it to one neighbour: one round,
-//!   one ring element per output per party.
-//! - Truncation (ABY3's first method): parties 0 and {1, 2} hold the 2-out-of-2 sharing
-//!   `(x0 + x1, x2)`, truncate it locally and re-share with one PRG-derived share and one word
-//!   sent by party 0: one round, one element per value. Correct to one unit in the last place
-//!   except with probability about `|x| / 2^63` per value (see [`crate::ring::trunc_second`]).
+//! - Linear layers (convolution, fully connected, `x^2`, average pooling): each party computes
+//!   its 3-out-of-3 share `z_i` of the result locally (`(W_i + W_{i+1}) x_i + W_i x_{i+1}`, one
+//!   stacked matrix product), then re-shares and truncates it in one round.
+//! - Re-sharing with truncation: SecureML's share-wise truncation (Mohassel and
+//!   Zhang, S&P 2017) applied to the 2-out-of-2 split of `z` between parties {0, 1} and party 2,
+//!   as ABY3's first truncation method does (Mohassel and Rindal, CCS 2018, section 5.1.1), with
+//!   the split masked by PRGs so that it needs no round of its own: parties 0 and 1 exchange
+//!   `z_i - r_i` (the mask `r_i` drawn from the PRG each shares with party 2) and so both learn
+//!   `c = z_0 + z_1 - r_0 - r_1`, uniform to them; party 2 holds `w = z_2 + r_0 + r_1`, uniform
+//!   as well. The truncated value `trunc(c) + trunc(w)` is re-shared as `x_1 = trunc(c)` (parties
+//!   0 and 1), `x_0` from party 0's and 2's PRG and `x_2 = trunc(w) - x_0`, which party 2 sends
+//!   to party 1. Per value, three ring elements in one round (the separate re-share and
+//!   truncation this replaces took four in two). Correct to one unit in the last place except
+//!   with probability about `|z| / 2^63` per value (see [`crate::ring::trunc_second`]).
 //! - ReLU and max-pooling: the replicated sharing is viewed locally as the 2-out-of-2 sharing
 //!   `(x0 + x1, x2)` between parties 0 and 1, party 2 acts as the helper of the exact
-//!   comparison of [`crate::compare`] (it sees nothing derived from `x`), and the result is
+//!   comparison of [`crate::comparison`] (it sees nothing derived from `x`), and the result is
 //!   re-shared into replicated form with one round (parties 0 and 1 exchange one word each).
 
 use std::sync::Arc;
 
 use ppml_nn::Model;
 
-use crate::compare::{max_windows, Comparator, Role};
+use crate::comparison::role::Role;
+use crate::comparison::{max_windows, Comparator};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
 use crate::material::Source;
 use crate::mesh::MATERIAL;
 use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
-use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_ZERO};
+use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_MASK};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
 use crate::transport::Transport;
 
@@ -48,10 +55,10 @@ pub(crate) enum Weights {
 pub(crate) struct Party {
     id: usize,
     weights: Arc<Vec<Weights>>,
-    /// PRG of key `k_i`, shared with the previous party, for zero shares.
-    zero_prev: Prg,
-    /// PRG of key `k_{i+1}`, shared with the next party, for zero shares.
-    zero_next: Prg,
+    /// PRG of key `k_i`, shared with the previous party, for truncation masks.
+    mask_prev: Prg,
+    /// PRG of key `k_{i+1}`, shared with the next party, for truncation masks.
+    mask_next: Prg,
     /// Auxiliary PRG of `k_i` (previous party).
     aux_prev: Prg,
     /// Auxiliary PRG of `k_{i+1}` (next party).
@@ -95,67 +102,58 @@ impl Party {
         Party {
             id,
             weights,
-            zero_prev: k_prev.prg(STREAM_ZERO),
-            zero_next: k_next.prg(STREAM_ZERO),
+            mask_prev: k_prev.prg(STREAM_MASK),
+            mask_next: k_next.prg(STREAM_MASK),
             aux_prev: k_prev.prg(STREAM_AUX),
             aux_next: k_next.prg(STREAM_AUX),
         }
     }
 
-    fn prev(&self) -> usize {
-        (self.id + 2) % 3
-    }
-
-    fn next(&self) -> usize {
-        (self.id + 1) % 3
-    }
-
-    /// Adds a fresh zero share to the 3-out-of-3 share `z` and re-shares it (one round).
-    fn reshare(
+    /// The replicated sharing of `z / 2^bits` from the 3-out-of-3 sharing `z` (this party holds
+    /// `z_i`), in one round (see the module docs). Party 0's and 2's common PRG gives the mask
+    /// `r_0` and the share `x_0`, party 1's and 2's the mask `r_1`.
+    fn trunc_reshare(
         &mut self,
         net: &mut dyn Transport,
-        mut z: Vec<u64>,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = z.len();
-        let a = self.zero_prev.u64s(n);
-        let b = self.zero_next.u64s(n);
-        z.iter_mut()
-            .zip(a.iter().zip(&b))
-            .for_each(|(v, (a, b))| *v = v.wrapping_add(a.wrapping_sub(*b)));
-        net.send(self.prev(), z.clone())?;
-        let zn = net.recv_exact(self.next(), n)?;
-        Ok((z, zn))
-    }
-
-    /// Divides a replicated sharing by `2^bits` (one round, one word per value from party 0).
-    fn trunc(
-        &mut self,
-        net: &mut dyn Transport,
-        x: Vec<u64>,
-        y: Vec<u64>,
+        z: Vec<u64>,
         bits: u32,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = x.len();
+        let n = z.len();
         match self.id {
-            0 => {
-                let s1 = self.aux_next.u64s(n);
-                let s0: Vec<u64> = x
+            0 | 1 => {
+                let (peer, prg) = if self.id == 0 {
+                    (1, &mut self.mask_prev)
+                } else {
+                    (0, &mut self.mask_next)
+                };
+                let masked = ring::sub(&z, &prg.u64s(n));
+                net.send(peer, masked.clone())?;
+                let other = net.recv_exact(peer, n)?;
+                // c = z_0 + z_1 - r_0 - r_1, known to parties 0 and 1 alone.
+                let x1: Vec<u64> = masked
                     .iter()
-                    .zip(&y)
-                    .zip(&s1)
-                    .map(|((a, b), r)| trunc_first(a.wrapping_add(*b), bits).wrapping_sub(*r))
+                    .zip(&other)
+                    .map(|(a, b)| trunc_first(a.wrapping_add(*b), bits))
                     .collect();
-                net.send(2, s0.clone())?;
-                Ok((s0, s1))
-            }
-            1 => {
-                let s1 = self.aux_prev.u64s(n);
-                Ok((s1, y.iter().map(|v| trunc_second(*v, bits)).collect()))
+                if self.id == 0 {
+                    Ok((self.mask_prev.u64s(n), x1))
+                } else {
+                    Ok((x1, net.recv_exact(2, n)?))
+                }
             }
             _ => {
-                let s2 = x.iter().map(|v| trunc_second(*v, bits)).collect();
-                let s0 = net.recv_exact(0, n)?;
-                Ok((s2, s0))
+                let (r0, x0) = (self.mask_next.u64s(n), self.mask_next.u64s(n));
+                let r1 = self.mask_prev.u64s(n);
+                // w = z_2 + r_0 + r_1, so that c + w = z; w is uniform: its truncation is
+                // SecureML's second share.
+                let x2: Vec<u64> = (0..n)
+                    .map(|j| {
+                        let w = z[j].wrapping_add(r0[j]).wrapping_add(r1[j]);
+                        trunc_second(w, bits).wrapping_sub(x0[j])
+                    })
+                    .collect();
+                net.send(1, x2.clone())?;
+                Ok((x2, x0))
             }
         }
     }
@@ -235,9 +233,8 @@ impl Party {
                     };
                     let mut z = conv_stacked(&g, wcat, &a, &b, n);
                     add_bias_channels(&mut z, bias, g.positions());
-                    let (a, b) = self.reshare(net, z)?;
                     len = g.out_len();
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Linear { inp, out, .. } => {
@@ -252,9 +249,8 @@ impl Party {
                     }
                     let mut z = matmul(&xs, wtcat, n, 2 * inp, out);
                     add_bias_channels(&mut z, bias, 1);
-                    let (a, b) = self.reshare(net, z)?;
                     len = out;
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Square { .. } => {
@@ -264,18 +260,19 @@ impl Party {
                         .zip(&b)
                         .map(|(x, y)| x.wrapping_mul(x.wrapping_add(y.wrapping_mul(2))))
                         .collect();
-                    let (a, b) = self.reshare(net, z)?;
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::AvgPool(g) => {
-                    let (a, b) = self.replicated(net, act, n * len)?;
+                    // A replicated sharing's first shares are a 3-out-of-3 sharing.
+                    let (a, _) = self.replicated(net, act, n * len)?;
                     let c = fp.reciprocal(g.k * g.k);
-                    let scale =
-                        |v: Vec<u64>| v.into_iter().map(|x| x.wrapping_mul(c)).collect::<Vec<_>>();
-                    let (a, b) = (scale(pool_sum(&g, &a, n)), scale(pool_sum(&g, &b, n)));
+                    let z = pool_sum(&g, &a, n)
+                        .into_iter()
+                        .map(|x| x.wrapping_mul(c))
+                        .collect();
                     len = g.out_len();
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Relu { .. } => {

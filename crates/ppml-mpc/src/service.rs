@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ppml_nn::Model;
 
-use crate::compare::Comparator;
+use crate::comparison::Comparator;
 use crate::error::{MpcError, Result};
 use crate::link::{read_frame, write_frame, Duplex};
 use crate::material::{counters, Made, Provider, Source};
