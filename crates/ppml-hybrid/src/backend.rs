@@ -1,79 +1,55 @@
-//! [`HybridBackend`]: both roles in this process, as two threads over an in-memory link running
-//! the same protocol code as separate processes would.
+//! [`HybridBackend`]: the client of a session. In-process (the default) the server runs on a
+//! thread of this process over an in-memory link, the same [`crate::session`] code as the
+//! separate `ppml hybrid-server`; with [`HybridBackend::remote`] it connects to one over TCP.
 
+use std::net::TcpStream;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
+use ppml_nn::backend::{Backend, BackendError, CallStats, OfflineTotals, SetupReport};
 use ppml_nn::{Model, Tensor};
-use ppml_rlwe::{Params, PublicKey, SecretKey};
+use ppml_rlwe::Params;
 
 use crate::error::{HybridError, Result};
 use crate::fixed::{decode, encode};
-use crate::link::{memory_pair, LinkStats};
-use crate::ot::Role;
-use crate::party::Party;
-use crate::plan::{LinearRole, ServerModel};
+use crate::link::memory_pair;
+use crate::plan::{Plan, ServerModel};
+use crate::session::{CallSplit, ClientSession, ServerSession};
+use crate::tcp::TcpLink;
 
 /// How long a party waits for its peer before giving up.
-const TIMEOUT: Duration = Duration::from_secs(600);
+pub const TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Cost of one phase of a call.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PhaseCost {
-    /// Wall time.
-    pub seconds: f64,
-    /// Bytes sent by both parties.
-    pub bytes: u64,
-    /// Sequential message rounds (the larger of the two parties' flights).
-    pub rounds: u64,
-}
+/// Random OTs made per offline phase at most (about 100 bytes each in memory, both parties
+/// together): larger batches run in chunks of images, each with its offline and online phase.
+const MAX_OTS_PER_CHUNK: usize = 1 << 22;
 
-/// A call's cost split into the input-independent offline phase (OT extension) and the online
-/// phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CallSplit {
-    /// Random OT extension, both directions.
-    pub offline: PhaseCost,
-    /// Everything that depends on the image.
-    pub online: PhaseCost,
-}
-
-struct Session {
-    params: Arc<Params>,
-    model: ServerModel,
-    server: Party,
-    client: Party,
-    sk: SecretKey,
-    pk: PublicKey,
-}
-
-/// Two-party hybrid inference in this process.
+/// Two-party hybrid inference: the client here, the server on a thread or at an address.
 #[derive(Default)]
 pub struct HybridBackend {
-    session: Option<Session>,
+    server_addr: Option<String>,
+    client: Option<ClientSession>,
+    server: Option<JoinHandle<Result<u64>>>,
     last: Option<CallSplit>,
-}
-
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>, who: &'static str) -> Result<T> {
-    h.join().map_err(|_| HybridError::LinkClosed {
-        peer: who,
-        reason: "its thread panicked".into(),
-    })?
-}
-
-fn cost(s0: LinkStats, s1: LinkStats, seconds: f64) -> PhaseCost {
-    PhaseCost {
-        seconds,
-        bytes: s0.bytes_sent + s1.bytes_sent,
-        rounds: s0.flights.max(s1.flights),
-    }
+    total: CallSplit,
 }
 
 impl HybridBackend {
-    /// A backend with no session yet.
+    /// Both roles in this process.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The client of a `ppml hybrid-server` at `addr`.
+    pub fn remote(addr: impl Into<String>) -> Self {
+        Self {
+            server_addr: Some(addr.into()),
+            client: None,
+            server: None,
+            last: None,
+            total: CallSplit::default(),
+        }
     }
 
     /// The offline/online split of the last call.
@@ -81,15 +57,76 @@ impl HybridBackend {
         self.last
     }
 
+    fn stop(&mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.close();
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.join();
+        }
+    }
+
+    fn start(&mut self, model: &Model) -> Result<SetupReport> {
+        self.stop();
+        let t = Instant::now();
+        let params = Params::default_set()?;
+        let plan = Plan::compile(model)?;
+        let client = match &self.server_addr {
+            None => {
+                let server_model = Arc::new(ServerModel::new(model, &params)?);
+                let (ls, lc) = memory_pair(TIMEOUT);
+                let p = params.clone();
+                self.server = Some(std::thread::spawn(move || {
+                    ServerSession::accept(Box::new(ls), p, server_model)?.serve()
+                }));
+                ClientSession::connect(Box::new(lc), params.clone())?
+            }
+            Some(addr) => {
+                let stream = TcpStream::connect(addr).map_err(|e| HybridError::LinkClosed {
+                    peer: "server",
+                    reason: format!("connecting to {addr}: {e}"),
+                })?;
+                let link = TcpLink::new(stream, "server", TIMEOUT)?;
+                ClientSession::connect(Box::new(link), params.clone())?
+            }
+        };
+        if *client.plan() != plan {
+            return Err(HybridError::Unsupported {
+                what: format!("the server runs another architecture than {}", model.name),
+            });
+        }
+        let notes = vec![
+            format!(
+                "RLWE N = {}, log2 q = {:.1}, t = 2^64; 2 x 128 base OTs; {}",
+                params.degree(),
+                params.modulus_bits(),
+                match &self.server_addr {
+                    None => "server on a thread of this process (in-memory link)".to_string(),
+                    Some(a) => format!("server at {a} (TCP)"),
+                }
+            ),
+            format!("random OTs per image: {:?}", plan.ot_count(1)),
+        ];
+        let bytes = client.bytes();
+        self.client = Some(client);
+        self.total = CallSplit::default();
+        self.last = None;
+        Ok(SetupReport {
+            seconds: t.elapsed().as_secs_f64(),
+            bytes_sent: bytes,
+            notes,
+        })
+    }
+
     fn run(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
-        let s = self
-            .session
+        let c = self
+            .client
             .as_mut()
             .ok_or_else(|| HybridError::Unsupported {
                 what: "inference before setup".into(),
             })?;
         let n = images.batch();
-        let plan = s.model.plan().clone();
+        let plan = c.plan().clone();
         if images.item_len() != plan.input_len() {
             return Err(HybridError::Shape {
                 what: "input image",
@@ -97,45 +134,18 @@ impl HybridBackend {
                 right: plan.input_len(),
             });
         }
-        let count = plan.ot_count(n);
-        let (b0, b1) = (s.server.stats(), s.client.stats());
-        let t0 = Instant::now();
-        std::thread::scope(|sc| -> Result<()> {
-            let server = &mut s.server;
-            let h = sc.spawn(move || server.ot.refill(server.link.as_mut(), count));
-            s.client.ot.refill(s.client.link.as_mut(), count)?;
-            join(h, "server")
-        })?;
-        let offline = cost(
-            s.server.stats().since(b0),
-            s.client.stats().since(b1),
-            t0.elapsed().as_secs_f64(),
-        );
-        let (b0, b1) = (s.server.stats(), s.client.stats());
-        let t1 = Instant::now();
+        let per_image = plan.ot_count(1);
+        let chunk = (MAX_OTS_PER_CHUNK / (per_image.a + per_image.b).max(1)).clamp(1, n.max(1));
         let x: Vec<u64> = images.data().iter().map(|&v| encode(v)).collect();
-        let zeros = vec![0u64; x.len()];
-        let logits = std::thread::scope(|sc| -> Result<Vec<u64>> {
-            let (server, params, model, pk) = (&mut s.server, &s.params, &s.model, &s.pk);
-            let plan_s = plan.clone();
-            let h = sc.spawn(move || -> Result<()> {
-                let y =
-                    server.forward(&plan_s, params, &LinearRole::Server(model, pk), zeros, n)?;
-                server.link.send(y)
-            });
-            let y = s
-                .client
-                .forward(&plan, &s.params, &LinearRole::Client(&s.sk), x, n)?;
-            let y0 = s.client.link.recv_exact("logit shares", y.len())?;
-            join(h, "server")?;
-            Ok(y.iter().zip(y0).map(|(a, b)| a.wrapping_add(b)).collect())
-        })?;
-        let online = cost(
-            s.server.stats().since(b0),
-            s.client.stats().since(b1),
-            t1.elapsed().as_secs_f64(),
-        );
-        self.last = Some(CallSplit { offline, online });
+        let mut split = CallSplit::default();
+        let mut logits = Vec::with_capacity(n * plan.output_len());
+        for part in x.chunks(chunk * plan.input_len()) {
+            let (y, cost) = c.call(part.to_vec(), part.len() / plan.input_len())?;
+            logits.extend(y);
+            split.add(&cost);
+        }
+        self.last = Some(split);
+        self.total.add(&split);
         let out = Tensor::new(
             vec![n, plan.output_len()],
             logits.into_iter().map(decode).collect(),
@@ -146,54 +156,16 @@ impl HybridBackend {
         Ok((
             out,
             CallStats {
-                bytes_sent: offline.bytes + online.bytes,
-                rounds: offline.rounds + online.rounds,
+                bytes_sent: split.offline.bytes + split.online.bytes,
+                rounds: split.offline.rounds + split.online.rounds,
             },
         ))
     }
+}
 
-    fn start(&mut self, model: &Model) -> Result<SetupReport> {
-        let t = Instant::now();
-        let params = Params::default_set()?;
-        let server_model = ServerModel::new(model, &params)?;
-        let (ls, lc) = memory_pair(TIMEOUT);
-        let pw = params.poly_words() + 4;
-        let (server, (client, sk), pk) = std::thread::scope(|sc| -> Result<_> {
-            let p = params.clone();
-            let h = sc.spawn(move || -> Result<(Party, PublicKey)> {
-                let mut server = Party::new(Box::new(ls), Role::Server)?;
-                let words = server.link.recv_exact("public key", pw)?;
-                let pk = PublicKey::from_words(&p, &words)?;
-                Ok((server, pk))
-            });
-            let mut client = Party::new(Box::new(lc), Role::Client)?;
-            let sk = SecretKey::generate(&params)?;
-            client.link.send(sk.public_key()?.to_words().to_vec())?;
-            let (server, pk) = join(h, "server")?;
-            Ok((server, (client, sk), pk))
-        })?;
-        let bytes = server.stats().bytes_sent + client.stats().bytes_sent;
-        let notes = vec![
-            format!(
-                "RLWE N = {}, log2 q = {:.1}, t = 2^64; 2 x 128 base OTs; offline (OT extension) and online split per call",
-                params.degree(),
-                params.modulus_bits()
-            ),
-            format!("random OTs per image: {:?}", server_model.plan().ot_count(1)),
-        ];
-        self.session = Some(Session {
-            params,
-            model: server_model,
-            server,
-            client,
-            sk,
-            pk,
-        });
-        Ok(SetupReport {
-            seconds: t.elapsed().as_secs_f64(),
-            bytes_sent: bytes,
-            notes,
-        })
+impl Drop for HybridBackend {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -208,5 +180,14 @@ impl Backend for HybridBackend {
 
     fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
         Ok(self.run(images)?)
+    }
+
+    fn offline_totals(&self) -> Option<OfflineTotals> {
+        let o = self.total.offline;
+        Some(OfflineTotals {
+            seconds: o.seconds,
+            bytes_sent: o.bytes,
+            rounds: o.rounds,
+        })
     }
 }

@@ -1,10 +1,10 @@
 //! Secure comparison and the derivative of ReLU on additive shares over `Z_2^64`, after
 //! CrypTFlow2 (Rathee et al., "CrypTFlow2: practical 2-party secure inference", CCS 2020,
 //! section 4): the millionaires' problem `[a < b]` for the server's `a` and the client's `b`
-//! is split into leaves, each leaf gives shares of `lt_i = [a_i < b_i]` and `eq_i = [a_i = b_i]`,
-//! and a tree combines them by `lt = lt_hi ^ (eq_hi & lt_lo)`, `eq = eq_hi & eq_lo`. We use
-//! one-bit leaves (CrypTFlow2's `m = 1`: `lt_i = !a_i & b_i` is one AND gate, `eq_i = !a_i ^ b_i`
-//! is local) and AND gates on OT-made bit triples ([`crate::boolean`]).
+//! is split into 16 leaves of `m = 4` bits; each leaf gives shares of `lt_j = [a_j < b_j]` and
+//! `eq_j = [a_j = b_j]` by one 1-out-of-16 OT ([`crate::ot::ot16`]), and a tree combines them by
+//! `lt = lt_hi ^ (eq_hi & lt_lo)`, `eq = eq_hi & eq_lo` with AND gates on OT-made bit triples
+//! ([`crate::boolean`]; CrypTFlow2 makes those triples from the leaf OTs, which saves more).
 //!
 //! `DReLU(x) = 1 ^ MSB(x)` with `MSB(x) = MSB(x_0) ^ MSB(x_1) ^ carry`, where `carry` is the carry
 //! out of adding the low 63 bits of the shares: `[2^63 - 1 - x_0' < x_1']`, a millionaires'
@@ -12,17 +12,23 @@
 
 use crate::boolean::AND_OTS;
 use crate::error::Result;
+use crate::ot::ot16::OT16_ROTS;
 use crate::ot::OtCount;
 use crate::party::Party;
+use crate::prg::Prg;
 
 /// Bits of a compared value (the top one is always 0 here: 63-bit values).
 const BITS: usize = 64;
-/// AND gates of one comparison: 64 leaves, two per inner node, one at the root.
-const CMP_ANDS: usize = BITS + 2 * (BITS - 2) + 1;
+/// Bits per leaf (CrypTFlow2's `m`).
+const LEAF_BITS: usize = 4;
+/// Leaves per comparison.
+const LEAVES: usize = BITS / LEAF_BITS;
+/// AND gates of one comparison's tree: two per inner node, one at the root.
+const CMP_ANDS: usize = 2 * (LEAVES - 2) + 1;
 
 /// Random OTs one comparison consumes.
 pub const CMP_OTS: OtCount = OtCount {
-    a: CMP_ANDS * AND_OTS.a,
+    a: CMP_ANDS * AND_OTS.a + LEAVES * OT16_ROTS,
     b: 0,
 };
 
@@ -30,25 +36,52 @@ pub const CMP_OTS: OtCount = OtCount {
 pub const DRELU_OTS: OtCount = CMP_OTS;
 
 impl Party {
+    /// Leaf shares `(lt, eq)` laid out `[comparison][leaf]`: one 1-out-of-16 OT per leaf, the
+    /// server sending the table `v -> ([a_j < v] ^ r, [a_j = v] ^ r')` and keeping `(r, r')`.
+    fn leaves(&mut self, values: &[u64]) -> Result<(Vec<bool>, Vec<bool>)> {
+        let digits = |v: u64| (0..LEAVES).map(move |j| ((v >> (LEAF_BITS * j)) & 15) as u8);
+        let n = values.len() * LEAVES;
+        if self.is_server() {
+            let r = Prg::from_os().bits(2 * n);
+            let tables: Vec<[u8; 16]> = values
+                .iter()
+                .flat_map(|&v| digits(v))
+                .enumerate()
+                .map(|(k, a)| {
+                    let mask = u8::from(r[2 * k]) | (u8::from(r[2 * k + 1]) << 1);
+                    let mut t = [0u8; 16];
+                    for (v, e) in t.iter_mut().enumerate() {
+                        let v = v as u8;
+                        *e = (u8::from(a < v) | (u8::from(a == v) << 1)) ^ mask;
+                    }
+                    t
+                })
+                .collect();
+            let req = self.link.recv_exact("comparison request", n.div_ceil(16))?;
+            let resp = self.ot.respond16(&req, &tables)?;
+            self.link.send(resp)?;
+            Ok((
+                r.iter().step_by(2).copied().collect(),
+                r.iter().skip(1).step_by(2).copied().collect(),
+            ))
+        } else {
+            let wanted: Vec<u8> = values.iter().flat_map(|&v| digits(v)).collect();
+            let (req, state) = self.ot.request16(&wanted)?;
+            self.link.send(req)?;
+            let resp = self.link.recv_exact("comparison response", n.div_ceil(2))?;
+            let m = state.finish(&resp)?;
+            Ok((
+                m.iter().map(|x| x & 1 == 1).collect(),
+                m.iter().map(|x| x & 2 == 2).collect(),
+            ))
+        }
+    }
+
     /// Shares of `[a_k < b_k]` where the server inputs `values = a` and the client `values = b`.
     pub fn millionaires(&mut self, values: &[u64]) -> Result<Vec<bool>> {
         let n = values.len();
-        let server = self.is_server();
-        // Leaves, laid out [comparison][bit]: the server's share of !a_i, the client's of b_i.
-        let mine: Vec<bool> = values
-            .iter()
-            .flat_map(|&v| (0..BITS).map(move |i| (v >> i) & 1 == 1))
-            .map(|bit| if server { !bit } else { bit })
-            .collect();
-        let zeros = vec![false; mine.len()];
-        let (x, y) = if server {
-            (&mine, &zeros)
-        } else {
-            (&zeros, &mine)
-        };
-        let mut lt = self.and(x, y)?;
-        let mut eq = mine; // !a ^ b, shared as (!a, b)
-        let mut width = BITS;
+        let (mut lt, mut eq) = self.leaves(values)?;
+        let mut width = LEAVES;
         while width > 1 {
             let half = width / 2;
             let last = half == 1;

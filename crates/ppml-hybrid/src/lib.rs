@@ -14,8 +14,9 @@
 //!   millionaires' comparison and DReLU ([`compare`]; Rathee et al., CCS 2020), ReLU by a
 //!   multiplexer, max-pooling tournaments, squares by Gilboa's OT multiplication and SecureML's
 //!   local truncation ([`nonlinear`]).
-//! - [`plan`]: a model as the parties run it; [`backend`]: [`HybridBackend`], both roles in
-//!   this process over an in-memory [`link`].
+//! - [`plan`]: a model as the parties run it; [`session`]: the client's and the server's side
+//!   of a session over any [`link`]; [`backend`]: [`HybridBackend`], the server on a thread over
+//!   an in-memory link or at a TCP address ([`tcp`]).
 //!
 //! Security: semi-honest client and server; 128-bit computational security (RLWE at the
 //! HomomorphicEncryption.org bound, 128 base OTs, AES-128); masks uniform over the whole ring;
@@ -36,9 +37,12 @@ pub mod ot;
 pub mod party;
 pub mod plan;
 pub mod prg;
+pub mod session;
+pub mod tcp;
 
-pub use backend::{CallSplit, HybridBackend, PhaseCost};
+pub use backend::HybridBackend;
 pub use error::{HybridError, Result};
 pub use link::{memory_pair, Link, LinkStats, MemoryLink};
 pub use ot::{OtCount, Role};
 pub use party::Party;
+pub use session::{CallSplit, ClientSession, PhaseCost, ServerSession};

@@ -12,6 +12,8 @@ use crate::error::{HybridError, Result};
 pub struct LinkStats {
     /// Payload bytes sent (8 per word).
     pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
     /// Flights: messages sent after having received since the previous send (one-way trips on
     /// this endpoint's critical path). The two endpoints' flights added up are the rounds.
     pub flights: u64,
@@ -22,6 +24,7 @@ impl LinkStats {
     pub fn since(&self, earlier: LinkStats) -> LinkStats {
         LinkStats {
             bytes_sent: self.bytes_sent - earlier.bytes_sent,
+            bytes_received: self.bytes_received - earlier.bytes_received,
             flights: self.flights - earlier.flights,
         }
     }
@@ -74,8 +77,9 @@ impl Counter {
         self.received_since_send = false;
     }
 
-    /// Records a receive.
-    pub fn received(&mut self) {
+    /// Records a receive of `words` words.
+    pub fn received(&mut self, words: usize) {
+        self.stats.bytes_received += 8 * words as u64;
         self.received_since_send = true;
     }
 
@@ -125,8 +129,7 @@ impl Link for MemoryLink {
     }
 
     fn recv(&mut self) -> Result<Vec<u64>> {
-        self.counter.received();
-        self.rx.recv_timeout(self.timeout).map_err(|e| match e {
+        let m = self.rx.recv_timeout(self.timeout).map_err(|e| match e {
             RecvTimeoutError::Timeout => HybridError::Timeout {
                 peer: self.peer,
                 seconds: self.timeout.as_secs(),
@@ -135,7 +138,9 @@ impl Link for MemoryLink {
                 peer: self.peer,
                 reason: "the peer's end was dropped".into(),
             },
-        })
+        })?;
+        self.counter.received(m.len());
+        Ok(m)
     }
 
     fn stats(&self) -> LinkStats {
@@ -202,6 +207,7 @@ mod tests {
             a.stats(),
             LinkStats {
                 bytes_sent: 40,
+                bytes_received: 8,
                 flights: 2
             }
         );
@@ -209,6 +215,7 @@ mod tests {
             b.stats(),
             LinkStats {
                 bytes_sent: 8,
+                bytes_received: 32,
                 flights: 1
             }
         );

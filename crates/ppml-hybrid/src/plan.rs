@@ -194,6 +194,143 @@ impl Plan {
     }
 }
 
+/// Largest number of steps a plan from the peer may have.
+const MAX_STEPS: usize = 256;
+/// Largest dimension or length in a plan from the peer.
+const MAX_DIM: usize = 1 << 24;
+/// Words per step on the wire: a tag and seven fields.
+const STEP_WORDS: usize = 8;
+
+fn pool_out(p: &PoolGeom) -> Option<usize> {
+    if p.k == 0 || p.stride == 0 || p.k > p.h || p.k > p.w {
+        return None;
+    }
+    Some(p.out_len())
+}
+
+impl Plan {
+    /// The length of each step's output, or `None` if the steps do not chain from
+    /// `input_len` to `output_len` (or a geometry is degenerate or too large).
+    fn check(&self) -> Option<()> {
+        let mut len = self.input_len;
+        for s in &self.steps {
+            len = match *s {
+                Step::Linear(g) => {
+                    let ok = g.k > 0
+                        && g.stride > 0
+                        && g.h + 2 * g.pad >= g.k
+                        && g.w + 2 * g.pad >= g.k
+                        && g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) <= MAX_DIM
+                        && g.in_len() == len;
+                    ok.then(|| g.out_len())?
+                }
+                Step::Relu(n) | Step::Square(n) => (n == len).then_some(n)?,
+                Step::MaxPool(p) | Step::AvgPool(p) => {
+                    (p.c * p.h * p.w == len).then(|| pool_out(&p))??
+                }
+            };
+            if len == 0 || len > MAX_DIM {
+                return None;
+            }
+        }
+        (len == self.output_len).then_some(())
+    }
+
+    /// The plan as words (sent by the server so that the client can run it).
+    pub fn to_words(&self) -> Vec<u64> {
+        let mut w = vec![
+            1,
+            self.steps.len() as u64,
+            self.input_len as u64,
+            self.output_len as u64,
+        ];
+        for s in &self.steps {
+            let f: [usize; STEP_WORDS] = match *s {
+                Step::Linear(g) => [1, g.c, g.h, g.w, g.pad, g.k, g.stride, g.m],
+                Step::Relu(n) => [2, n, 0, 0, 0, 0, 0, 0],
+                Step::Square(n) => [3, n, 0, 0, 0, 0, 0, 0],
+                Step::MaxPool(p) => [4, p.c, p.h, p.w, p.k, p.stride, 0, 0],
+                Step::AvgPool(p) => [5, p.c, p.h, p.w, p.k, p.stride, 0, 0],
+            };
+            w.extend(f.iter().map(|&v| v as u64));
+        }
+        w
+    }
+
+    /// Decodes and checks a plan from the peer.
+    pub fn from_words(w: &[u64]) -> Result<Self> {
+        let bad = |index| HybridError::InvalidContent {
+            what: "model plan",
+            index,
+        };
+        if w.len() < 4 {
+            return Err(HybridError::Malformed {
+                what: "model plan",
+                expected: 4,
+                got: w.len(),
+            });
+        }
+        let small = |i: usize| -> Result<usize> {
+            let v = w[i];
+            if v > MAX_DIM as u64 {
+                return Err(bad(i));
+            }
+            Ok(v as usize)
+        };
+        if w[0] != 1 {
+            return Err(bad(0));
+        }
+        let n = small(1)?;
+        if n > MAX_STEPS {
+            return Err(bad(1));
+        }
+        if w.len() != 4 + STEP_WORDS * n {
+            return Err(HybridError::Malformed {
+                what: "model plan",
+                expected: 4 + STEP_WORDS * n,
+                got: w.len(),
+            });
+        }
+        let mut steps = Vec::with_capacity(n);
+        for k in 0..n {
+            let b = 4 + STEP_WORDS * k;
+            let f = (0..STEP_WORDS)
+                .map(|i| small(b + i))
+                .collect::<Result<Vec<_>>>()?;
+            let pool = PoolGeom {
+                c: f[1],
+                h: f[2],
+                w: f[3],
+                k: f[4],
+                stride: f[5],
+            };
+            steps.push(match f[0] {
+                1 => Step::Linear(ConvGeom {
+                    c: f[1],
+                    h: f[2],
+                    w: f[3],
+                    pad: f[4],
+                    k: f[5],
+                    stride: f[6],
+                    m: f[7],
+                }),
+                2 => Step::Relu(f[1]),
+                3 => Step::Square(f[1]),
+                4 => Step::MaxPool(pool),
+                5 => Step::AvgPool(pool),
+                _ => return Err(bad(b)),
+            });
+        }
+        let plan = Self {
+            steps,
+            input_len: small(2)?,
+            output_len: small(3)?,
+        };
+        plan.check().ok_or(bad(0))?;
+        Ok(plan)
+    }
+}
+
 /// The server's model: the plan and its layers' encoded weights.
 pub struct ServerModel {
     plan: Plan,
@@ -294,5 +431,36 @@ impl Party {
             };
         }
         Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cross_the_wire_and_bad_plans_are_refused() -> Result<()> {
+        for name in ["lenet", "mlp", "cnn", "minionn", "chameleon", "lenet-sq"] {
+            let m = ppml_nn::zoo::architecture(name)
+                .ok_or(HybridError::Unsupported { what: name.into() })?;
+            let plan = Plan::compile(&m)?;
+            assert_eq!(Plan::from_words(&plan.to_words())?, plan);
+        }
+        let m = ppml_nn::zoo::architecture("lenet").ok_or(HybridError::Unsupported {
+            what: "lenet".into(),
+        })?;
+        let plan = Plan::compile(&m)?;
+        // ReLU before max-pooling runs after it.
+        assert!(matches!(plan.steps()[1], Step::MaxPool(_)));
+        assert_eq!(plan.steps()[2], Step::Relu(20 * 12 * 12));
+        let w = plan.to_words();
+        for (i, v) in [(0, 2), (1, 300), (4, 9), (6, 1 << 30), (3, 11), (13, 0)] {
+            let mut bad = w.clone();
+            bad[i] = v;
+            assert!(Plan::from_words(&bad).is_err(), "word {i} = {v} accepted");
+        }
+        assert!(Plan::from_words(&w[..w.len() - 1]).is_err());
+        assert!(Plan::from_words(&[]).is_err());
+        Ok(())
     }
 }

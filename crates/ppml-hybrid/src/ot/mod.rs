@@ -7,6 +7,7 @@
 
 pub mod base;
 pub mod iknp;
+pub mod ot16;
 
 use crate::error::{HybridError, Result};
 use crate::link::{pack_bits, unpack_bits, Link};
