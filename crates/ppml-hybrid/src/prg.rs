@@ -92,19 +92,22 @@ impl Default for Tccr {
 impl Tccr {
     /// Hashes `xs[j]` in place under tweak `first_tweak + j`.
     pub fn hash_in_place(&self, first_tweak: u128, xs: &mut [u128]) {
+        self.hash_with_tweaks(xs, |j| first_tweak.wrapping_add(j as u128));
+    }
+
+    /// Hashes `xs[j]` in place under tweak `tweak(j)`.
+    pub fn hash_with_tweaks(&self, xs: &mut [u128], tweak: impl Fn(usize) -> u128) {
         const CHUNK: usize = 64;
         let mut blocks = [Array::from([0u8; 16]); CHUNK];
-        let mut tweak = first_tweak;
-        for piece in xs.chunks_mut(CHUNK) {
+        for (c, piece) in xs.chunks_mut(CHUNK).enumerate() {
             let n = piece.len();
             for (b, x) in blocks.iter_mut().zip(piece.iter()) {
                 *b = Array(x.to_le_bytes());
             }
             self.cipher.encrypt_blocks(&mut blocks[..n]);
-            for (b, x) in blocks.iter_mut().zip(piece.iter_mut()) {
+            for (k, (b, x)) in blocks.iter_mut().zip(piece.iter_mut()).enumerate() {
                 *x = u128::from_le_bytes(b.0); // pi(x)
-                *b = Array((*x ^ tweak).to_le_bytes());
-                tweak = tweak.wrapping_add(1);
+                *b = Array((*x ^ tweak(c * CHUNK + k)).to_le_bytes());
             }
             self.cipher.encrypt_blocks(&mut blocks[..n]);
             for (b, x) in blocks.iter().zip(piece.iter_mut()) {

@@ -12,17 +12,6 @@ use crate::prg::Tccr;
 /// Random 1-of-2 OTs (direction A) one 1-of-16 OT consumes.
 pub const OT16_ROTS: usize = 4;
 
-/// The mask bits of message `v` under the four keys chosen by `d` (the sender's view) or the
-/// receiver's keys.
-fn mask(hash: &Tccr, keys: [u128; 4], v: usize) -> u8 {
-    let mut k = keys;
-    hash.hash_in_place(v as u128, &mut k[..1]);
-    hash.hash_in_place(v as u128, &mut k[1..2]);
-    hash.hash_in_place(v as u128, &mut k[2..3]);
-    hash.hash_in_place(v as u128, &mut k[3..4]);
-    ((k[0] ^ k[1] ^ k[2] ^ k[3]) & 3) as u8
-}
-
 /// What the client keeps between its request and the server's response.
 pub struct Ot16Request {
     wanted: Vec<u8>,
@@ -73,17 +62,28 @@ impl OtPools {
         }
         let hash = Tccr::default();
         let pairs = self.take_pairs(OT16_ROTS * n)?;
-        let mut out = vec![0u64; n.div_ceil(2)];
-        for (j, table) in tables.iter().enumerate() {
+        // Key of message v under base OT i, laid out [ot][i][v], hashed with tweak v.
+        let mut keys = vec![0u128; n * OT16_ROTS * 16];
+        for (j, row) in keys.chunks_exact_mut(OT16_ROTS * 16).enumerate() {
             let d = (request[j / 16] >> (4 * (j % 16))) & 15;
-            let mut word = 0u64;
-            for (v, m) in table.iter().enumerate() {
-                let mut keys = [0u128; 4];
-                for (i, k) in keys.iter_mut().enumerate() {
+            for (i, ks) in row.chunks_exact_mut(16).enumerate() {
+                for (v, k) in ks.iter_mut().enumerate() {
                     let bit = ((v as u64 >> i) ^ (d >> i)) & 1;
                     *k = pairs[OT16_ROTS * j + i][bit as usize];
                 }
-                word |= u64::from((m & 3) ^ mask(&hash, keys, v)) << (2 * v);
+            }
+        }
+        hash.hash_with_tweaks(&mut keys, |k| (k % 16) as u128);
+        let mut out = vec![0u64; n.div_ceil(2)];
+        for (j, (table, row)) in tables
+            .iter()
+            .zip(keys.chunks_exact(OT16_ROTS * 16))
+            .enumerate()
+        {
+            let mut word = 0u64;
+            for (v, m) in table.iter().enumerate() {
+                let pad = (0..OT16_ROTS).fold(0u128, |p, i| p ^ row[16 * i + v]);
+                word |= u64::from((m & 3) ^ (pad & 3) as u8) << (2 * v);
             }
             out[j / 2] |= word << (32 * (j % 2));
         }
@@ -103,15 +103,17 @@ impl Ot16Request {
             });
         }
         let hash = Tccr::default();
-        Ok(self
-            .wanted
+        let mut keys: Vec<u128> = self.keys.iter().flatten().copied().collect();
+        let wanted = &self.wanted;
+        hash.hash_with_tweaks(&mut keys, |k| u128::from(wanted[k / OT16_ROTS]));
+        Ok(wanted
             .iter()
-            .zip(&self.keys)
+            .zip(keys.chunks_exact(OT16_ROTS))
             .enumerate()
             .map(|(j, (&w, k))| {
                 let word = response[j / 2] >> (32 * (j % 2));
                 let m = ((word >> (2 * usize::from(w))) & 3) as u8;
-                m ^ mask(&hash, *k, usize::from(w))
+                m ^ ((k[0] ^ k[1] ^ k[2] ^ k[3]) & 3) as u8
             })
             .collect())
     }
