@@ -2,6 +2,7 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod hybrid;
 
 use std::process::ExitCode;
 
