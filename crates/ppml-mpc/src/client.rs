@@ -7,6 +7,7 @@ use std::time::Duration;
 use ppml_nn::backend::CallStats;
 
 use crate::error::{MpcError, Result};
+use crate::topology::CLIENT_ID;
 use crate::link::{payload_bytes, read_frame, write_frame, Duplex};
 use crate::mesh::MAX_SESSION_ID;
 use crate::prg::Prg;
@@ -177,8 +178,6 @@ impl Client {
     }
 }
 
-/// The client's node id in errors (after the three parties).
-pub(crate) const CLIENT_ID: usize = 3;
 
 fn bad_party(party: usize) -> MpcError {
     MpcError::BadParty { party }

@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 
 use ppml_nn::Model;
 
-use crate::client::{Client, Opened, CLIENT_ID};
+use crate::client::{Client, Opened};
+use crate::topology::CLIENT_ID;
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
 use crate::link::write_frame;
