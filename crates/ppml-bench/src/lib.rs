@@ -13,6 +13,6 @@ pub mod report;
 mod run;
 
 pub use deployed::{DeployedConfig, DeployedResult};
-pub use registry::BackendKind;
 pub use error::BenchError;
+pub use registry::BackendKind;
 pub use run::{run, BenchConfig, PairResult, Report};

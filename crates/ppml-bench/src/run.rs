@@ -11,10 +11,9 @@ use ppml_nn::{io, Model};
 use serde::Serialize;
 
 use crate::deployed::{DeployedConfig, DeployedResult};
-use crate::registry::BackendOptions;
 use crate::error::BenchError;
+use crate::registry::BackendOptions;
 use crate::BackendKind;
-
 
 /// What to run.
 #[derive(Clone, Debug)]

@@ -7,12 +7,12 @@ use std::time::Duration;
 use ppml_nn::backend::CallStats;
 
 use crate::error::{MpcError, Result};
-use crate::topology::CLIENT_ID;
 use crate::link::{payload_bytes, read_frame, write_frame, Duplex};
 use crate::mesh::MAX_SESSION_ID;
 use crate::prg::Prg;
 use crate::ring;
 use crate::service::{tag, unpacked, Setting};
+use crate::topology::CLIENT_ID;
 use crate::{mpc2, mpc3, Protocol};
 
 /// A client session: one link to each party.
@@ -177,7 +177,6 @@ impl Client {
         }
     }
 }
-
 
 fn bad_party(party: usize) -> MpcError {
     MpcError::BadParty { party }

@@ -44,7 +44,6 @@ use std::time::{Duration, Instant};
 use ppml_nn::Model;
 
 use crate::client::{Client, Opened};
-use crate::topology::CLIENT_ID;
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
 use crate::link::write_frame;
@@ -54,6 +53,7 @@ use crate::net::{Accepted, TlsNode, TlsStream};
 use crate::plan::plan;
 use crate::ring::FixedPoint;
 use crate::service::{error_frame, PartyState, SessionLimits, Setting};
+use crate::topology::CLIENT_ID;
 
 /// How a party process runs.
 #[derive(Clone, Debug)]
