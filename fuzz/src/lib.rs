@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("he_client_spec", he_client_spec),
     ("he_frame", he_frame),
     ("tls_pem", tls_pem),
+    ("hybrid", hybrid),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -137,4 +138,34 @@ pub fn tls_pem(data: &[u8]) {
     let path = Path::new("fuzz.pem");
     let _ = ppml_tls::parse_certs(data, path);
     let _ = ppml_tls::parse_key(data, path);
+}
+
+/// The hybrid backend's decoders: a TCP frame, and, reading the input as little-endian words,
+/// the model plan (as the client decodes it), the client's upload and public key (as the server
+/// decodes them), a result (as the client decrypts it) and a packed bit vector.
+pub fn hybrid(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
+    static KEYS: OnceLock<Option<Keys>> = OnceLock::new();
+    let _ = ppml_hybrid::tcp::read_frame(&mut &data[..], "fuzz");
+    let Some((params, sk)) = KEYS.get_or_init(|| {
+        let params = ppml_rlwe::Params::default_set().ok()?;
+        let sk = ppml_rlwe::SecretKey::generate(&params).ok()?;
+        Some((params, sk))
+    }) else {
+        return;
+    };
+    let words: Vec<u64> = data
+        .chunks(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect();
+    let _ = ppml_hybrid::plan::Plan::from_words(&words);
+    let _ = ppml_rlwe::Ciphertext::from_upload(params, &words);
+    let _ = ppml_rlwe::PublicKey::from_words(params, &words);
+    let _ = sk.decrypt(&words);
+    let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
 }

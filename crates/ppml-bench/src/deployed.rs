@@ -21,7 +21,7 @@ use ppml_nn::idx::Dataset;
 use ppml_nn::Model;
 use serde::Serialize;
 
-use crate::run::BenchError;
+use crate::error::BenchError;
 
 /// What to run deployed.
 #[derive(Clone, Debug)]

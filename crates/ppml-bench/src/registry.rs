@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
+use ppml_hybrid::HybridBackend;
 use ppml_mpc::{Comparison, MpcBackend, MpcConfig, PartiesConfig, Protocol};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
@@ -22,6 +23,8 @@ pub enum BackendKind {
     Mpc3,
     /// An enclave process behind an attested, encrypted channel.
     Tee,
+    /// Two parties only (client and server): HE for linear layers, OT for ReLU and pooling.
+    Hybrid,
 }
 
 /// Choices that only some backends take.
@@ -44,6 +47,9 @@ pub struct BackendOptions {
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
+    /// `hybrid`: the address of a running `ppml hybrid-server`; `None`: the server runs on a
+    /// thread of this process.
+    pub hybrid_server: Option<String>,
 }
 
 /// The client of separately running parties, after checking the protocol matches.
@@ -91,6 +97,18 @@ impl BackendKind {
         BackendKind::Tee,
         BackendKind::Mpc2,
         BackendKind::Mpc3,
+        BackendKind::Hybrid,
+        BackendKind::He,
+    ];
+
+    /// The backends `ppml bench` runs when `--backends` is not given: all but `hybrid`, whose
+    /// per-image cost (seconds for `lenet`) would stretch the default run to hours; name it in
+    /// `--backends` to include it.
+    pub const BENCH_DEFAULT: &'static [BackendKind] = &[
+        BackendKind::Plain,
+        BackendKind::Tee,
+        BackendKind::Mpc2,
+        BackendKind::Mpc3,
         BackendKind::He,
     ];
 
@@ -102,6 +120,7 @@ impl BackendKind {
             BackendKind::Mpc2 => "mpc2",
             BackendKind::Mpc3 => "mpc3",
             BackendKind::Tee => "tee",
+            BackendKind::Hybrid => "hybrid",
         }
     }
 
@@ -120,6 +139,10 @@ impl BackendKind {
     ) -> Result<Box<dyn Backend>, String> {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
+            BackendKind::Hybrid => match &opts.hybrid_server {
+                Some(addr) => Box::new(HybridBackend::remote(addr.clone())),
+                None => Box::new(HybridBackend::new()),
+            },
             BackendKind::He => Box::new(match batch {
                 None => HeBackend::auto(),
                 Some(1) => HeBackend::latency(),
@@ -190,7 +213,11 @@ impl BackendKind {
     pub fn throughput_batch(self) -> usize {
         match self {
             BackendKind::He => 8192,
-            BackendKind::Plain | BackendKind::Mpc2 | BackendKind::Mpc3 | BackendKind::Tee => 100,
+            BackendKind::Plain
+            | BackendKind::Mpc2
+            | BackendKind::Mpc3
+            | BackendKind::Tee
+            | BackendKind::Hybrid => 100,
         }
     }
 }

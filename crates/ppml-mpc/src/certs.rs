@@ -4,9 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::client::CLIENT_ID;
 use crate::config::{deploy_err, node_name, PartiesConfig};
 use crate::error::Result;
+use crate::topology::CLIENT_ID;
 use crate::Protocol;
 
 /// Files written by [`generate_certs`].

@@ -12,6 +12,7 @@ use crate::mesh::MAX_SESSION_ID;
 use crate::prg::Prg;
 use crate::ring;
 use crate::service::{tag, unpacked, Setting};
+use crate::topology::CLIENT_ID;
 use crate::{mpc2, mpc3, Protocol};
 
 /// A client session: one link to each party.
@@ -176,9 +177,6 @@ impl Client {
         }
     }
 }
-
-/// The client's node id in errors (after the three parties).
-pub(crate) const CLIENT_ID: usize = 3;
 
 fn bad_party(party: usize) -> MpcError {
     MpcError::BadParty { party }

@@ -9,11 +9,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use crate::client::CLIENT_ID;
 use crate::error::{MpcError, Result};
 use crate::link::DEFAULT_MAX_FRAME_WORDS;
 use crate::net::{Peer, TlsNode, TlsSettings};
 use crate::ring::FixedPoint;
+use crate::topology::CLIENT_ID;
 use crate::{Comparison, Protocol};
 
 /// One node's entry in `parties.toml`.

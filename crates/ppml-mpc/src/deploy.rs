@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use ppml_nn::Model;
 
-use crate::client::{Client, Opened, CLIENT_ID};
+use crate::client::{Client, Opened};
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
 use crate::link::write_frame;
@@ -53,6 +53,7 @@ use crate::net::{Accepted, TlsNode, TlsStream};
 use crate::plan::plan;
 use crate::ring::FixedPoint;
 use crate::service::{error_frame, PartyState, SessionLimits, Setting};
+use crate::topology::CLIENT_ID;
 
 /// How a party process runs.
 #[derive(Clone, Debug)]

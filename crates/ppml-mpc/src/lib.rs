@@ -156,6 +156,7 @@ mod plan;
 pub mod prg;
 pub mod ring;
 mod service;
+mod topology;
 pub mod transport;
 
 pub use backend::MpcBackend;

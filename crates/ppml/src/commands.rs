@@ -12,6 +12,7 @@ use ppml_nn::model::Normalization;
 use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
 use ppml_train::{Progress, TrainConfig};
 
+use crate::hybrid;
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig, DeployedConfig};
 use ppml_link::LinkProfile;
@@ -57,6 +58,10 @@ struct BackendArgs {
     /// as threads in this process).
     #[arg(long)]
     parties: Option<PathBuf>,
+    /// hybrid: address of a running `ppml hybrid-server` (default: run the server on a thread
+    /// of this process).
+    #[arg(long)]
+    server: Option<String>,
 }
 
 impl BackendArgs {
@@ -75,6 +80,7 @@ impl BackendArgs {
             frac_bits: self.frac_bits,
             comparison: self.comparison,
             pool_depth: self.pool_depth,
+            hybrid_server: self.server.clone(),
         })
     }
 }
@@ -207,6 +213,9 @@ enum Command {
         #[arg(long)]
         models_dir: Option<PathBuf>,
     },
+    /// Runs the hybrid backend's server: holds the model, serves two-party inference (HE for
+    /// linear layers, OT for ReLU and pooling) to clients over TCP, one thread per client.
+    HybridServer(hybrid::ServerArgs),
     /// Runs the TEE enclave service: loads the model, attests, serves inference over the
     /// attested channel (simulated evidence outside SGX, clearly labelled).
     Enclave {
@@ -334,6 +343,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 json,
             )
         }
+        Command::HybridServer(args) => hybrid::serve(&args),
         Command::Enclave {
             model,
             listen,
@@ -397,7 +407,7 @@ pub fn run(cli: Cli) -> Result<()> {
             });
             let cfg = BenchConfig {
                 models,
-                backends: backends.unwrap_or_else(|| BackendKind::ALL.to_vec()),
+                backends: backends.unwrap_or_else(|| BackendKind::BENCH_DEFAULT.to_vec()),
                 limit: limit.unwrap_or(if quick { 100 } else { 1000 }),
                 latency_images: latency_images.unwrap_or(if quick { 10 } else { 50 }),
                 models_dir: models_dir.unwrap_or_else(io::default_models_dir),
@@ -674,6 +684,13 @@ fn evaluate(
         "setup {:.3} s; {} bytes sent in {} rounds",
         report.setup_seconds, report.bytes_sent, report.rounds
     )?;
+    if let Some(o) = report.offline {
+        writeln!(
+            human,
+            "of which offline (input-independent): {:.3} s, {} bytes, {} rounds",
+            o.seconds, o.bytes_sent, o.rounds
+        )?;
+    }
     for note in &report.notes {
         writeln!(human, "note: {note}")?;
     }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod he;
+mod hybrid;
 mod input;
 mod mpc_cmd;
 mod relay;
