@@ -152,13 +152,29 @@ fn mlp_sq_throughput_matches_plain() {
 }
 
 #[test]
-fn lenet_sq_throughput_is_streamed_within_the_memory_budget() {
+fn lenet_sq_throughput_plan_holds_at_most_the_memory_budget() {
+    // Setup refuses throughput mode when the planned peak of ciphertexts held exceeds the
+    // budget; the note states both figures, which must agree with that.
     let mut m = zoo::architecture("lenet-sq").expect("zoo");
     zoo::init_weights(&mut m, 5);
     let setup = HeBackend::throughput()
         .setup(&m)
         .expect("lenet-sq throughput");
-    eprintln!("{:?}", setup.notes);
+    let note = setup
+        .notes
+        .iter()
+        .find(|n| n.starts_with("throughput mode:"))
+        .unwrap_or_else(|| panic!("no throughput note in {:?}", setup.notes));
+    let gib = |after: &str| -> f64 {
+        let rest = &note[note.find(after).expect(after) + after.len()..];
+        rest.split(' ')
+            .next()
+            .expect("figure")
+            .parse()
+            .expect("number")
+    };
+    let (peak, budget) = (gib("at most "), gib("(budget "));
+    assert!(peak > 0.0 && peak <= budget, "{note}");
     assert!(
         setup.notes.iter().any(|n| n.contains("N=16384")),
         "{:?}",

@@ -99,8 +99,9 @@ fn every_zoo_model_under_both_backends_with_fss_comparison_matches_plain() {
 }
 
 #[test]
-fn repeated_queries_stay_correct_and_fresh() {
-    // PRG streams advance across calls; results stay right and shares never repeat.
+fn repeated_queries_in_one_session_stay_correct() {
+    // The PRG streams advance across the calls of one session: every call must still agree
+    // with plain (that no mask repeats is `prg::tests`' and the session keys' business).
     let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     for _ in 0..3 {
         check(&mut b, "chameleon", 2);

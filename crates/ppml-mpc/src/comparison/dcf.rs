@@ -421,9 +421,11 @@ mod tests {
     }
 
     #[test]
-    fn one_key_alone_reveals_neither_alpha_nor_beta() {
-        // A party's share at a point is uniform-looking: it differs between two keys of the
-        // same function, and the corrections of two functions differ completely.
+    fn two_keys_of_one_function_give_different_shares_and_corrections() {
+        // That a single key hides alpha and beta is the scheme's security proof (Boyle et al.
+        // 2021); this checks what a reused root would break first: two keys of the same
+        // function (same alpha and beta) from fresh roots give different shares at a point and
+        // differ in their first level's and their final correction words.
         let bits = 16;
         let mut prg = Prg::from_os();
         let (r0, r1) = (roots(&mut prg, 2), roots(&mut prg, 2));
