@@ -103,8 +103,8 @@ impl BackendKind {
     ];
 
     /// The backends `ppml bench` runs when `--backends` is not given: all but `hybrid`, whose
-    /// per-image cost (seconds for `lenet`) would stretch the default run to hours; name it in
-    /// `--backends` to include it.
+    /// per-image cost (about a second for `lenet`) would add some 20 minutes to the default run;
+    /// name it in `--backends` to include it.
     pub const BENCH_DEFAULT: &'static [BackendKind] = &[
         BackendKind::Plain,
         BackendKind::Tee,
