@@ -9,21 +9,20 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustls::Connection;
 
-/// Plaintext bytes encrypted per lock of the connection.
+/// Plaintext bytes taken per `write` call.
 const WRITE_CHUNK: usize = 1 << 16;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 1 << 16;
 
 type Shared = Arc<Mutex<Connection>>;
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A thread that panicked while holding the lock left the connection in a state rustls
-    // still validates on its next use; the error surfaces there.
-    conn.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(conn: &Mutex<Connection>) -> io::Result<MutexGuard<'_, Connection>> {
+    conn.lock()
+        .map_err(|_| io::Error::other("the other half of the TLS connection panicked"))
 }
 
 /// The reading half: decrypted bytes from the peer.
@@ -71,7 +70,7 @@ impl TlsReader {
     /// Decrypts `n` bytes just read from the socket (0: the socket's end) into `self.plain`.
     /// Returns false once the peer has closed the TLS session.
     fn absorb(&mut self, n: usize) -> io::Result<bool> {
-        let mut conn = lock(&self.conn);
+        let mut conn = lock(&self.conn)?;
         let mut input = &self.raw[..n];
         loop {
             let took = conn.read_tls(&mut input)?;
@@ -111,27 +110,39 @@ impl Read for TlsReader {
 }
 
 impl TlsWriter {
-    /// Encrypts `plain` and writes the records, without holding the connection during the
-    /// socket write.
-    fn send(&mut self, plain: &[u8]) -> io::Result<()> {
-        let mut records = Vec::new();
-        {
-            let mut conn = lock(&self.conn);
-            if !plain.is_empty() {
-                conn.writer().write_all(plain)?;
+    /// Encrypts `plain` and writes the records (with any rustls queued before them), without
+    /// holding the connection during the socket write.
+    fn send(&mut self, mut plain: &[u8]) -> io::Result<()> {
+        loop {
+            let mut records = Vec::new();
+            {
+                let mut conn = lock(&self.conn)?;
+                if !plain.is_empty() {
+                    // rustls takes what its outgoing buffer has room for.
+                    let n = conn.writer().write(plain)?;
+                    plain = &plain[n..];
+                }
+                while conn.wants_write() {
+                    conn.write_tls(&mut records)?;
+                }
             }
-            while conn.wants_write() {
-                conn.write_tls(&mut records)?;
+            if records.is_empty() && !plain.is_empty() {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.sock.write_all(&records)?;
+            if plain.is_empty() {
+                return Ok(());
             }
         }
-        self.sock.write_all(&records)
     }
 
     /// Ends this direction: sends TLS's close_notify and shuts the socket's writing side down.
     /// The peer reads the end of the stream after everything sent before; this side can still
     /// read what the peer sends.
     pub fn close(&mut self) {
-        lock(&self.conn).send_close_notify();
+        if let Ok(mut conn) = lock(&self.conn) {
+            conn.send_close_notify();
+        }
         let _ = self.send(&[]);
         let _ = self.sock.shutdown(Shutdown::Write);
     }
