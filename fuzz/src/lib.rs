@@ -140,14 +140,14 @@ pub fn tls_pem(data: &[u8]) {
     let _ = ppml_tls::parse_key(data, path);
 }
 
-/// The hybrid backend's decoders: a TCP frame, and, reading the input as little-endian words,
+/// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input as little-endian words,
 /// the model plan (as the client decodes it), the client's upload and public key (as the server
 /// decodes them), a result (as the client decrypts it) and a packed bit vector.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
     static KEYS: OnceLock<Option<Keys>> = OnceLock::new();
-    let _ = ppml_hybrid::tcp::read_frame(&mut &data[..], "fuzz");
+    let _ = ppml_hybrid::tls::read_frame(&mut &data[..], "fuzz");
     let Some((params, sk)) = KEYS.get_or_init(|| {
         let params = ppml_rlwe::Params::default_set().ok()?;
         let sk = ppml_rlwe::SecretKey::generate(&params).ok()?;

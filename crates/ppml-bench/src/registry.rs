@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
-use ppml_hybrid::HybridBackend;
+use ppml_hybrid::{HybridBackend, RemoteServer};
 use ppml_mpc::{Comparison, MpcBackend, MpcConfig, PartiesConfig, Protocol};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
@@ -42,14 +42,15 @@ pub struct BackendOptions {
     /// `mpc2`/`mpc3`: the comparison protocol (`None`: the default, bit decomposition).
     pub comparison: Option<Comparison>,
     /// `mpc2`/`mpc3` in-process: queries' worth of correlated randomness made ahead per session
-    /// (`None`: the default, 4).
+    /// (`None`: the default, 4). `hybrid`: queries whose random OTs are made at setup (`None`:
+    /// the default, 1).
     pub pool_depth: Option<usize>,
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
-    /// `hybrid`: the address of a running `ppml hybrid-server`; `None`: the server runs on a
-    /// thread of this process.
-    pub hybrid_server: Option<String>,
+    /// `hybrid`: a running `ppml hybrid-server` and whom to trust as it; `None`: the server
+    /// runs on threads of this process.
+    pub hybrid_server: Option<RemoteServer>,
 }
 
 /// The client of separately running parties, after checking the protocol matches.
@@ -102,8 +103,8 @@ impl BackendKind {
     ];
 
     /// The backends `ppml bench` runs when `--backends` is not given: all but `hybrid`, whose
-    /// per-image cost (seconds for `lenet`) would stretch the default run to hours; name it in
-    /// `--backends` to include it.
+    /// per-image cost (about a second for `lenet`) would add some 20 minutes to the default run;
+    /// name it in `--backends` to include it.
     pub const BENCH_DEFAULT: &'static [BackendKind] = &[
         BackendKind::Plain,
         BackendKind::Tee,
@@ -139,10 +140,13 @@ impl BackendKind {
     ) -> Result<Box<dyn Backend>, String> {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
-            BackendKind::Hybrid => match &opts.hybrid_server {
-                Some(addr) => Box::new(HybridBackend::remote(addr.clone())),
-                None => Box::new(HybridBackend::new()),
-            },
+            BackendKind::Hybrid => Box::new(
+                match &opts.hybrid_server {
+                    Some(server) => HybridBackend::remote(server.clone()),
+                    None => HybridBackend::new(),
+                }
+                .with_pool(batch.unwrap_or(1), opts.pool_depth.unwrap_or(1)),
+            ),
             BackendKind::He => Box::new(match batch {
                 None => HeBackend::auto(),
                 Some(1) => HeBackend::latency(),

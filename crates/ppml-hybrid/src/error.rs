@@ -49,9 +49,24 @@ pub enum HybridError {
         /// How many were left.
         left: usize,
     },
+    /// The TLS handshake failed (the server's certificate is not trusted or does not carry
+    /// the expected name, the peer speaks no TLS 1.3), or a certificate or key was refused.
+    #[error(transparent)]
+    Tls(#[from] ppml_tls::TlsError),
     /// The RLWE scheme refused (a ciphertext that does not decode, a noise budget exceeded).
     #[error(transparent)]
     Rlwe(#[from] ppml_rlwe::RlweError),
+    /// An offline request would grow the OT pools beyond their bound.
+    #[error("random OTs for {images} more image(s) would exceed the pool bound of {limit}")]
+    PoolFull {
+        /// Images asked for.
+        images: usize,
+        /// The bound on OTs held.
+        limit: usize,
+    },
+    /// Inference asked of a backend before its setup.
+    #[error("inference before setup")]
+    NotSetUp,
     /// A model or layer this backend cannot run.
     #[error("unsupported: {what}")]
     Unsupported {

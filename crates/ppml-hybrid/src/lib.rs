@@ -15,15 +15,19 @@
 //!   multiplexer, max-pooling tournaments, squares by Gilboa's OT multiplication and SecureML's
 //!   local truncation ([`nonlinear`]).
 //! - [`plan`]: a model as the parties run it; [`session`]: the client's and the server's side
-//!   of a session over any [`link`]; [`backend`]: [`HybridBackend`], the server on a thread over
-//!   an in-memory link or at a TCP address ([`tcp`]).
+//!   of a session over any [`link`], with the offline phase (random OTs made ahead of a query)
+//!   apart from the online one; [`tls`]: the link over TLS 1.3 (`ppml-tls`); [`server`]: the
+//!   server accepting clients; [`backend`]: [`HybridBackend`], the client of a server on
+//!   threads of this process (over TLS on 127.0.0.1) or at an address.
 //!
 //! Security: semi-honest client and server; 128-bit computational security (RLWE at the
 //! HomomorphicEncryption.org bound, 128 base OTs, AES-128); masks uniform over the whole ring;
 //! HE noise flooded with 40 bits of statistical security. The server sees RLWE ciphertexts and
 //! uniformly masked openings; the client sees masked layer outputs and the logits. What leaks:
 //! the architecture and shapes, the number of images, timing. Not protected: a party that
-//! deviates from the protocol.
+//! deviates from the protocol. Between them, TLS 1.3 authenticates the server (a certificate of
+//! the deployment's CA, and its name) and keeps a network attacker from reading or altering
+//! the messages.
 
 pub mod backend;
 pub mod boolean;
@@ -37,12 +41,13 @@ pub mod ot;
 pub mod party;
 pub mod plan;
 pub mod prg;
+pub mod server;
 pub mod session;
-pub mod tcp;
+pub mod tls;
 
-pub use backend::HybridBackend;
+pub use backend::{HybridBackend, RemoteServer};
 pub use error::{HybridError, Result};
 pub use link::{memory_pair, Link, LinkStats, MemoryLink};
 pub use ot::{OtCount, Role};
 pub use party::Party;
-pub use session::{CallSplit, ClientSession, PhaseCost, ServerSession};
+pub use session::{ClientSession, PhaseCost, ServerSession};

@@ -56,13 +56,13 @@ pub(crate) mod testing {
         let (ls, lc) = memory_pair(Duration::from_secs(60));
         let h = std::thread::spawn(move || -> Result<B> {
             let mut p = Party::new(Box::new(lc), Role::Client)?;
-            p.ot.refill(p.link.as_mut(), count)?;
+            p.ot.extend(p.link.as_mut(), count)?;
             let out = client(&mut p)?;
             assert_eq!(p.ot.left(), (0, 0), "client pools not used up exactly");
             Ok(out)
         });
         let mut p = Party::new(Box::new(ls), Role::Server)?;
-        p.ot.refill(p.link.as_mut(), count)?;
+        p.ot.extend(p.link.as_mut(), count)?;
         let a = server(&mut p)?;
         assert_eq!(p.ot.left(), (0, 0), "server pools not used up exactly");
         let b = h.join().map_err(|_| HybridError::InvalidContent {

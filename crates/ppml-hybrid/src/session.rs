@@ -1,10 +1,13 @@
-//! The two roles of a session over any [`Link`]: the same code runs as two threads of
-//! [`crate::HybridBackend`] and as two processes (`ppml hybrid-server` and its client).
+//! The two roles of a session over any [`Link`]: the same code runs as the in-process backend
+//! (the server on threads of this process, over TLS on 127.0.0.1) and as two processes
+//! (`ppml hybrid-server` and its client).
 //!
 //! Messages: the server sends its model's public [`Plan`]; the client sends its RLWE public key;
-//! both run the base OTs. Then, per call, the client sends `[images]`, both make the call's random
-//! OTs (offline), run the forward pass (online), and the server sends its shares of the logits.
-//! `[0]` ends the session.
+//! both run the base OTs. Then the client sends requests: `[OFFLINE, n]`, both parties make the
+//! random OTs of a forward pass over `n` images and add them to their pools (input-independent:
+//! this is the offline phase, which may run long before the query); `[QUERY, n]` and the
+//! forward pass over `n` images, which consumes the pools' oldest OTs, after which the server
+//! sends its shares of the logits; `[BYE]` ends the session.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,14 +16,24 @@ use ppml_rlwe::{Params, PublicKey, SecretKey};
 
 use crate::error::{HybridError, Result};
 use crate::link::{Link, LinkStats};
-use crate::ot::Role;
+use crate::ot::{OtCount, Role};
 use crate::party::Party;
 use crate::plan::{LinearRole, Plan, ServerModel};
 
-/// Images per call at most (a bound on what a client may ask of a server).
+/// Images per request at most (a bound on what a client may ask of a server).
 pub const MAX_IMAGES_PER_CALL: u64 = 1 << 16;
+/// Random OTs a party keeps in its pools at most (both directions together; about 32 bytes
+/// each on the server, 17 on the client): the server refuses an offline request beyond it.
+pub const MAX_POOL_OTS: usize = 48 << 20;
 
-/// Cost of one phase of a call, as the client sees it.
+/// Request tags.
+mod tag {
+    pub const BYE: u64 = 0;
+    pub const OFFLINE: u64 = 1;
+    pub const QUERY: u64 = 2;
+}
+
+/// Cost of one phase of a request, as the client sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PhaseCost {
     /// Wall time.
@@ -29,16 +42,6 @@ pub struct PhaseCost {
     pub bytes: u64,
     /// Rounds: the client's flights (a flight and the server's answer make one round).
     pub rounds: u64,
-}
-
-/// A call's cost split into the input-independent offline phase (OT extension) and the online
-/// phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CallSplit {
-    /// Random OT extension, both directions.
-    pub offline: PhaseCost,
-    /// Everything that depends on the image.
-    pub online: PhaseCost,
 }
 
 impl PhaseCost {
@@ -51,19 +54,17 @@ impl PhaseCost {
         }
     }
 
-    fn add(&mut self, o: &PhaseCost) {
+    /// Adds another phase's costs.
+    pub fn add(&mut self, o: &PhaseCost) {
         self.seconds += o.seconds;
         self.bytes += o.bytes;
         self.rounds += o.rounds;
     }
 }
 
-impl CallSplit {
-    /// Adds another call's costs.
-    pub fn add(&mut self, o: &CallSplit) {
-        self.offline.add(&o.offline);
-        self.online.add(&o.online);
-    }
+/// The OTs of `count`, both directions together.
+pub fn pooled(count: OtCount) -> usize {
+    count.a + count.b
 }
 
 /// The client's side of a session.
@@ -101,10 +102,39 @@ impl ClientSession {
         s.bytes_sent + s.bytes_received
     }
 
-    /// Classifies `images` images (fixed-point inputs `x`, `[n][input_len]`): returns the
-    /// logits (fixed point) and the call's cost.
-    pub fn call(&mut self, x: Vec<u64>, images: usize) -> Result<(Vec<u64>, CallSplit)> {
-        if x.len() != images * self.plan.input_len() || images as u64 > MAX_IMAGES_PER_CALL {
+    /// Random OTs in this party's pools, not used yet (both directions).
+    pub fn pooled(&self) -> usize {
+        let (pairs, pads) = self.party.ot.left();
+        pairs + pads
+    }
+
+    /// The offline phase for a later query of `images` images: both parties make its random
+    /// OTs (nothing here depends on an image).
+    pub fn prepare(&mut self, images: usize) -> Result<PhaseCost> {
+        let count = self.plan.ot_count(images);
+        if images == 0
+            || images as u64 > MAX_IMAGES_PER_CALL
+            || self.pooled() + pooled(count) > MAX_POOL_OTS
+        {
+            return Err(HybridError::PoolFull {
+                images,
+                limit: MAX_POOL_OTS,
+            });
+        }
+        let p = &mut self.party;
+        let (s0, t0) = (p.stats(), Instant::now());
+        p.link.send(vec![tag::OFFLINE, images as u64])?;
+        p.ot.extend(p.link.as_mut(), count)?;
+        Ok(PhaseCost::since(p.stats(), s0, t0.elapsed().as_secs_f64()))
+    }
+
+    /// Classifies `images` images (fixed-point inputs `x`, `[n][input_len]`) with OTs prepared
+    /// earlier: returns the logits (fixed point) and the cost of this online phase.
+    pub fn call(&mut self, x: Vec<u64>, images: usize) -> Result<(Vec<u64>, PhaseCost)> {
+        if images == 0
+            || x.len() != images * self.plan.input_len()
+            || images as u64 > MAX_IMAGES_PER_CALL
+        {
             return Err(HybridError::Shape {
                 what: "call input",
                 left: x.len(),
@@ -112,24 +142,23 @@ impl ClientSession {
             });
         }
         let p = &mut self.party;
-        let s0 = p.stats();
-        let t0 = Instant::now();
-        p.link.send(vec![images as u64])?;
-        p.ot.refill(p.link.as_mut(), self.plan.ot_count(images))?;
-        let offline = PhaseCost::since(p.stats(), s0, t0.elapsed().as_secs_f64());
-        let s1 = p.stats();
-        let t1 = Instant::now();
+        let need = self.plan.ot_count(images);
+        p.ot.check(need)?;
+        let (s0, t0) = (p.stats(), Instant::now());
+        p.link.send(vec![tag::QUERY, images as u64])?;
         let role = LinearRole::Client(&self.sk);
         let y = p.forward(&self.plan, &self.params, &role, x, images)?;
         let y0 = p.link.recv_exact("logit shares", y.len())?;
         let logits = y.iter().zip(y0).map(|(a, b)| a.wrapping_add(b)).collect();
-        let online = PhaseCost::since(p.stats(), s1, t1.elapsed().as_secs_f64());
-        Ok((logits, CallSplit { offline, online }))
+        Ok((
+            logits,
+            PhaseCost::since(p.stats(), s0, t0.elapsed().as_secs_f64()),
+        ))
     }
 
     /// Tells the server the session is over.
     pub fn close(mut self) -> Result<()> {
-        self.party.link.send(vec![0])
+        self.party.link.send(vec![tag::BYE])
     }
 }
 
@@ -160,30 +189,46 @@ impl ServerSession {
         })
     }
 
-    /// Serves calls until the client ends the session; returns the number of images served.
+    /// Serves requests until the client ends the session; returns the number of images
+    /// classified.
     pub fn serve(&mut self) -> Result<u64> {
         let mut served = 0;
         loop {
-            let head = self.party.link.recv_exact("call header", 1)?;
-            let images = head[0];
-            if images == 0 {
-                return Ok(served);
-            }
-            if images > MAX_IMAGES_PER_CALL {
-                return Err(HybridError::InvalidContent {
-                    what: "call header",
-                    index: 0,
-                });
-            }
-            let n = images as usize;
+            let head = self.party.link.recv()?;
+            let (kind, images) = match head[..] {
+                [tag::BYE] => return Ok(served),
+                [kind @ (tag::OFFLINE | tag::QUERY), n]
+                    if (1..=MAX_IMAGES_PER_CALL).contains(&n) =>
+                {
+                    (kind, n as usize)
+                }
+                _ => {
+                    return Err(HybridError::InvalidContent {
+                        what: "request header",
+                        index: 0,
+                    })
+                }
+            };
             let plan = self.model.plan();
+            let count = plan.ot_count(images);
             let p = &mut self.party;
-            p.ot.refill(p.link.as_mut(), plan.ot_count(n))?;
-            let zeros = vec![0u64; n * plan.input_len()];
+            if kind == tag::OFFLINE {
+                let (pairs, pads) = p.ot.left();
+                if pairs + pads + pooled(count) > MAX_POOL_OTS {
+                    return Err(HybridError::PoolFull {
+                        images,
+                        limit: MAX_POOL_OTS,
+                    });
+                }
+                p.ot.extend(p.link.as_mut(), count)?;
+                continue;
+            }
+            p.ot.check(count)?;
+            let zeros = vec![0u64; images * plan.input_len()];
             let role = LinearRole::Server(&self.model, &self.pk);
-            let y = p.forward(plan, &self.params, &role, zeros, n)?;
+            let y = p.forward(plan, &self.params, &role, zeros, images)?;
             p.link.send(y)?;
-            served += images;
+            served += images as u64;
         }
     }
 }

@@ -23,7 +23,8 @@ fn images(n: usize, seed: usize) -> Tensor {
 fn check(name: &str, n: usize) {
     let mut model = zoo::architecture(name).expect("zoo");
     zoo::init_weights(&mut model, 3);
-    let mut backend = HybridBackend::new();
+    // The OTs of one query of `n` images are made at setup.
+    let mut backend = HybridBackend::new().with_pool(n, 1);
     backend.setup(&model).expect("setup");
     let x = images(n, name.len());
     let want = engine::forward(&model, &x).expect("plain");
@@ -53,10 +54,25 @@ fn check(name: &str, n: usize) {
             );
         }
     }
-    let split = backend.last_split().expect("split");
-    assert!(stats.bytes_sent > 0 && stats.rounds > 0);
-    assert_eq!(stats.bytes_sent, split.offline.bytes + split.online.bytes);
-    eprintln!("{name}: {n} images, {split:?}");
+    // The first query found its OTs made ahead: their cost is reported apart.
+    assert!(stats.bytes_sent > 0 && stats.rounds > 0 && stats.client_bytes == stats.bytes_sent);
+    assert!(!stats.offline_on_demand && stats.offline_time.as_secs_f64() > 0.0);
+    assert!(stats.offline_bytes > 0);
+    // The second makes its own while it runs: same online messages, plus the offline ones.
+    let (again, on_demand) = backend.infer(&x).expect("infer");
+    let drift = again
+        .data()
+        .iter()
+        .zip(got.data())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(drift < 2e-3 * scale, "{name}: second query off by {drift}");
+    assert!(on_demand.offline_on_demand && on_demand.offline_bytes == 0);
+    assert_eq!(
+        on_demand.bytes_sent,
+        stats.bytes_sent + stats.offline_bytes,
+        "{name}"
+    );
+    eprintln!("{name}: {n} images, {stats:?}");
 }
 
 #[test]

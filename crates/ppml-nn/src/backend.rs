@@ -37,19 +37,6 @@ pub struct CallStats {
     pub offline_on_demand: bool,
 }
 
-/// The input-independent part of the inference calls so far: precomputation (such as oblivious
-/// transfer extension) that a deployment could run ahead of the queries. Already included in
-/// the calls' times and [`CallStats`]; reported apart so that both phases can be read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub struct OfflineTotals {
-    /// Wall time.
-    pub seconds: f64,
-    /// Bytes sent, all parties together.
-    pub bytes_sent: u64,
-    /// Communication rounds.
-    pub rounds: u64,
-}
-
 /// A way to run private (or, for [`PlainBackend`], plain) inference for one model.
 pub trait Backend {
     /// The backend's name as the CLI spells it (`plain`, `he`, `mpc2`, ...).
@@ -59,10 +46,6 @@ pub trait Backend {
     /// Classifies a batch of preprocessed images `[n, c, h, w]` end to end as the user waits
     /// (the client's encryption or sharing and decryption included); returns logits `[n, classes]`.
     fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError>;
-    /// For backends with an offline phase, its share of all calls since setup.
-    fn offline_totals(&self) -> Option<OfflineTotals> {
-        None
-    }
 }
 
 /// The f32 reference: inference in the clear with [`engine::forward`].

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendError, OfflineTotals};
+use crate::backend::{Backend, BackendError};
 use crate::idx::Dataset;
 use crate::{engine, Model, Tensor};
 
@@ -52,10 +52,6 @@ pub struct EvalReport {
     pub on_demand_calls: usize,
     /// Facts the backend reported during setup.
     pub notes: Vec<String>,
-    /// For backends with an input-independent offline phase: its share of `seconds`,
-    /// `bytes_sent` and `rounds`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offline: Option<OfflineTotals>,
 }
 
 /// Normalises images `start..end` of `data` into a `[n, c, h, w]` tensor for `model`.
@@ -166,6 +162,5 @@ pub fn evaluate(
         offline_seconds,
         on_demand_calls,
         notes: setup.notes,
-        offline: backend.offline_totals(),
     })
 }

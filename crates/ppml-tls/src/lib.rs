@@ -14,6 +14,8 @@
 //!   resumption); the client trusts roots or one pinned certificate ([`Trust`]) and always
 //!   checks the server's name; the server may require client certificates (mutual TLS).
 //! - [`Connector`], [`Acceptor`]: blocking handshakes over any `Read + Write` stream.
+//! - [`split`]: a TLS stream over TCP as a reading and a writing half for two threads, for
+//!   protocols where both peers send large messages at once.
 //!
 //! What it protects: the peer's identity (the server's certificate chains to a trusted CA and
 //! names the server, or is the pinned one), and the confidentiality and integrity of the bytes
@@ -34,12 +36,14 @@ mod ca;
 mod config;
 mod error;
 mod pem;
+mod split;
 mod stream;
 
 pub use ca::{check_name, Ca, CA_VALIDITY, CLOCK_SKEW, LEAF_VALIDITY};
 pub use config::{client_config, provider, server_config, Trust};
 pub use error::{Result, TlsError};
 pub use pem::{parse_certs, parse_key, read_certs, read_key, Identity, MAX_PEM_BYTES};
+pub use split::{split, TlsReader, TlsWriter};
 pub use stream::{Acceptor, ClientStream, Connector, ServerStream};
 
 /// The rustls this crate configures (so users name its types in the same version).

@@ -1,24 +1,58 @@
 //! The hybrid backend as two processes: `ppml hybrid-server` holds the model, `ppml eval
-//! --backend hybrid --server ADDR` holds the images; nobody else takes part.
+//! --backend hybrid --server ADDR --ca FILE` holds the images; they talk over TLS 1.3 and
+//! nobody else takes part.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
 mod common;
 
-use common::{listen_addr, ppml, stderr, stdout, Server};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
-#[test]
-fn client_and_server_as_separate_processes_agree_with_plain_and_need_no_third_party() {
-    // One session, then the server exits: the client's session is the only one it serves.
-    let mut server = Server::start(&[
+use common::{listen_addr, ppml, stderr, stdout, temp_path, Server};
+
+/// `ppml he-certs --out DIR --name hybrid-server`: a CA and the server's identity.
+fn certs(tag: &str) -> PathBuf {
+    let dir = temp_path(&format!("hybrid-certs-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = ppml(&[
+        OsStr::new("he-certs"),
+        OsStr::new("--out"),
+        dir.as_os_str(),
+        OsStr::new("--name"),
+        OsStr::new("hybrid-server"),
+    ]);
+    assert!(out.status.success(), "he-certs: {}", stderr(&out));
+    dir
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).to_str().expect("utf8").to_string()
+}
+
+fn server(dir: &Path, model: &str) -> Server {
+    Server::start(&[
         "hybrid-server",
         "--model",
-        "lenet",
+        model,
+        "--cert",
+        &path(dir, "hybrid-server.pem"),
+        "--key",
+        &path(dir, "hybrid-server.key"),
         "--listen",
         "127.0.0.1:0",
         "--sessions",
         "1",
-    ]);
-    let addr = listen_addr(&server.line());
+    ])
+}
+
+#[test]
+fn client_and_server_as_separate_processes_over_tls_agree_with_plain_and_need_no_third_party() {
+    let dir = certs("run");
+    // One session, then the server exits: the client's session is the only one it serves.
+    let mut server = server(&dir, "lenet");
+    let line = server.line();
+    assert!(line.contains("over TLS 1.3"), "{line}");
+    let addr = listen_addr(&line);
     let out = ppml(&[
         "eval",
         "--model",
@@ -27,8 +61,12 @@ fn client_and_server_as_separate_processes_agree_with_plain_and_need_no_third_pa
         "hybrid",
         "--server",
         &addr,
+        "--ca",
+        &path(&dir, "ca.pem"),
         "--limit",
         "3",
+        "--pool-depth",
+        "2",
         "--json",
     ]);
     assert!(out.status.success(), "eval failed: {}", stderr(&out));
@@ -37,13 +75,19 @@ fn client_and_server_as_separate_processes_agree_with_plain_and_need_no_third_pa
     assert_eq!(json["backend"], "hybrid");
     assert_eq!(json["n"], 3);
     assert_eq!(json["agreement"], 1.0, "{json}");
-    let offline = &json["offline"];
-    assert!(offline["bytes_sent"].as_u64().expect("offline bytes") > 0);
+    // Two queries found their random OTs made at setup (reported apart), the third made its
+    // own while it ran.
     assert!(
-        json["bytes_sent"].as_u64().expect("bytes")
-            > offline["bytes_sent"].as_u64().expect("offline")
+        json["offline_bytes"].as_u64().expect("offline bytes") > 0,
+        "{json}"
     );
-    assert!(json["notes"][0].as_str().expect("note").contains(&addr));
+    assert_eq!(json["on_demand_calls"], 1, "{json}");
+    assert_eq!(json["bytes_sent"], json["client_bytes"], "{json}");
+    let notes = json["notes"].to_string();
+    assert!(
+        notes.contains(&format!("TLS 1.3 to the server at {addr}")),
+        "{notes}"
+    );
     // The server saw exactly this client's three images, then stopped by itself: the two
     // processes were the whole computation.
     let ended = server
@@ -65,7 +109,32 @@ fn client_and_server_as_separate_processes_agree_with_plain_and_need_no_third_pa
 }
 
 #[test]
-fn a_client_without_a_server_fails_with_a_clear_error() {
+fn a_client_refuses_a_server_it_does_not_trust_and_fails_clearly_without_one() {
+    let dir = certs("trust");
+    let other = certs("other");
+    let mut server = server(&dir, "mlp");
+    let addr = listen_addr(&server.line());
+    // The server's certificate does not chain to this CA: the handshake fails, no image leaves.
+    let out = ppml(&[
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "hybrid",
+        "--server",
+        &addr,
+        "--ca",
+        &path(&other, "ca.pem"),
+        "--limit",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
+    let failed = server
+        .find_line(|l| l.contains("failed").then(|| l.to_string()))
+        .expect("the server reports the failed session");
+    assert!(failed.contains("session with"), "{failed}");
+    // No server at all.
     let out = ppml(&[
         "eval",
         "--model",
@@ -74,6 +143,8 @@ fn a_client_without_a_server_fails_with_a_clear_error() {
         "hybrid",
         "--server",
         "127.0.0.1:1",
+        "--ca",
+        &path(&dir, "ca.pem"),
         "--limit",
         "1",
     ]);
@@ -83,4 +154,18 @@ fn a_client_without_a_server_fails_with_a_clear_error() {
         "{}",
         stderr(&out)
     );
+    // --server without --ca is refused before anything is sent.
+    let out = ppml(&[
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "hybrid",
+        "--server",
+        &addr,
+        "--limit",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--ca"), "{}", stderr(&out));
 }

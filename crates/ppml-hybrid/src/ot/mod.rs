@@ -99,8 +99,9 @@ impl OtPools {
         self.role
     }
 
-    /// The offline phase: replaces the pools by `count` fresh random OTs (input-independent).
-    pub fn refill(&mut self, link: &mut dyn Link, count: OtCount) -> Result<()> {
+    /// The offline phase: adds `count` fresh random OTs (input-independent) to the pools,
+    /// behind those not used yet.
+    pub fn extend(&mut self, link: &mut dyn Link, count: OtCount) -> Result<()> {
         let (send_n, recv_n) = match self.role {
             Role::Server => (count.a, count.b),
             Role::Client => (count.b, count.a),
@@ -116,11 +117,38 @@ impl OtPools {
                 (self.sender.extend(link, send_n)?, r)
             }
         };
-        self.pairs = pairs;
+        self.pairs.drain(..self.next_pair);
+        self.pairs.extend(pairs);
         self.next_pair = 0;
-        self.choices = choices;
-        self.pads = pads;
+        self.choices.drain(..self.next_pad);
+        self.pads.drain(..self.next_pad);
+        self.choices.extend(choices);
+        self.pads.extend(pads);
         self.next_pad = 0;
+        Ok(())
+    }
+
+    /// Whether the pools hold `count` random OTs (a forward pass's worth).
+    pub fn check(&self, count: OtCount) -> Result<()> {
+        let (need_pairs, need_pads) = match self.role {
+            Role::Server => (count.a, count.b),
+            Role::Client => (count.b, count.a),
+        };
+        let (pairs, pads) = self.left();
+        if need_pairs > pairs {
+            return Err(HybridError::OtExhausted {
+                kind: "sender",
+                needed: need_pairs,
+                left: pairs,
+            });
+        }
+        if need_pads > pads {
+            return Err(HybridError::OtExhausted {
+                kind: "receiver",
+                needed: need_pads,
+                left: pads,
+            });
+        }
         Ok(())
     }
 
