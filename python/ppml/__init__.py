@@ -246,6 +246,9 @@ def backend(
       the model given takes the same input and normalisation). ``ca``: the CA certificate file
       the server's TLS certificate (name ``he-server``) must chain to (``ppml he-certs``).
       ``timeout``: seconds to wait on any read or write (default 300).
+    - ``server`` (hybrid): the address of a running ``ppml hybrid-server``, whose certificate
+      (name ``hybrid-server``, ``ppml he-certs --name hybrid-server``) must chain to ``ca``; the
+      server's model runs, the one given to ``setup`` gives the architecture.
     - ``batch``: the batch size calls will use, when known (he prepares only that mode).
 
     An unknown name or a bad option raises :class:`InputError`.

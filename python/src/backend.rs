@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use numpy::{PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::BackendKind;
+use ppml_hybrid::backend::SERVER_NAME as HYBRID_SERVER_NAME;
+use ppml_hybrid::RemoteServer;
 use ppml_mpc::{Comparison, PartiesConfig};
 use ppml_nn::backend::CallStats;
 use ppml_nn::eval;
 use ppml_nn::idx::Dataset;
 use ppml_nn::Model;
 use ppml_tee::Measurement;
+use ppml_tls::{Connector, Trust};
 use pyo3::prelude::*;
 
 use crate::error::{Failure, Kind};
@@ -103,7 +106,8 @@ impl PyBackend {
     /// `comparison` (mpc2/mpc3), `parties` (mpc2/mpc3: the `parties.toml` of parties started with
     /// `ppml party`), `server`, `ca` and `timeout` (he: the client of a running `ppml he-server`,
     /// whose certificate must chain to the CA certificate file `ca`, waiting at most `timeout`
-    /// seconds on any read or write), `batch` (the batch size calls will use,
+    /// seconds on any read or write; hybrid: the client of a running `ppml hybrid-server`, same
+    /// `ca`, the protocol's own timeout), `batch` (the batch size calls will use,
     /// when known: he then prepares only the mode made for it).
     #[new]
     #[pyo3(signature = (name, *, allow_simulated=false, enclave=None, measurement=None,
@@ -151,9 +155,30 @@ impl PyBackend {
                 })?;
                 Worker::start(name, move || Ok(Box::new(HeRemote::new(addr, ca, timeout))))?
             }
+            Some(addr) if kind == BackendKind::Hybrid => {
+                let ca = ca.ok_or_else(|| {
+                    Failure::input(
+                        "server= needs ca=: the CA certificate the hybrid-server's chains to",
+                    )
+                })?;
+                let roots = ppml_tls::read_certs(&ca)
+                    .map_err(|e| Failure::with_context(&e, &format!("reading {}", ca.display())))?;
+                let tls = Connector::new(&Trust::Roots(roots), None, HYBRID_SERVER_NAME)
+                    .map_err(|e| Failure::from_error(&e))?;
+                let opts = BackendOptions {
+                    hybrid_server: Some(RemoteServer { addr, tls }),
+                    ..opts
+                };
+                py.detach(move || {
+                    Worker::start(name, move || {
+                        kind.build_for(&opts, batch).map_err(Failure::input)
+                    })
+                })?
+            }
             Some(_) => {
                 return Err(Failure::input(format!(
-                    "server= is the address of a ppml he-server: backend he, not {kind}"
+                    "server= is the address of a ppml he-server or hybrid-server: backend he or \
+                     hybrid, not {kind}"
                 )))
             }
             None => py.detach(move || {

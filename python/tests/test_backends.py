@@ -15,6 +15,7 @@ CASES = [
     ("mpc3", {}, "lenet", 300, 100),
     ("mpc3", {"comparison": "fss"}, "mlp", 300, 100),
     ("he", {"batch": 200}, "cnn", 200, 200),
+    ("hybrid", {}, "mlp", 100, 100),
 ]
 
 
@@ -146,3 +147,39 @@ def test_client_of_a_running_he_server(cnn, test_set):
         server.wait()
     with pytest.raises(ppml.InputError, match="he-server"):
         ppml.backend("mpc3", server=addr)
+
+
+def test_client_of_a_running_hybrid_server(test_set):
+    """`server=` for hybrid: the client of `ppml hybrid-server` over TLS, its only peer."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    from conftest import ROOT
+
+    exe = os.path.join(ROOT, "target", "release", "ppml")
+    if not os.path.exists(exe):
+        pytest.skip("no target/release/ppml (cargo build --release -p ppml)")
+    mlp = ppml.load_model("mlp")
+    certs = tempfile.mkdtemp(prefix="ppml-hybrid-certs-")
+    subprocess.run([exe, "he-certs", "--out", certs, "--name", "hybrid-server"], check=True,
+                   capture_output=True)
+    server = subprocess.Popen([exe, "hybrid-server", "--model", "mlp", "--listen", "127.0.0.1:0",
+                               "--cert", os.path.join(certs, "hybrid-server.pem"),
+                               "--key", os.path.join(certs, "hybrid-server.key")],
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = server.stderr.readline()
+        addr = re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1)
+        with pytest.raises(ppml.InputError, match="ca="):
+            ppml.backend("hybrid", server=addr)
+        b = ppml.backend("hybrid", server=addr, ca=os.path.join(certs, "ca.pem"))
+        b.setup(mlp)
+        x = test_set.images[:10]
+        logits, stats = b.infer(x)
+        assert (logits.argmax(1) == mlp.predict(x).argmax(1)).all()
+        assert stats.bytes_sent > 0
+    finally:
+        server.kill()
+        server.wait()
