@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# ppml's plain engine against PyTorch: the same models (committed weights in models/), the same
+# MNIST test images, 1 and 2 threads, one image and batches of 100; prints images/s of both and
+# the ratio (median of alternating runs). Extra arguments go to scripts/plain-vs-torch.py
+# (--models, --batches, --threads, --limit, --repeats).
+#
+# PyTorch comes into its own venv (PPML_TORCH_VENV, default ~/.cache/ppml/torch-venv), made on
+# the first run from scripts/plain-vs-torch.requirements.txt: about 3 GB from PyPI, once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${PPML_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ppml/torch-venv}
+if ! "$venv/bin/python" -c 'import torch, safetensors, numpy' 2>/dev/null; then
+  echo "making $venv (PyTorch from PyPI, about 3 GB, once)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet -r scripts/plain-vs-torch.requirements.txt
+fi
+
+cargo build --release --quiet -p ppml
+"$venv/bin/python" scripts/plain-vs-torch.py --ppml target/release/ppml "$@"
