@@ -25,6 +25,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ckks", ckks),
     ("he_client_spec", he_client_spec),
     ("he_frame", he_frame),
+    ("tls_pem", tls_pem),
+    ("hybrid", hybrid),
 ];
 
 /// IDX files (MNIST images and labels), both ranks.
@@ -81,7 +83,7 @@ pub fn tee_server_hello(data: &[u8]) {
 /// MPC transport frames (inside TLS), with a small bound on the announced size.
 pub fn mpc_frame(data: &[u8]) {
     let mut r = data;
-    while let Ok(Some(_)) = ppml_mpc::net::read_frame(&mut r, 1 << 12) {}
+    while let Ok(Some(_)) = ppml_mpc::link::read_frame(&mut r, 1 << 12) {}
 }
 
 /// `parties.toml` deployment files.
@@ -115,18 +117,55 @@ pub fn ckks(data: &[u8]) {
 
 /// What an HE client sends the server first: parameters, evaluation keys and the plan layout.
 pub fn he_client_spec(data: &[u8]) {
-    let _ = ppml_he::client::ClientSpec::from_bytes(data);
+    let _ = ppml_he::spec::ClientSpec::from_bytes(data);
 }
 
 /// HE network frames as the client and server read them (a stream of frames), and the blob
 /// lists inside keys, batch and result frames.
 pub fn he_frame(data: &[u8]) {
     let mut r = data;
-    while let Ok((_, payload)) = ppml_he::net::decode_frame(&mut r) {
-        if let Ok(blobs) = ppml_he::net::decode_blobs(&payload) {
+    while let Ok((_, payload)) = ppml_he::frame::decode_frame(&mut r) {
+        if let Ok(blobs) = ppml_he::frame::decode_blobs(&payload) {
             // A count, then a length and the bytes of each blob, and nothing else.
             let used: usize = blobs.iter().map(|b| 4 + b.len()).sum();
             assert_eq!(4 + used, payload.len());
         }
     }
+}
+
+/// PEM certificate and key files (the HE server's `--cert`/`--key`, a client's `--ca`).
+pub fn tls_pem(data: &[u8]) {
+    let path = Path::new("fuzz.pem");
+    let _ = ppml_tls::parse_certs(data, path);
+    let _ = ppml_tls::parse_key(data, path);
+}
+
+/// The hybrid backend's decoders: a TCP frame, and, reading the input as little-endian words,
+/// the model plan (as the client decodes it), the client's upload and public key (as the server
+/// decodes them), a result (as the client decrypts it) and a packed bit vector.
+pub fn hybrid(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
+    static KEYS: OnceLock<Option<Keys>> = OnceLock::new();
+    let _ = ppml_hybrid::tcp::read_frame(&mut &data[..], "fuzz");
+    let Some((params, sk)) = KEYS.get_or_init(|| {
+        let params = ppml_rlwe::Params::default_set().ok()?;
+        let sk = ppml_rlwe::SecretKey::generate(&params).ok()?;
+        Some((params, sk))
+    }) else {
+        return;
+    };
+    let words: Vec<u64> = data
+        .chunks(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect();
+    let _ = ppml_hybrid::plan::Plan::from_words(&words);
+    let _ = ppml_rlwe::Ciphertext::from_upload(params, &words);
+    let _ = ppml_rlwe::PublicKey::from_words(params, &words);
+    let _ = sk.decrypt(&words);
+    let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
 }

@@ -6,9 +6,13 @@
 //! cost apart from the online cost, and peak memory. [`registry`] is the one place that knows
 //! which backends exist; the CLI uses it too.
 
+pub mod deployed;
+mod error;
 pub mod registry;
 pub mod report;
 mod run;
 
+pub use deployed::{DeployedConfig, DeployedResult};
+pub use error::BenchError;
 pub use registry::BackendKind;
-pub use run::{run, BenchConfig, BenchError, PairResult, Report};
+pub use run::{run, BenchConfig, PairResult, Report};

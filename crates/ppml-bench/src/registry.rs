@@ -4,9 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use ppml_he::{HeBackend, HeError};
-use ppml_mpc::{
-    Comparison, Mpc2Backend, Mpc3Backend, MpcConfig, PartiesConfig, Protocol, RemoteBackend,
-};
+use ppml_hybrid::HybridBackend;
+use ppml_mpc::{Comparison, MpcBackend, MpcConfig, PartiesConfig, Protocol};
 use ppml_nn::backend::{Backend, BackendError, PlainBackend};
 use ppml_nn::Model;
 use ppml_tee::{EnclaveOptions, Measurement, TeeBackend};
@@ -24,6 +23,8 @@ pub enum BackendKind {
     Mpc3,
     /// An enclave process behind an attested, encrypted channel.
     Tee,
+    /// Two parties only (client and server): HE for linear layers, OT for ReLU and pooling.
+    Hybrid,
 }
 
 /// Choices that only some backends take.
@@ -40,15 +41,21 @@ pub struct BackendOptions {
     pub frac_bits: Option<u32>,
     /// `mpc2`/`mpc3`: the comparison protocol (`None`: the default, bit decomposition).
     pub comparison: Option<Comparison>,
+    /// `mpc2`/`mpc3` in-process: queries' worth of correlated randomness made ahead per session
+    /// (`None`: the default, 4).
+    pub pool_depth: Option<usize>,
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
+    /// `hybrid`: the address of a running `ppml hybrid-server`; `None`: the server runs on a
+    /// thread of this process.
+    pub hybrid_server: Option<String>,
 }
 
 /// The client of separately running parties, after checking the protocol matches.
 fn remote(
     cfg: &PartiesConfig,
-    opts: &BackendOptions,
+    (opts, batch): (&BackendOptions, Option<usize>),
     want: Protocol,
     name: &str,
 ) -> Result<Box<dyn Backend>, String> {
@@ -66,7 +73,9 @@ fn remote(
         ));
     }
     Ok(Box::new(
-        RemoteBackend::new(cfg.clone()).map_err(|e| e.to_string())?,
+        MpcBackend::remote(cfg.clone())
+            .map_err(|e| e.to_string())?
+            .with_pool_batch(batch.unwrap_or(1)),
     ))
 }
 
@@ -75,6 +84,7 @@ fn mpc_config(opts: &BackendOptions) -> MpcConfig {
     MpcConfig {
         frac_bits: opts.frac_bits.unwrap_or(default.frac_bits),
         comparison: opts.comparison.unwrap_or(default.comparison),
+        pool_depth: opts.pool_depth.unwrap_or(default.pool_depth),
         ..default
     }
 }
@@ -83,6 +93,18 @@ impl BackendKind {
     /// Every backend, in the order the bench runs them (HE last: the memory its keys and
     /// ciphertexts leave with the allocator would otherwise count in later pairs' peaks).
     pub const ALL: &'static [BackendKind] = &[
+        BackendKind::Plain,
+        BackendKind::Tee,
+        BackendKind::Mpc2,
+        BackendKind::Mpc3,
+        BackendKind::Hybrid,
+        BackendKind::He,
+    ];
+
+    /// The backends `ppml bench` runs when `--backends` is not given: all but `hybrid`, whose
+    /// per-image cost (seconds for `lenet`) would stretch the default run to hours; name it in
+    /// `--backends` to include it.
+    pub const BENCH_DEFAULT: &'static [BackendKind] = &[
         BackendKind::Plain,
         BackendKind::Tee,
         BackendKind::Mpc2,
@@ -98,6 +120,7 @@ impl BackendKind {
             BackendKind::Mpc2 => "mpc2",
             BackendKind::Mpc3 => "mpc3",
             BackendKind::Tee => "tee",
+            BackendKind::Hybrid => "hybrid",
         }
     }
 
@@ -116,18 +139,30 @@ impl BackendKind {
     ) -> Result<Box<dyn Backend>, String> {
         Ok(match self {
             BackendKind::Plain => Box::new(PlainBackend::default()),
+            BackendKind::Hybrid => match &opts.hybrid_server {
+                Some(addr) => Box::new(HybridBackend::remote(addr.clone())),
+                None => Box::new(HybridBackend::new()),
+            },
             BackendKind::He => Box::new(match batch {
                 None => HeBackend::auto(),
                 Some(1) => HeBackend::latency(),
                 Some(_) => HeBackend::throughput(),
             }),
             BackendKind::Mpc2 => match &opts.parties {
-                Some(cfg) => remote(cfg, opts, Protocol::Mpc2, "mpc2")?,
-                None => Box::new(Mpc2Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+                Some(cfg) => remote(cfg, (opts, batch), Protocol::Mpc2, "mpc2")?,
+                None => Box::new(
+                    MpcBackend::in_process(Protocol::Mpc2, mpc_config(opts))
+                        .map_err(|e| e.to_string())?
+                        .with_pool_batch(batch.unwrap_or(1)),
+                ),
             },
             BackendKind::Mpc3 => match &opts.parties {
-                Some(cfg) => remote(cfg, opts, Protocol::Mpc3, "mpc3")?,
-                None => Box::new(Mpc3Backend::new(mpc_config(opts)).map_err(|e| e.to_string())?),
+                Some(cfg) => remote(cfg, (opts, batch), Protocol::Mpc3, "mpc3")?,
+                None => Box::new(
+                    MpcBackend::in_process(Protocol::Mpc3, mpc_config(opts))
+                        .map_err(|e| e.to_string())?
+                        .with_pool_batch(batch.unwrap_or(1)),
+                ),
             },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {
                 (Some(addr), Some(m)) => {
@@ -178,7 +213,11 @@ impl BackendKind {
     pub fn throughput_batch(self) -> usize {
         match self {
             BackendKind::He => 8192,
-            BackendKind::Plain | BackendKind::Mpc2 | BackendKind::Mpc3 | BackendKind::Tee => 100,
+            BackendKind::Plain
+            | BackendKind::Mpc2
+            | BackendKind::Mpc3
+            | BackendKind::Tee
+            | BackendKind::Hybrid => 100,
         }
     }
 }

@@ -10,37 +10,10 @@ use ppml_nn::idx::Dataset;
 use ppml_nn::{io, Model};
 use serde::Serialize;
 
+use crate::deployed::{DeployedConfig, DeployedResult};
+use crate::error::BenchError;
 use crate::registry::BackendOptions;
 use crate::BackendKind;
-
-/// Errors of a benchmark run.
-#[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    /// A model or data file could not be loaded.
-    #[error(transparent)]
-    Nn(#[from] ppml_nn::NnError),
-    /// A backend failed while it ran (a failure is never reported as a result).
-    #[error("{model} under {backend}: {source}")]
-    Backend {
-        /// The model run.
-        model: String,
-        /// The backend.
-        backend: String,
-        /// What went wrong.
-        source: ppml_nn::backend::BackendError,
-    },
-    /// Writing the report failed.
-    #[error("writing {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A bad configuration.
-    #[error("{0}")]
-    Config(String),
-}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -58,6 +31,8 @@ pub struct BenchConfig {
     /// Options of the backends (the bench runs `tee` in-process, so it allows simulated
     /// evidence and labels it as such).
     pub backend_options: BackendOptions,
+    /// MPC deployed as separate processes over emulated links (`None`: in-process rows only).
+    pub deployed: Option<DeployedConfig>,
 }
 
 /// One model under one backend.
@@ -102,6 +77,8 @@ pub struct Report {
     pub latency_images: usize,
     /// Every pair, plain first for each model.
     pub results: Vec<PairResult>,
+    /// MPC deployed as separate processes, per link profile.
+    pub deployed: Vec<DeployedResult>,
 }
 
 /// The model to run under `backend` when `name` itself is not supported: the HE-friendly
@@ -339,6 +316,30 @@ pub fn run(cfg: &BenchConfig, test: &Dataset) -> Result<Report, BenchError> {
         }
     }
     overall.finish_and_clear();
+    let mut deployed = Vec::new();
+    if let Some(d) = &cfg.deployed {
+        for name in &d.models {
+            let model = io::resolve(name, &cfg.models_dir)?;
+            for &protocol in &d.protocols {
+                for profile in &d.networks {
+                    let pb = runner.bars.add(ProgressBar::new_spinner());
+                    pb.set_message(format!(
+                        "{name} under {protocol:?} deployed over {}",
+                        profile.name
+                    ));
+                    pb.enable_steady_tick(Duration::from_millis(250));
+                    deployed.push(crate::deployed::measure(
+                        d,
+                        (&model, &cfg.models_dir),
+                        (protocol, profile),
+                        test,
+                        (cfg.latency_images, cfg.limit),
+                    )?);
+                    pb.finish_and_clear();
+                }
+            }
+        }
+    }
     Ok(Report {
         machine: machine(),
         commit: commit(),
@@ -346,5 +347,6 @@ pub fn run(cfg: &BenchConfig, test: &Dataset) -> Result<Report, BenchError> {
         limit: cfg.limit.min(test.len()),
         latency_images: cfg.latency_images.min(test.len()),
         results,
+        deployed,
     })
 }

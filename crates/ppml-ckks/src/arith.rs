@@ -1,4 +1,14 @@
-//! Scalar modular arithmetic helpers (word-sized moduli below 2^62).
+//! Scalar modular arithmetic helpers (word-sized moduli below 2^62), and [`Modulus`]: one RNS
+//! prime with its NTT plan.
+
+use tfhe_ntt::prime64::Plan;
+
+/// One RNS modulus with its NTT plan.
+#[derive(Clone, Debug)]
+pub(crate) struct Modulus {
+    pub(crate) value: u64,
+    pub(crate) plan: Plan,
+}
 
 /// `a * b mod p` through a 128-bit product (used off the hot paths).
 #[inline]

@@ -81,6 +81,7 @@
 
 mod arith;
 mod ciphertext;
+mod embedding;
 mod encoding;
 mod error;
 mod keys;
@@ -92,7 +93,8 @@ mod sampling;
 mod serialize;
 
 pub use ciphertext::Ciphertext;
-pub use encoding::{Complex, Encoder};
+pub use embedding::Complex;
+pub use encoding::Encoder;
 pub use error::{CkksError, Result};
 pub use keys::{GaloisKeys, KeySwitchingKey, PublicKey, RelinearizationKey, SecretKey};
 pub use ops::{BabySteps, Evaluator, HoistedCiphertext, LinearTransform};

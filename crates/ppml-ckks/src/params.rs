@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tfhe_ntt::prime64::Plan;
 
-use crate::arith::{mul_mod, pow_mod};
+use crate::arith::{mul_mod, pow_mod, Modulus};
+use crate::embedding::EncoderTables;
 use crate::error::{CkksError, Result};
 
 /// Smallest supported ring degree.
@@ -245,13 +246,6 @@ pub fn generate_primes(degree: usize, bits: &[u32]) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// One RNS modulus with its NTT plan.
-#[derive(Clone, Debug)]
-pub(crate) struct Modulus {
-    pub(crate) value: u64,
-    pub(crate) plan: Plan,
-}
-
 /// Validated CKKS parameters. Build with [`CkksParameters::builder`] or [`Preset::build`], share
 /// with `Arc`.
 #[derive(Debug)]
@@ -267,9 +261,7 @@ pub struct CkksParameters {
     /// Inverse of `ntt_exponents` (indexed by odd exponents mod 2N).
     pub(crate) ntt_slot_of_exponent: Vec<u32>,
     /// Encoder tables.
-    pub(crate) encoder: crate::encoding::EncoderTables,
-    /// X^{N/2} (the imaginary unit in every slot) in NTT form over the chain primes.
-    pub(crate) imaginary_unit: crate::poly::RnsPoly,
+    pub(crate) encoder: EncoderTables,
 }
 
 impl PartialEq for CkksParameters {
@@ -359,18 +351,7 @@ impl CkksParameters {
             moduli.push(Modulus { value: m, plan });
         }
         let (ntt_exponents, ntt_slot_of_exponent) = ntt_exponent_tables(&moduli[0], degree)?;
-        let encoder = crate::encoding::EncoderTables::new(degree);
-        let imaginary_unit = crate::poly::RnsPoly {
-            limbs: moduli[..chain.len()]
-                .iter()
-                .map(|m| {
-                    let mut l = vec![0u64; degree];
-                    l[degree / 2] = 1;
-                    m.plan.fwd(&mut l);
-                    l
-                })
-                .collect(),
-        };
+        let encoder = EncoderTables::new(degree);
         raise_allocator_thresholds();
         Ok(Self {
             degree,
@@ -381,7 +362,6 @@ impl CkksParameters {
             ntt_exponents,
             ntt_slot_of_exponent,
             encoder,
-            imaginary_unit,
         })
     }
 

@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 use zeroize::Zeroize;
 
-use crate::arith::{add_mod, sub_mod, Shoup};
-use crate::params::{CkksParameters, Modulus};
+use crate::arith::{add_mod, sub_mod, Modulus, Shoup};
+use crate::params::CkksParameters;
 
 /// A polynomial of Z[X]/(X^N + 1) in RNS form. Which primes the limbs belong to (and whether they
 /// hold NTT values or coefficients) is tracked by the owner.

@@ -5,8 +5,8 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::arith::Modulus;
 use crate::error::{CkksError, Result};
-use crate::params::Modulus;
 use crate::poly::RnsPoly;
 
 /// A ChaCha20 RNG seeded from the OS.

@@ -7,6 +7,32 @@
 //! address; [`matmul`] then checks that the three shapes agree and calls the kernel with nothing
 //! left to trust. That call is the crate's only `unsafe` block.
 //!
+//! # The one `unsafe` block
+//!
+//! Why: `gemm`'s kernels (runtime-dispatched AVX-512/AVX2/NEON micro-kernels with operand packing,
+//! the ones candle uses) are reachable only through `gemm::gemm`, an `unsafe fn` over raw pointers
+//! and strides; a safe triple loop is several times slower, and the plain engine is the yardstick
+//! of every slowdown ppml reports. This is the workspace's only crate that does not forbid
+//! `unsafe_code` (its `Cargo.toml` denies it instead, and the block carries an `#[expect]` with
+//! the reason), so the exception is confined to this file.
+//!
+//! What the call requires, and where each requirement is checked:
+//! - every element `(i, j)`, `i < rows`, `j < cols`, of each operand lies inside its allocation:
+//!   [`MatRef::new`] and [`MatMut::new`] check `(rows-1)*row_stride + (cols-1)*col_stride < len`
+//!   with overflow-checked arithmetic, and the views' fields are private, so no view exists that
+//!   failed the check ([`MatRef::transpose`] only swaps the two dimensions with their strides);
+//! - the strides fit an `isize`: each is at most the last index of a slice (or set to 1 for a
+//!   dimension of extent 1), and a slice never holds more than `isize::MAX` bytes;
+//! - the destination has no two elements at one address (the kernel writes them concurrently):
+//!   [`MatMut::new`] refuses such strides ([`GemmError::Aliased`]);
+//! - the shapes agree (`m x k` by `k x n` into `m x n`): [`matmul`] checks them before the call,
+//!   and returns early on empty products, which the kernel is not asked to handle;
+//! - the destination does not overlap an operand: `dst` holds a `&mut [f32]` while `lhs` and
+//!   `rhs` hold `&[f32]`, so the borrow checker rules it out.
+//!
+//! The tests compare [`matmul`] with a triple loop on random shapes, strides and transposes
+//! (proptest) and check that every refused view is refused with the right error.
+//!
 //! The kernel is chosen at run time for the CPU (AVX-512, AVX2 with FMA, NEON or scalar). Strided
 //! views cost nothing extra: the kernel packs its operands anyway, so a transposed weight matrix
 //! ([`MatRef::transpose`]) is multiplied without a copy.

@@ -20,9 +20,9 @@ fn main() {
     let params =
         ppml_he::params::choose(&ppml_he::params::PlannerGoals::new(plan.depth())).expect("params");
     println!("{}", ppml_he::params::describe(&params));
-    let spec = ppml_he::client::ClientSpec::throughput(&params, &m, &plan);
+    let spec = ppml_he::spec::ClientSpec::throughput(&params, &m, &plan);
     let (client, keys) = Client::new(spec).expect("client");
-    let keys = ppml_he::client::ClientKeys::decode(&params, &keys).expect("keys");
+    let keys = ppml_he::keys::ClientKeys::decode(&params, &keys).expect("keys");
     let server = ppml_he::throughput::ThroughputServer::new(&params, plan);
     server.check_keys(&keys).expect("keys");
     let n = client.batch_capacity();

@@ -1,19 +1,27 @@
-//! [`HeBackend`]: ppml-nn's [`Backend`] for encrypted inference, client and server in one
-//! process but talking only through serialised parameters, keys and ciphertexts.
+//! [`HeBackend`]: ppml-nn's [`Backend`] for encrypted inference. It is the network client
+//! ([`HeClient`]) talking over TLS 1.3 on 127.0.0.1 to the real server session code
+//! ([`LocalServer`]) on threads of this process, as a deployment runs them in two processes:
+//! every byte and round it reports crossed that socket.
 
 use std::time::Instant;
 
 use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
 use ppml_nn::{Model, Tensor};
+use ppml_tls::{Acceptor, Ca, Connector, Trust};
 
-use crate::client::{Client, ClientSpec};
+use crate::client::HeClient;
 use crate::error::{HeError, Result};
-use crate::server::{Mode, Server};
+use crate::mode::Mode;
+use crate::session::{LocalServer, ServeOptions};
 
+/// The name of the in-process server's certificate.
+const SERVER_NAME: &str = "he-server";
+
+/// A client connected to its server. Fields drop in order: the client closes its session
+/// before the server stops.
 struct Session {
-    client: Client,
-    server: Server,
-    classes: usize,
+    client: HeClient,
+    _server: LocalServer,
 }
 
 /// Encrypted inference with CKKS.
@@ -68,59 +76,47 @@ impl HeBackend {
     }
 
     fn do_setup(&mut self, model: &Model) -> Result<SetupReport> {
+        // A second setup replaces the first session (and stops its server).
+        self.session = None;
         let start = Instant::now();
-        let (mut server, spec) = Server::prepare(model, self.mode)?;
-        // The spec crosses the client/server boundary as bytes, validated like any message.
-        let wire = spec.to_bytes();
-        let mut bytes = wire.len() as u64;
-        let spec = ClientSpec::from_bytes(&wire)?;
-        let classes = spec.outputs;
-        let (client, keys) = Client::new(spec)?;
-        bytes += (keys.relin.len() + keys.galois.len()) as u64;
-        server.install_keys(&keys)?;
-        let notes = server.notes().to_vec();
+        // A CA and a server identity of this process alone, made afresh for every setup.
+        let ca = Ca::generate("ppml in-process HE CA")?;
+        let tls = Acceptor::new(&ca.identity(SERVER_NAME)?, None)?;
+        let trust = Trust::Roots(vec![ca.cert().clone()]);
+        let connector = Connector::new(&trust, None, SERVER_NAME)?;
+        let options = ServeOptions {
+            max_sessions: 1,
+            // The server's only client is this backend, which may stay idle between calls.
+            idle_timeout: None,
+        };
+        let server = LocalServer::spawn(model.clone(), &options, tls)?;
+        // Prepared before the client connects, so a model the server refuses gives its own
+        // error here (not the client's view of a refused session); the session reuses it.
+        let prepared = server.prepared(self.mode)?;
+        // No timeout: the server is a thread of this process, and a lenet-sq batch of 16,384
+        // images takes minutes; if the thread fails, its socket closes.
+        let client = HeClient::connect_with(server.addr(), &connector, self.mode, None)?;
+        let mut notes = prepared.notes().to_vec();
+        notes.extend(client.notes().iter().cloned());
+        notes.push(format!(
+            "transport: TLS 1.3 over 127.0.0.1 to server threads of this process ({} bytes of setup on the wire)",
+            client.setup_bytes()
+        ));
+        let bytes_sent = client.setup_bytes();
         self.session = Some(Session {
             client,
-            server,
-            classes,
+            _server: server,
         });
         Ok(SetupReport {
             seconds: start.elapsed().as_secs_f64(),
-            bytes_sent: bytes,
+            bytes_sent,
             notes,
         })
     }
 
     fn do_infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
-        let s = self.session.as_ref().ok_or(HeError::NotSetUp)?;
-        let n = images.batch();
-        let items: Vec<&[f32]> = (0..n).map(|i| images.item(i)).collect();
-        let mut logits = Vec::with_capacity(n * s.classes);
-        let mut stats = CallStats {
-            bytes_sent: 0,
-            rounds: 0,
-        };
-        if s.server.uses_latency(n) {
-            for img in items {
-                let req = s.client.encrypt_one(img)?;
-                let resp = s.server.handle_one(&req)?;
-                stats.bytes_sent +=
-                    req.iter().map(|b| b.len() as u64).sum::<u64>() + resp.len() as u64;
-                stats.rounds += 1;
-                logits.extend(s.client.decrypt_one(&resp)?);
-            }
-        } else {
-            for chunk in items.chunks(s.client.batch_capacity().max(1)) {
-                let req = s.client.encrypt_batch(chunk)?;
-                let resp = s.server.handle_batch(&req)?;
-                stats.bytes_sent += req.iter().chain(&resp).map(|b| b.len() as u64).sum::<u64>();
-                stats.rounds += 1;
-                for row in s.client.decrypt_batch(&resp, chunk.len())? {
-                    logits.extend(row);
-                }
-            }
-        }
-        Ok((Tensor::new(vec![n, s.classes], logits)?, stats))
+        let s = self.session.as_mut().ok_or(HeError::NotSetUp)?;
+        s.client.infer(images)
     }
 }
 

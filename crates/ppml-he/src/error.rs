@@ -60,6 +60,9 @@ pub enum HeError {
     /// The other side reported an error.
     #[error("remote error: {0}")]
     Remote(String),
+    /// The TLS layer: certificates, configuration or the handshake.
+    #[error(transparent)]
+    Tls(#[from] ppml_tls::TlsError),
     /// Network I/O.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

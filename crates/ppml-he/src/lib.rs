@@ -10,14 +10,18 @@
 //! - [`params`]: the smallest secure ring degree and prime chain fitting the plan's depth.
 //! - [`throughput`]: one image per slot (CryptoNets); [`latency`]: one image in one ciphertext
 //!   (or a few: a grid of channel blocks and pooling phases when the feature maps exceed the
-//!   slots), im2col input layout, diagonal matrix-vector products with baby-step giant-step.
+//!   slots, [`layout`]), im2col input layout, diagonal matrix-vector products with baby-step
+//!   giant-step.
+//! - [`evaluator`]: the model prepared once per [`Mode`] ([`Prepared`]) and one client's
+//!   evaluator ([`SessionEvaluator`]); [`keys`]: the evaluation keys; [`spec`]: what the server
+//!   tells the client at setup.
 //! - [`HeBackend`]: ppml-nn's `Backend` (`HeBackend::throughput()`, `::latency()`, `::auto()`).
 //! - Profiling: with `PPML_HE_TRACE` set, the client and server print coarse timing spans
 //!   (encryption, each stage, decryption) to standard error.
-//! - [`net`]: the same over TCP, [`serve`] on the server (a thread per session, at most
-//!   [`ServeOptions::max_sessions`] at once, the next clients queued; the model is compiled and
-//!   encoded once per mode and shared, [`PreparedModels`]) and [`HeClient::connect`] on the
-//!   client.
+//! - [`session`]: the server's session handling over TLS ([`serve`]: a thread per session, at
+//!   most [`ServeOptions::max_sessions`] at once, the next clients queued; the model is compiled
+//!   and encoded once per mode and shared, [`PreparedModels`]; [`LocalServer`] in this
+//!   process); [`client`]: the one client path ([`HeClient::connect`]), [`frame`]: the frames.
 //!
 //! # Example
 //! ```no_run
@@ -35,16 +39,23 @@
 pub mod backend;
 pub mod client;
 pub mod error;
+pub mod evaluator;
+pub mod frame;
+pub mod keys;
 pub mod latency;
-pub mod net;
+pub mod layout;
+pub mod mode;
 pub mod params;
 pub mod plan;
-pub mod server;
+pub mod session;
+pub mod spec;
 pub mod throughput;
 mod trace;
 mod wire;
 
 pub use backend::HeBackend;
+pub use client::HeClient;
 pub use error::{HeError, Result};
-pub use net::{serve, serve_with, HeClient, PreparedModels, ServeOptions};
-pub use server::{Mode, Prepared, Server};
+pub use evaluator::{Prepared, SessionEvaluator};
+pub use mode::Mode;
+pub use session::{serve, serve_with, LocalServer, PreparedModels, ServeOptions};

@@ -143,6 +143,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The input indices the first stage reads (the client encrypts only these).
+    pub fn needed_inputs(&self) -> Vec<u32> {
+        match self.stages.first() {
+            Some(Stage::Affine(a) | Stage::Sum(a)) => {
+                let mut used = vec![false; a.inputs];
+                a.rows
+                    .iter()
+                    .flatten()
+                    .for_each(|&(j, _)| used[j as usize] = true);
+                (0..a.inputs as u32).filter(|&j| used[j as usize]).collect()
+            }
+            _ => (0..self.input_len as u32).collect(),
+        }
+    }
+
     /// Compiles `model`. `im2col` asks for an im2col input layout when the first layer is a
     /// convolution (latency mode).
     pub fn compile(model: &Model, pool: PoolStrategy, im2col: bool) -> Result<Self> {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use ppml_ckks::{Ciphertext, CkksParameters, Complex, Evaluator};
 use rayon::prelude::*;
 
-use crate::client::ClientKeys;
 use crate::error::{HeError, Result};
+use crate::keys::ClientKeys;
 use crate::plan::{Affine, Plan, Stage};
 use crate::trace::span;
 
@@ -47,7 +47,7 @@ pub const MEMORY_BUDGET: u64 = 12 << 30;
 pub fn peak_memory(params: &CkksParameters, plan: &Plan) -> u64 {
     let ct = |level: usize| ciphertext_bytes(params, 2, level);
     let mut level = plan.depth();
-    let mut width = needed_inputs(plan).len() as u64;
+    let mut width = plan.needed_inputs().len() as u64;
     // Uploaded ciphertexts carry their mask as a seed: half a ciphertext each.
     let mut request = width * ct(level) / 2;
     let mut peak = 0;
@@ -74,25 +74,10 @@ pub fn peak_memory(params: &CkksParameters, plan: &Plan) -> u64 {
     peak
 }
 
-/// The input indices the first stage reads (the client encrypts only these).
-pub fn needed_inputs(plan: &Plan) -> Vec<u32> {
-    match plan.stages.first() {
-        Some(Stage::Affine(a) | Stage::Sum(a)) => {
-            let mut used = vec![false; a.inputs];
-            a.rows
-                .iter()
-                .flatten()
-                .for_each(|&(j, _)| used[j as usize] = true);
-            (0..a.inputs as u32).filter(|&j| used[j as usize]).collect()
-        }
-        _ => (0..plan.input_len as u32).collect(),
-    }
-}
-
 impl ThroughputServer {
     /// A server for `plan`.
     pub fn new(params: &Arc<CkksParameters>, plan: Plan) -> Self {
-        let needed = needed_inputs(&plan);
+        let needed = plan.needed_inputs();
         let mut position = vec![0u32; plan.input_len];
         for (k, &j) in needed.iter().enumerate() {
             position[j as usize] = k as u32;
@@ -435,9 +420,10 @@ mod tests {
     use ppml_nn::{zoo, Layer, Model};
 
     use super::*;
-    use crate::client::{Client, ClientSpec};
+    use crate::client::Client;
     use crate::params::{choose, PlannerGoals};
     use crate::plan::PoolStrategy;
+    use crate::spec::ClientSpec;
 
     /// A small network with both kinds of activation step: a convolution, square and average
     /// pooling, then a dense layer and a square, then the output layer.
@@ -494,7 +480,7 @@ mod tests {
         else {
             panic!("unexpected steps {steps:?}");
         };
-        assert!(conjugate_inputs(needed_inputs(&plan).len(), conv));
+        assert!(conjugate_inputs(plan.needed_inputs().len(), conv));
         assert!(!conjugate_inputs(pool.outputs(), dense));
         let params = choose(&PlannerGoals::new(plan.depth())).expect("params");
         let spec = ClientSpec::throughput(&params, &m, &plan);

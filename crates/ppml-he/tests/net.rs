@@ -1,4 +1,4 @@
-//! Client and server over TCP on localhost.
+//! Client and server over TLS on localhost.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -8,10 +8,22 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
-use ppml_he::latency::{Grid, Placement};
-use ppml_he::net::serve_connection;
+use ppml_he::layout::{Grid, Placement};
+use ppml_he::session::serve_connection;
 use ppml_he::{HeClient, Mode};
 use ppml_nn::{engine, zoo, Tensor};
+use ppml_tls::{Acceptor, Ca, Connector, Trust};
+
+/// A server identity for `he-server` from a fresh CA, and a client that trusts that CA.
+fn tls() -> (Acceptor, Connector) {
+    let ca = Ca::generate("test CA").expect("ca");
+    let id = ca.identity("he-server").expect("identity");
+    let trust = Trust::Roots(vec![ca.cert().clone()]);
+    (
+        Acceptor::new(&id, None).expect("acceptor"),
+        Connector::new(&trust, None, "he-server").expect("connector"),
+    )
+}
 
 fn cnn() -> ppml_nn::Model {
     let mut m = zoo::architecture("cnn").expect("zoo");
@@ -20,16 +32,17 @@ fn cnn() -> ppml_nn::Model {
 }
 
 #[test]
-fn latency_over_tcp_matches_plain() {
+fn latency_over_tls_matches_plain() {
     let m = cnn();
+    let (acceptor, connector) = tls();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let model = m.clone();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().expect("accept");
-        serve_connection(s, &model)
+        serve_connection(acceptor.accept(s)?, &model)
     });
-    let mut client = HeClient::connect(addr, Mode::Latency).expect("connect");
+    let mut client = HeClient::connect(addr, &connector, Mode::Latency).expect("connect");
     assert!(client.setup_bytes() > 1_000_000);
     let px: Vec<u8> = (0..2 * 784).map(|i| ((i * 7919) % 256) as u8).collect();
     let mut data = Vec::new();
@@ -51,11 +64,14 @@ fn server_rejects_garbage_with_an_error_frame() {
     let m = cnn();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let (acceptor, connector) = tls();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().expect("accept");
-        serve_connection(s, &m)
+        serve_connection(acceptor.accept(s)?, &m)
     });
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut s = connector
+        .connect(TcpStream::connect(addr).expect("connect"))
+        .expect("handshake");
     // Tag 1 (hello) with an unknown mode byte.
     s.write_all(&[1]).expect("write");
     s.write_all(&1u64.to_le_bytes()).expect("write");
@@ -64,7 +80,8 @@ fn server_rejects_garbage_with_an_error_frame() {
     s.read_exact(&mut head).expect("error frame");
     assert_eq!(head[0], 8, "error tag");
     let mut msg = Vec::new();
-    s.read_to_end(&mut msg).expect("read");
+    // The server closes after the error frame (without a TLS close_notify): read what came.
+    let _ = s.read_to_end(&mut msg);
     assert!(String::from_utf8_lossy(&msg).contains("unknown mode"));
     assert!(server.join().expect("join").is_err());
 }
@@ -72,18 +89,18 @@ fn server_rejects_garbage_with_an_error_frame() {
 #[test]
 fn client_spec_round_trips_and_rejects_corruption() {
     let m = cnn();
-    let (_, spec) = ppml_he::Server::prepare(&m, Mode::Auto).expect("prepare");
+    let (_, spec) = ppml_he::SessionEvaluator::prepare(&m, Mode::Auto).expect("prepare");
     let bytes = spec.to_bytes();
-    let back = ppml_he::client::ClientSpec::from_bytes(&bytes).expect("decode");
+    let back = ppml_he::spec::ClientSpec::from_bytes(&bytes).expect("decode");
     assert_eq!(back.to_bytes(), bytes);
-    assert!(ppml_he::client::ClientSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    assert!(ppml_he::spec::ClientSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     let mut extra = bytes.clone();
     extra.push(0);
-    assert!(ppml_he::client::ClientSpec::from_bytes(&extra).is_err());
+    assert!(ppml_he::spec::ClientSpec::from_bytes(&extra).is_err());
     for i in (0..bytes.len()).step_by(97) {
         let mut bad = bytes.clone();
         bad[i] ^= 0xff;
-        let _ = ppml_he::client::ClientSpec::from_bytes(&bad); // must not panic
+        let _ = ppml_he::spec::ClientSpec::from_bytes(&bad); // must not panic
     }
     // A grid placement (cnn's im2col input, 49 x 8 x 8, in blocks of 64) round-trips; a grid
     // that does not fit its blocks, or does not match the input length, is refused.
@@ -101,11 +118,11 @@ fn client_spec_round_trips_and_rejects_corruption() {
         g.to_bytes()
     };
     let ok = grid(49, 16);
-    let back = ppml_he::client::ClientSpec::from_bytes(&ok).expect("grid spec");
+    let back = ppml_he::spec::ClientSpec::from_bytes(&ok).expect("grid spec");
     assert_eq!(back.to_bytes(), ok);
     for (channels, block) in [(49, 15), (49, 8), (48, 16), (49, 1 << 20)] {
         assert!(
-            ppml_he::client::ClientSpec::from_bytes(&grid(channels, block)).is_err(),
+            ppml_he::spec::ClientSpec::from_bytes(&grid(channels, block)).is_err(),
             "{channels} {block}"
         );
     }
@@ -114,7 +131,7 @@ fn client_spec_round_trips_and_rejects_corruption() {
 #[test]
 fn sessions_share_the_prepared_model_of_their_mode() {
     let m = cnn();
-    let models = ppml_he::PreparedModels::new(&m);
+    let models = ppml_he::PreparedModels::new(m);
     let a = models.get(Mode::Auto).expect("auto");
     let b = models.get(Mode::Auto).expect("auto again");
     assert!(std::sync::Arc::ptr_eq(&a, &b), "auto prepared twice");

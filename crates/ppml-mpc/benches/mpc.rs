@@ -7,7 +7,7 @@
 )]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_mpc::{MpcBackend, MpcConfig, Protocol};
 use ppml_nn::backend::{Backend, PlainBackend};
 use ppml_nn::Tensor;
 
@@ -26,8 +26,8 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
         let backends: Vec<Box<dyn Backend>> = vec![
             Box::new(PlainBackend::default()),
-            Box::new(Mpc3Backend::new(MpcConfig::default()).expect("config")),
-            Box::new(Mpc2Backend::new(MpcConfig::default()).expect("config")),
+            Box::new(MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config")),
+            Box::new(MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config")),
         ];
         for mut b in backends {
             b.setup(&model).expect("setup");
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
 /// DCF key generation and one party's evaluation for a batch of 4096 comparisons on 39 bits
 /// (`mpc2`'s comparison width at 16 fractional bits).
 fn dcf(c: &mut Criterion) {
-    use ppml_mpc::dcf;
+    use ppml_mpc::comparison::dcf;
     let n = 4096;
     let bits = 39;
     let mut prg = ppml_mpc::prg::Prg::from_os();

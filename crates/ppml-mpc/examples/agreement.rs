@@ -2,7 +2,7 @@
 //! `cargo run --release -p ppml-mpc --example agreement -- MODEL [N]`
 //! (`MODEL` a zoo name resolved in `models/`, `N` images, default all).
 
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_mpc::{MpcBackend, MpcConfig, Protocol};
 use ppml_nn::backend::Backend;
 use ppml_nn::idx::{default_data_dir, load_mnist, Split};
 use ppml_nn::io::{default_models_dir, resolve};
@@ -16,8 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         data.truncate(n.parse()?);
     }
     let backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(Mpc3Backend::new(MpcConfig::default())?),
-        Box::new(Mpc2Backend::new(MpcConfig::default())?),
+        Box::new(MpcBackend::in_process(
+            Protocol::Mpc3,
+            MpcConfig::default(),
+        )?),
+        Box::new(MpcBackend::in_process(
+            Protocol::Mpc2,
+            MpcConfig::default(),
+        )?),
     ];
     for mut b in backends {
         let r = ppml_nn::eval::evaluate(b.as_mut(), &model, &data, 100, &mut |_, _| {})?;

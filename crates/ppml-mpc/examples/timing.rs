@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use ppml_mpc::{Mpc2Backend, Mpc3Backend, MpcConfig};
+use ppml_mpc::{MpcBackend, MpcConfig, Protocol};
 use ppml_nn::backend::{Backend, PlainBackend};
 use ppml_nn::{engine, zoo, Tensor};
 
@@ -31,8 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let mut plain_ms = 0.0;
             let backends: Vec<Box<dyn Backend>> = vec![
                 Box::new(PlainBackend::default()),
-                Box::new(Mpc3Backend::new(MpcConfig::default())?),
-                Box::new(Mpc2Backend::new(MpcConfig::default())?),
+                Box::new(MpcBackend::in_process(
+                    Protocol::Mpc3,
+                    MpcConfig::default(),
+                )?),
+                Box::new(MpcBackend::in_process(
+                    Protocol::Mpc2,
+                    MpcConfig::default(),
+                )?),
             ];
             for mut b in backends {
                 if std::env::var("ONLY").is_ok_and(|o| o != b.name()) {

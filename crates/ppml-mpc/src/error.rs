@@ -82,6 +82,40 @@ pub enum MpcError {
         /// The party.
         party: usize,
     },
+    /// A session id already in use at this party.
+    #[error("party {party}: that session id is already in use")]
+    SessionInUse {
+        /// The party.
+        party: usize,
+    },
+    /// A client broke the session protocol; only its session ends.
+    #[error("party {party}: client error: {what}")]
+    BadClient {
+        /// The party.
+        party: usize,
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A party answered the client with a frame that does not fit the protocol.
+    #[error("party {party} sent the client a malformed frame")]
+    BadParty {
+        /// The party.
+        party: usize,
+    },
+    /// A party ended the client's session and said why.
+    #[error("party {party} ended the session: {message}")]
+    Remote {
+        /// The party.
+        party: usize,
+        /// Its message.
+        message: String,
+    },
+    /// A party's link to another party broke: the deployment must be restarted.
+    #[error("party {party}: the link to another party broke; restart the three parties")]
+    MeshBroken {
+        /// The party.
+        party: usize,
+    },
     /// The model is invalid or the input does not fit it.
     #[error(transparent)]
     Model(#[from] ppml_nn::NnError),

@@ -1,17 +1,21 @@
 //! `ppml-mpc`: secure multi-party inference for ppml.
 //!
-//! Two backends implement [`ppml_nn::backend::Backend`]:
-//! - [`Mpc2Backend`] (`mpc2`): two computing parties holding additive shares over `Z_2^64`, and a
-//!   dealer that supplies correlated randomness (matrix/convolution Beaver triples, square pairs,
-//!   comparison material), seed-compressed.
-//! - [`Mpc3Backend`] (`mpc3`): three parties with 2-out-of-3 replicated sharing (ABY3/Falcon):
-//!   one-round multiplication by re-sharing with pairwise-PRG zero shares, ABY3 share truncation,
-//!   exact comparison for ReLU and max-pooling.
+//! Two protocols, both behind one [`ppml_nn::backend::Backend`], [`MpcBackend`]:
+//! - `mpc2` ([`Protocol::Mpc2`]): two computing parties holding additive shares over `Z_2^64`,
+//!   and a dealer that supplies correlated randomness (matrix/convolution Beaver triples, square
+//!   pairs, comparison material), seed-compressed.
+//! - `mpc3` ([`Protocol::Mpc3`]): three parties with 2-out-of-3 replicated sharing
+//!   (ABY3/Falcon): one-round multiplication by re-sharing with pairwise-PRG zero shares, ABY3
+//!   share truncation, exact comparison for ReLU and max-pooling.
 //!
-//! Both run their parties as threads over the in-process [`transport::InProcess`] transport,
-//! which counts bytes and rounds; protocol code only sees the [`transport::Transport`] trait.
-//! The same protocols run as separate processes over TCP with mutually authenticated TLS 1.3
-//! ([`net::TcpTransport`]): see [Deployment](#deployment).
+//! There is one implementation of each: the party service (`service.rs`) (start-up once, then
+//! client sessions multiplexed over the parties' mesh, `mesh.rs`), and the client (`client.rs`).
+//! [`MpcBackend::in_process`] runs the three parties as threads of this process over in-memory
+//! links (socket pairs); [`MpcBackend::remote`] is the client of parties running as their own
+//! processes over mutually authenticated TLS 1.3 ([`run_party`], see [Deployment](#deployment)).
+//! Bytes and rounds are counted on the links in both cases, and each party reports its own
+//! traffic with every result, so the client reports every party's traffic. Protocol code only
+//! sees the [`transport::Transport`] trait.
 //!
 //! # Numbers
 //! Fixed point in `Z_2^64` with `f` fractional bits (default 16). Weights are encoded with `f`
@@ -49,14 +53,15 @@
 //!   again (its PRG streams are no longer in step).
 //!
 //! # Deployment
-//! [`deploy`] runs each party as its own process (`ppml party --id I --config parties.toml`,
-//! i.e. [`run_party`]) and the client as a [`RemoteBackend`]; [`quick_start`]
-//! (`ppml mpc-certs --out DIR`) makes a CA and one certificate per node with
-//! [`generate_certs`] and writes a `parties.toml`, which [`PartiesConfig`] reads. Four nodes form a TLS mesh: `party-0` (also the model
-//! owner: it secret-shares the weights to the others at startup), `party-1`, `party-2` (the
-//! dealer under `mpc2`, the third replicated party under `mpc3`) and `client`, which shares its
-//! images and alone reconstructs the logits. PRG keys are agreed between the parties that share
-//! them (under `mpc2` the dealer draws them), not by the client. Quick start: `docs/mpc.md`.
+//! [`deploy`] runs each party as a long-running process (`ppml party --id I --config
+//! parties.toml`, i.e. [`run_party`]); clients are [`MpcBackend::remote`]. [`quick_start`]
+//! (`ppml mpc-certs --out DIR`) makes a CA (its key kept, so that [`add_client`] can issue new
+//! client identities later) and one certificate per party and a default client, and writes a
+//! `parties.toml`, which [`PartiesConfig`] reads. `party-0` is also the model owner: it
+//! secret-shares the weights to the others once at start-up. `party-2` is the dealer under
+//! `mpc2`, the third replicated party under `mpc3`. PRG keys are drawn afresh for every
+//! session by the parties that share them (under `mpc2` the dealer draws them), never by the
+//! client. Quick start: `docs/mpc.md`.
 //!
 //! ## Network threat model
 //! - Every connection is TLS 1.3 (rustls, `ring` provider) with mutual authentication: chains
@@ -95,31 +100,35 @@
 //!
 //! # Comparisons
 //! [`Comparison`] selects the protocol behind ReLU and max-pooling in both backends: the
-//! bit decomposition of [`compare`] (the default: 8 rounds, little traffic) or AriaNN's function
-//! secret sharing ([`dcf`] keys over fixed-key AES, one round, large keys). Measured on `lenet`,
+//! bit decomposition of [`comparison`] (the default: 8 rounds, little traffic) or AriaNN's function
+//! secret sharing ([`comparison::dcf`] keys over fixed-key AES, one round, large keys). Measured on `lenet`,
 //! one image, in-process (`ppml eval --model lenet --backend mpc2 --comparison ... --batch 1
 //! --json`, same run, two busy cores): bit decomposition 6.8 ms, 2.0 MB, 62 rounds; FSS 90 ms,
 //! 39 MB, 13 rounds. FSS is for links where round trips cost more than bandwidth;
 //! `docs/mpc.md` compares them.
 //!
+//! # Offline and online phases
+//! Correlated randomness that does not depend on the input (`mpc2`'s dealer messages, `mpc3`'s
+//! comparison-helper messages, FSS keys included) is made by party 2 ahead of the queries that
+//! use it, into a pool of `pool_depth` queries per session refilled in the background
+//! (`material.rs`); a query of the announced pool batch size then runs without waiting for it.
+//! Its cost is reported apart ([`ppml_nn::backend::CallStats`]'s `offline_bytes` and
+//! `offline_time`), and a query that found no material ready says so (`offline_on_demand`).
+//!
 //! # Not yet done
-//! - FSS keys are generated per query, not in an offline phase ahead of queries.
 //! - `mpc3` compares with party 2 as a helper (SecureNN-style), not with Falcon's or ABY3's
 //!   helper-free MSB extraction.
-//! - A deployed party serves one client session at a time (`ppml party --sessions N` runs
-//!   [`run_party`] N times, the next client within `connect_timeout` of the previous session's
-//!   end); there is no long-running service waiting indefinitely for clients, nor concurrent
-//!   clients (a deployment has one client identity). The client must send each query within
-//!   the timeout of the previous one. Traffic over TCP is not yet benchmarked.
+//! - A party that dies ends the deployment: the other two exit with an error and all three must
+//!   be restarted (see [`deploy`]).
 //!
 //! # Example
 //! ```
 //! use ppml_nn::backend::Backend;
-//! use ppml_mpc::{Mpc3Backend, MpcConfig};
+//! use ppml_mpc::{MpcBackend, MpcConfig, Protocol};
 //!
 //! let mut model = ppml_nn::zoo::architecture("mlp").unwrap();
 //! ppml_nn::zoo::init_weights(&mut model, 1);
-//! let mut backend = Mpc3Backend::new(MpcConfig::default()).unwrap();
+//! let mut backend = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).unwrap();
 //! backend.setup(&model).unwrap();
 //! let images = ppml_nn::Tensor::zeros(vec![2, 1, 28, 28]);
 //! let (logits, stats) = backend.infer(&images).unwrap();
@@ -129,37 +138,48 @@
 
 use std::time::Duration;
 
-pub mod compare;
-pub mod dcf;
+mod backend;
+mod certs;
+mod client;
+pub mod comparison;
+mod config;
 pub mod deploy;
 mod error;
-mod fss;
 pub mod linalg;
+pub mod link;
+mod material;
+mod mesh;
 mod mpc2;
 mod mpc3;
 pub mod net;
 mod plan;
 pub mod prg;
 pub mod ring;
-mod session;
+mod service;
+mod topology;
 pub mod transport;
 
-pub use deploy::{
-    generate_certs, quick_start, run_party, CertFiles, PartiesConfig, PartyReport, Protocol,
-    RemoteBackend,
-};
+pub use backend::MpcBackend;
+pub use certs::{add_client, generate_certs, quick_start, CertFiles};
+pub use config::{node_name, NodeConfig, PartiesConfig};
+pub use deploy::{run_party, PartyOptions, PartyReport};
 pub use error::{MpcError, Result};
-pub use mpc2::Mpc2Backend;
-pub use mpc3::Mpc3Backend;
 
-/// Which transport connects the parties.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransportKind {
-    /// Threads of this process connected by channels.
-    #[default]
-    InProcess,
+/// The protocol the parties run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Two parties with additive sharing and a dealer (`party-2`).
+    Mpc2,
+    /// Three parties with replicated sharing.
+    Mpc3,
 }
+
+/// Queries' worth of correlated randomness made ahead per session, when nothing else is
+/// configured.
+pub const DEFAULT_POOL_DEPTH: usize = 4;
+
+/// How long a party waits for a message that is due, when nothing else is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The secure comparison behind ReLU and max-pooling, in both backends (`mpc2`'s dealer or
 /// `mpc3`'s party 2 supplies its correlated randomness).
@@ -169,11 +189,11 @@ pub enum TransportKind {
 /// when round trips are slow (a WAN) and bandwidth is plentiful.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Comparison {
-    /// AriaNN's function-secret-sharing comparison ([`dcf`]): one online round per comparison,
+    /// AriaNN's function-secret-sharing comparison ([`comparison::dcf`]): one online round per comparison,
     /// exact for values below `2^23` in magnitude; the helper sends each computing party about
     /// 1.3 KB of keys per compared value (at 16 fractional bits).
     Fss,
-    /// Bit decomposition of the masked value with a carry tree ([`compare`]): eight rounds,
+    /// Bit decomposition of the masked value with a carry tree ([`comparison`]): eight rounds,
     /// exact on the whole ring; the helper sends about 40 bytes per value.
     #[default]
     BitDecomposition,
@@ -203,19 +223,21 @@ pub struct MpcConfig {
     pub frac_bits: u32,
     /// How long a party waits for a peer's message before giving up.
     pub timeout: Duration,
-    /// The transport between parties.
-    pub transport: TransportKind,
     /// The comparison protocol for ReLU and max-pooling.
     pub comparison: Comparison,
+    /// Queries whose correlated randomness party 2 makes ahead, per session (0: none, every
+    /// query makes its own online). In-process parties only; deployed parties take it from
+    /// `parties.toml`.
+    pub pool_depth: usize,
 }
 
 impl Default for MpcConfig {
     fn default() -> Self {
         Self {
             frac_bits: 16,
-            timeout: mpc3::DEFAULT_TIMEOUT,
-            transport: TransportKind::InProcess,
+            timeout: DEFAULT_TIMEOUT,
             comparison: Comparison::default(),
+            pool_depth: DEFAULT_POOL_DEPTH,
         }
     }
 }

@@ -12,29 +12,24 @@
 //! - `x^2` uses a Beaver square pair `(a, a^2)`: one round.
 //! - Truncation is SecureML's local share truncation: no communication, at most one unit in
 //!   the last place of error, fails with probability about `|x| / 2^63` per value.
-//! - ReLU and max-pooling use the exact comparison of [`crate::compare`] with the dealer as
+//! - ReLU and max-pooling use the exact comparison of [`crate::comparison`] with the dealer as
 //!   helper.
 
-use std::time::Instant;
+use ppml_nn::Model;
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
-use ppml_nn::{Model, Tensor};
-
-use crate::compare::{max_windows, Comparator, Role};
+use crate::comparison::role::Role;
+use crate::comparison::{max_windows, Comparator};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv, conv_stacked, matmul, pool_sum, pool_windows};
-use crate::mpc3::CLIENT;
-use crate::plan::{
-    add_bias_channels, decode_output, encode_conv, encode_input, encode_linear, plan, Step,
-};
+use crate::material::Source;
+use crate::mesh::MATERIAL;
+use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
 use crate::prg::{Prg, PrgKey, STREAM_AUX};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
-use crate::session::run_nodes;
 use crate::transport::Transport;
-use crate::MpcConfig;
 
 /// A computing party's parameters for one step.
-enum Weights {
+pub(crate) enum Weights {
     None,
     /// `[cout, 2 * patch]`: `[W_p | E_w]`, and the bias share at `2f` bits.
     Conv {
@@ -49,25 +44,12 @@ enum Weights {
 }
 
 /// The dealer's weight masks for one step.
-enum Masks {
+pub(crate) enum Masks {
     None,
     /// `B`, `[cout, patch]`.
     Conv(Vec<u64>),
     /// `B^T`, `[in, out]`.
     Linear(Vec<u64>),
-}
-
-enum Node {
-    Party {
-        id: usize,
-        weights: Vec<Weights>,
-        prg: Box<Prg>,
-    },
-    Dealer {
-        masks: Vec<Masks>,
-        prg0: Box<Prg>,
-        prg1: Box<Prg>,
-    },
 }
 
 /// A party's layout of its weight share `wp`, the opened `E_w = W - B` and its bias share.
@@ -105,7 +87,7 @@ fn trunc(id: usize, v: &mut [u64], bits: u32) {
 )]
 fn run_party(
     net: &mut dyn Transport,
-    id: usize,
+    (id, helper): (usize, usize),
     weights: &[Weights],
     prg: &mut Prg,
     steps: &[Step],
@@ -125,7 +107,7 @@ fn run_party(
                 let c = if id == 0 {
                     prg.u64s(z.len())
                 } else {
-                    net.recv_exact(2, z.len())?
+                    net.recv_exact(helper, z.len())?
                 };
                 ring::add_assign(&mut z, &c);
                 add_bias_channels(&mut z, bias, g.positions());
@@ -145,7 +127,7 @@ fn run_party(
                 let c = if id == 0 {
                     prg.u64s(z.len())
                 } else {
-                    net.recv_exact(2, z.len())?
+                    net.recv_exact(helper, z.len())?
                 };
                 ring::add_assign(&mut z, &c);
                 add_bias_channels(&mut z, bias, 1);
@@ -159,7 +141,7 @@ fn run_party(
                 let sq = if id == 0 {
                     prg.u64s(x.len())
                 } else {
-                    net.recv_exact(2, x.len())?
+                    net.recv_exact(helper, x.len())?
                 };
                 let mut z: Vec<u64> = (0..x.len())
                     .map(|j| {
@@ -183,10 +165,10 @@ fn run_party(
                 trunc(id, &mut z, f);
                 z
             }
-            (Step::Relu { .. }, _) => cmp.relu(net, &mut role(id, prg), &x, x.len())?,
+            (Step::Relu { .. }, _) => cmp.relu(net, &mut role(id, helper, prg), &x, x.len())?,
             (Step::MaxPool(g), _) => {
                 let wins = pool_windows(&g, &x, n);
-                max_windows(net, &mut role(id, prg), cmp, wins, n * g.out_len())?
+                max_windows(net, &mut role(id, helper, prg), cmp, wins, n * g.out_len())?
             }
             _ => return Err(MpcError::PartyFailed { party: id }),
         };
@@ -204,17 +186,17 @@ fn dealer<'a>(prg0: &'a mut Prg, prg1: &'a mut Prg) -> Role<'a> {
     }
 }
 
-fn role(id: usize, prg: &mut Prg) -> Role<'_> {
+fn role(id: usize, helper: usize, prg: &mut Prg) -> Role<'_> {
     if id == 0 {
         Role::A {
             peer: 1,
-            helper: 2,
+            helper,
             prg,
         }
     } else {
         Role::B {
             peer: 0,
-            helper: 2,
+            helper,
             prg,
         }
     }
@@ -273,209 +255,65 @@ fn run_dealer(
     Ok(())
 }
 
-struct State {
-    steps: Vec<Step>,
-    nodes: Vec<Node>,
-    in_len: usize,
-    input: Vec<usize>,
-    classes: usize,
+/// What a node keeps between sessions, made once at start-up.
+pub(crate) enum Node {
+    /// Computing party 0 or 1: its weight shares and the opened `E_w = W - B`.
+    Party { weights: Vec<Weights> },
+    /// The dealer: the weight masks `B`.
+    Dealer { masks: Vec<Masks> },
 }
 
-/// The `mpc2` backend: two parties and a dealer, run as threads in-process.
-pub struct Mpc2Backend {
-    config: MpcConfig,
-    fp: FixedPoint,
-    state: Option<State>,
-}
-
-impl Mpc2Backend {
-    /// A backend with the given configuration (see [`MpcConfig`]).
-    pub fn new(config: MpcConfig) -> Result<Self> {
-        let fp = FixedPoint::new(config.frac_bits)?;
-        Ok(Self {
-            config,
-            fp,
-            state: None,
-        })
-    }
-
-    fn setup_inner(&mut self, model: &Model) -> Result<SetupReport> {
-        let start = Instant::now();
-        let (steps, in_len, classes) = plan(model)?;
-        let mut owner = Prg::from_os();
-        let (k0, k1) = (PrgKey::random(), PrgKey::random());
-        let (mut p0, mut p1) = (k0.prg(STREAM_AUX), k1.prg(STREAM_AUX));
-        let (mut d0, mut d1) = (k0.prg(STREAM_AUX), k1.prg(STREAM_AUX));
-        let mut w0s = Vec::new();
-        let mut w1s = Vec::new();
-        let mut masks = Vec::new();
-        let mut words = 0u64;
-        for step in &steps {
-            // Owner shares W; the dealer's mask B comes from the PRGs; E_w = W - B is opened.
-            let layer = match *step {
-                Step::Conv { layer, g } => Some((encode_conv(model, layer, &self.fp), Some(g))),
-                Step::Linear { layer, .. } => Some((encode_linear(model, layer, &self.fp), None)),
-                _ => None,
-            };
-            let Some(((w, b), conv_geom)) = layer else {
-                w0s.push(Weights::None);
-                w1s.push(Weights::None);
-                masks.push(Masks::None);
-                continue;
-            };
-            let wa = owner.u64s(w.len());
-            let wb = ring::sub(&w, &wa);
-            let ba = owner.u64s(b.len());
-            let bb = ring::sub(&b, &ba);
-            let (m0, m1) = (p0.u64s(w.len()), p1.u64s(w.len()));
-            let (dm0, dm1) = (d0.u64s(w.len()), d1.u64s(w.len()));
-            let e = ring::add(&ring::sub(&wa, &m0), &ring::sub(&wb, &m1));
-            let mask = ring::add(&dm0, &dm1);
-            words += 2 * (w.len() + b.len()) as u64 + 2 * w.len() as u64;
-            let step = *step;
-            w0s.push(layout(&step, &wa, &e, ba));
-            w1s.push(layout(&step, &wb, &e, bb));
-            masks.push(match conv_geom {
-                Some(_) => Masks::Conv(mask),
-                None => Masks::Linear(mask),
-            });
-        }
-        let nodes = vec![
-            Node::Party {
-                id: 0,
-                weights: w0s,
-                prg: Box::new(p0),
-            },
-            Node::Party {
-                id: 1,
-                weights: w1s,
-                prg: Box::new(p1),
-            },
-            Node::Dealer {
-                masks,
-                prg0: Box::new(d0),
-                prg1: Box::new(d1),
-            },
-        ];
-        self.state = Some(State {
-            steps,
-            nodes,
-            in_len,
-            input: model.input.to_vec(),
-            classes,
-        });
-        Ok(SetupReport {
-            seconds: start.elapsed().as_secs_f64(),
-            bytes_sent: 8 * words + 2 * 32,
-            notes: vec![
-                format!("Z_2^64 fixed point with {} fractional bits", self.fp.frac_bits()),
-                "2 parties with additive sharing and a dealer; dealer traffic seed-compressed, counted per query".into(),
-                "linear layers: matrix/convolution Beaver triples with weights masked once at setup".into(),
-                Comparator::new(self.config.comparison, self.fp.frac_bits()).describe(),
-                "truncation: local SecureML (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
-            ],
-        })
-    }
-
-    fn infer_inner(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
-        let fp = self.fp;
-        let timeout = self.config.timeout;
-        let st = self
-            .state
-            .as_mut()
-            .ok_or(MpcError::NotSetUp { backend: "mpc2" })?;
-        let x = encode_input(images, st.in_len, &st.input, &fp)?;
-        let cmp = Comparator::new(self.config.comparison, fp.frac_bits());
-        let n = images.batch();
-        let x0 = Prg::from_os().u64s(x.len());
-        let inputs = [x0.clone(), ring::sub(&x, &x0)];
-        let (steps, in_len) = (&st.steps, st.in_len);
-        let res = run_nodes(&mut st.nodes, timeout, |i, node, net| match node {
-            Node::Party { id, weights, prg } => run_party(
-                net,
-                *id,
-                weights,
-                prg,
-                steps,
-                (fp, &cmp),
-                inputs[i].clone(),
-                n,
-            ),
-            Node::Dealer { masks, prg0, prg1 } => {
-                run_dealer(net, masks, prg0, prg1, steps, &cmp, (n, in_len)).map(|()| Vec::new())
-            }
-        });
-        let (outs, stats) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                self.state = None;
-                return Err(e);
-            }
-        };
-        let logits = decode_output(&outs[..outs.len().min(2)], n, st.classes, &fp)?;
-        let client_words = (2 * x.len() + 2 * n * st.classes) as u64;
-        Ok((
-            logits,
-            CallStats {
-                bytes_sent: stats.iter().map(|s| s.bytes_sent).sum::<u64>() + 8 * client_words,
-                rounds: stats.iter().map(|s| s.rounds).max().unwrap_or(0) + 2,
-            },
-        ))
-    }
-}
-
-/// One `mpc2` node `id` (0 and 1: computing parties, 2: dealer) over a mesh whose node
-/// [`CLIENT`] is the client. The dealer draws the PRG keys it shares with each party; party 0
-/// (the model owner) shares `model`'s weights with party 1 (the others use only the
-/// architecture); the parties open `E_w = W - B`. Then answers queries until the client says
-/// goodbye; returns the number of queries answered.
-pub(crate) fn serve(
+/// Start-up over the mesh's start-up session. The dealer draws one PRG key per party, used
+/// only here, to mask the weights: party 0 (the model owner) additively shares `model`'s
+/// weights with party 1 (the others use only the architecture), and the parties open
+/// `E_w = W - B`, where the dealer alone knows `B`.
+pub(crate) fn startup(
     net: &mut dyn Transport,
     id: usize,
     model: &Model,
-    fp: FixedPoint,
-    cmp: Comparator,
-) -> Result<usize> {
-    let (steps, in_len, classes) = plan(model)?;
-    let mut node = if id == 2 {
+    steps: &[Step],
+    fp: &FixedPoint,
+) -> Result<Node> {
+    let (mut node, mut prgs) = if id == 2 {
         let (k0, k1) = (PrgKey::random(), PrgKey::random());
         net.send(0, k0.to_words())?;
         net.send(1, k1.to_words())?;
-        Node::Dealer {
-            masks: Vec::new(),
-            prg0: Box::new(k0.prg(STREAM_AUX)),
-            prg1: Box::new(k1.prg(STREAM_AUX)),
-        }
+        let prgs = vec![k0.prg(STREAM_AUX), k1.prg(STREAM_AUX)];
+        (Node::Dealer { masks: Vec::new() }, prgs)
     } else {
         let k = PrgKey::from_words(&net.recv_exact(2, 4)?);
-        Node::Party {
-            id,
-            weights: Vec::new(),
-            prg: Box::new(k.prg(STREAM_AUX)),
-        }
+        let prgs = vec![k.prg(STREAM_AUX)];
+        (
+            Node::Party {
+                weights: Vec::new(),
+            },
+            prgs,
+        )
     };
     let mut owner = Prg::from_os();
-    for step in &steps {
+    for step in steps {
         let (w, b) = match *step {
-            Step::Conv { layer, .. } => encode_conv(model, layer, &fp),
-            Step::Linear { layer, .. } => encode_linear(model, layer, &fp),
+            Step::Conv { layer, .. } => encode_conv(model, layer, fp),
+            Step::Linear { layer, .. } => encode_linear(model, layer, fp),
             _ => {
                 match &mut node {
-                    Node::Party { weights, .. } => weights.push(Weights::None),
-                    Node::Dealer { masks, .. } => masks.push(Masks::None),
+                    Node::Party { weights } => weights.push(Weights::None),
+                    Node::Dealer { masks } => masks.push(Masks::None),
                 }
                 continue;
             }
         };
         match &mut node {
-            Node::Dealer { masks, prg0, prg1 } => {
-                let mask = ring::add(&prg0.u64s(w.len()), &prg1.u64s(w.len()));
+            Node::Dealer { masks } => {
+                let mask = prgs
+                    .iter_mut()
+                    .fold(vec![0; w.len()], |m, p| ring::add(&m, &p.u64s(w.len())));
                 masks.push(match step {
                     Step::Conv { .. } => Masks::Conv(mask),
                     _ => Masks::Linear(mask),
                 });
             }
-            Node::Party { weights, prg, .. } => {
+            Node::Party { weights } => {
                 let (wp, bp) = if id == 0 {
                     let wa = owner.u64s(w.len());
                     let ba = owner.u64s(b.len());
@@ -486,71 +324,110 @@ pub(crate) fn serve(
                     let wb = net.recv_exact(0, w.len())?;
                     (wb, net.recv_exact(0, b.len())?)
                 };
-                let mine = ring::sub(&wp, &prg.u64s(w.len()));
+                let m = prgs
+                    .iter_mut()
+                    .map(|p| p.u64s(w.len()))
+                    .next()
+                    .unwrap_or_default();
+                let mine = ring::sub(&wp, &m);
                 let e = ring::add(&mine, &net.exchange(1 - id, mine.clone())?);
                 weights.push(layout(step, &wp, &e, bp));
             }
         }
     }
-    let mut queries = 0;
-    loop {
-        let n = match net.recv_exact(CLIENT, 1)?.first() {
-            Some(&n) if n > 0 => {
-                usize::try_from(n).map_err(|_| MpcError::PartyFailed { party: id })?
-            }
-            _ => return Ok(queries),
-        };
-        match &mut node {
-            Node::Dealer { masks, prg0, prg1 } => {
-                run_dealer(net, masks, prg0, prg1, &steps, &cmp, (n, in_len))?;
-            }
-            Node::Party { weights, prg, .. } => {
-                let len = n
-                    .checked_mul(in_len)
-                    .ok_or(MpcError::PartyFailed { party: id })?;
-                let x = net.recv_exact(CLIENT, len)?;
-                let y = run_party(net, id, weights, prg, &steps, (fp, &cmp), x, n)?;
-                if y.len() != n * classes {
-                    return Err(MpcError::PartyFailed { party: id });
-                }
-                net.send(CLIENT, y)?;
-            }
-        }
-        queries += 1;
+    Ok(node)
+}
+
+/// A session's correlated randomness: the dealer draws fresh PRG keys for both parties, so no
+/// two sessions ever share a mask.
+pub(crate) enum Session {
+    /// A computing party's PRG (shared with the dealer).
+    Party(Box<Prg>),
+    /// The dealer's PRGs shared with parties 0 and 1.
+    Dealer(Box<Prg>, Box<Prg>),
+}
+
+/// Opens a session for node `id` (2: the dealer).
+pub(crate) fn open(net: &mut dyn Transport, id: usize) -> Result<Session> {
+    if id == 2 {
+        let (k0, k1) = (PrgKey::random(), PrgKey::random());
+        net.send(0, k0.to_words())?;
+        net.send(1, k1.to_words())?;
+        Ok(Session::Dealer(
+            Box::new(k0.prg(STREAM_AUX)),
+            Box::new(k1.prg(STREAM_AUX)),
+        ))
+    } else {
+        let k = PrgKey::from_words(&net.recv_exact(2, 4)?);
+        Ok(Session::Party(Box::new(k.prg(STREAM_AUX))))
     }
 }
 
-/// The client's side of one `mpc2` query over a mesh (node [`CLIENT`]): shares the encoded
-/// images `x` (`n` of them) additively to parties 0 and 1 (the dealer only learns `n`) and
-/// reconstructs the `n * classes` outputs.
+/// One query of `n` images at node `id`: a party's output share (`x` is its input share), or
+/// nothing at the dealer (`x` empty). With [`Source::Pool`] the dealer's part was made ahead
+/// ([`make_material`]) and arrives on the offline lane: the parties read their PRG key and the
+/// dealer's messages from [`MATERIAL`], and the dealer does nothing online.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a protocol step with its operands spelled out"
+)]
 pub(crate) fn query(
     net: &mut dyn Transport,
-    x: &[u64],
-    n: usize,
-    classes: usize,
+    id: usize,
+    node: &Node,
+    session: &mut Session,
+    steps: &[Step],
+    (fp, cmp): (FixedPoint, &Comparator),
+    x: Vec<u64>,
+    (n, in_len, source): (usize, usize, Source),
 ) -> Result<Vec<u64>> {
-    let x0 = Prg::from_os().u64s(x.len());
-    let x1 = ring::sub(x, &x0);
-    for i in 0..3 {
-        net.send(i, vec![n as u64])?;
+    match (node, session, source) {
+        (Node::Party { weights }, Session::Party(prg), Source::Online) => {
+            run_party(net, (id, 2), weights, prg, steps, (fp, cmp), x, n)
+        }
+        (Node::Party { weights }, Session::Party(_), Source::Pool) => {
+            let mut prg = PrgKey::from_words(&net.recv_exact(MATERIAL, 4)?).prg(STREAM_AUX);
+            run_party(
+                net,
+                (id, MATERIAL),
+                weights,
+                &mut prg,
+                steps,
+                (fp, cmp),
+                x,
+                n,
+            )
+        }
+        (Node::Dealer { masks }, Session::Dealer(prg0, prg1), Source::Online) => {
+            run_dealer(net, masks, prg0, prg1, steps, cmp, (n, in_len)).map(|()| Vec::new())
+        }
+        (Node::Dealer { .. }, Session::Dealer(..), Source::Pool) => Ok(Vec::new()),
+        _ => Err(MpcError::PartyFailed { party: id }),
     }
-    net.send(0, x0)?;
-    net.send(1, x1)?;
-    let mut y = net.recv_exact(0, n * classes)?;
-    ring::add_assign(&mut y, &net.recv_exact(1, n * classes)?);
-    Ok(y)
 }
 
-impl Backend for Mpc2Backend {
-    fn name(&self) -> &str {
-        "mpc2"
-    }
+/// The dealer's part of one future query of `n` images, sent ahead on the offline lane `lane`:
+/// fresh PRG keys for both parties, then every correction word and comparison key.
+pub(crate) fn make_material(
+    lane: &mut dyn Transport,
+    node: &Node,
+    steps: &[Step],
+    cmp: &Comparator,
+    (n, in_len): (usize, usize),
+) -> Result<()> {
+    let Node::Dealer { masks } = node else {
+        return Err(MpcError::PartyFailed { party: lane.id() });
+    };
+    let (k0, k1) = (PrgKey::random(), PrgKey::random());
+    lane.send(0, k0.to_words())?;
+    lane.send(1, k1.to_words())?;
+    let (mut prg0, mut prg1) = (k0.prg(STREAM_AUX), k1.prg(STREAM_AUX));
+    run_dealer(lane, masks, &mut prg0, &mut prg1, steps, cmp, (n, in_len))
+}
 
-    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
-        Ok(self.setup_inner(model)?)
-    }
-
-    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
-        Ok(self.infer_inner(images)?)
-    }
+/// The client's additive shares of the encoded images `x` for parties 0 and 1.
+pub(crate) fn share_input(x: &[u64]) -> [Vec<u64>; 2] {
+    let x0 = Prg::from_os().u64s(x.len());
+    let x1 = ring::sub(x, &x0);
+    [x0, x1]
 }

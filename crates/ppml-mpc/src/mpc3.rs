@@ -2,38 +2,42 @@
 //! (ABY3/Falcon style).
 //!
 //! A value `x = x0 + x1 + x2` (mod 2^64) is held as party `i` holding `(x_i, x_{i+1})`.
-//! - Linear layers (convolution, fully connected, `x^2`): each party computes its 3-out-of-3
-//!   share of the product locally (`(W_i + W_{i+1}) x_i + W_i x_{i+1}`, one stacked matrix
-//!   product), adds a zero share from pairwise PRGs and sends it to one neighbour: one round,
-//!   one ring element per output per party.
-//! - Truncation (ABY3's first method): parties 0 and {1, 2} hold the 2-out-of-2 sharing
-//!   `(x0 + x1, x2)`, truncate it locally and re-share with one PRG-derived share and one word
-//!   sent by party 0: one round, one element per value. Correct to one unit in the last place
-//!   except with probability about `|x| / 2^63` per value (see [`crate::ring::trunc_second`]).
+//! - Linear layers (convolution, fully connected, `x^2`, average pooling): each party computes
+//!   its 3-out-of-3 share `z_i` of the result locally (`(W_i + W_{i+1}) x_i + W_i x_{i+1}`, one
+//!   stacked matrix product), then re-shares and truncates it in one round.
+//! - Re-sharing with truncation: SecureML's share-wise truncation (Mohassel and
+//!   Zhang, S&P 2017) applied to the 2-out-of-2 split of `z` between parties {0, 1} and party 2,
+//!   as ABY3's first truncation method does (Mohassel and Rindal, CCS 2018, section 5.1.1), with
+//!   the split masked by PRGs so that it needs no round of its own: parties 0 and 1 exchange
+//!   `z_i - r_i` (the mask `r_i` drawn from the PRG each shares with party 2) and so both learn
+//!   `c = z_0 + z_1 - r_0 - r_1`, uniform to them; party 2 holds `w = z_2 + r_0 + r_1`, uniform
+//!   as well. The truncated value `trunc(c) + trunc(w)` is re-shared as `x_1 = trunc(c)` (parties
+//!   0 and 1), `x_0` from party 0's and 2's PRG and `x_2 = trunc(w) - x_0`, which party 2 sends
+//!   to party 1. Per value, three ring elements in one round (the separate re-share and
+//!   truncation this replaces took four in two). Correct to one unit in the last place except
+//!   with probability about `|z| / 2^63` per value (see [`crate::ring::trunc_second`]).
 //! - ReLU and max-pooling: the replicated sharing is viewed locally as the 2-out-of-2 sharing
 //!   `(x0 + x1, x2)` between parties 0 and 1, party 2 acts as the helper of the exact
-//!   comparison of [`crate::compare`] (it sees nothing derived from `x`), and the result is
+//!   comparison of [`crate::comparison`] (it sees nothing derived from `x`), and the result is
 //!   re-shared into replicated form with one round (parties 0 and 1 exchange one word each).
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
-use ppml_nn::{Model, Tensor};
+use ppml_nn::Model;
 
-use crate::compare::{max_windows, Comparator, Role};
+use crate::comparison::role::Role;
+use crate::comparison::{max_windows, Comparator};
 use crate::error::{MpcError, Result};
 use crate::linalg::{conv_stacked, matmul, pool_sum, pool_windows};
-use crate::plan::{
-    add_bias_channels, decode_output, encode_conv, encode_input, encode_linear, plan, Step,
-};
-use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_ZERO};
+use crate::material::Source;
+use crate::mesh::MATERIAL;
+use crate::plan::{add_bias_channels, encode_conv, encode_linear, Step};
+use crate::prg::{Prg, PrgKey, STREAM_AUX, STREAM_MASK};
 use crate::ring::{self, trunc_first, trunc_second, FixedPoint};
-use crate::session::run_nodes;
 use crate::transport::Transport;
-use crate::MpcConfig;
 
 /// One party's shares of one layer's parameters, laid out for the stacked product.
-enum Weights {
+pub(crate) enum Weights {
     None,
     /// `[cout, 2 * patch]`: `[W_i + W_{i+1} | W_i]`, and the bias share `b_i` at `2f` bits.
     Conv {
@@ -48,13 +52,13 @@ enum Weights {
 }
 
 /// One of the three computing parties.
-struct Party {
+pub(crate) struct Party {
     id: usize,
-    weights: Vec<Weights>,
-    /// PRG of key `k_i`, shared with the previous party, for zero shares.
-    zero_prev: Prg,
-    /// PRG of key `k_{i+1}`, shared with the next party, for zero shares.
-    zero_next: Prg,
+    weights: Arc<Vec<Weights>>,
+    /// PRG of key `k_i`, shared with the previous party, for truncation masks.
+    mask_prev: Prg,
+    /// PRG of key `k_{i+1}`, shared with the next party, for truncation masks.
+    mask_next: Prg,
     /// Auxiliary PRG of `k_i` (previous party).
     aux_prev: Prg,
     /// Auxiliary PRG of `k_{i+1}` (next party).
@@ -94,71 +98,62 @@ fn layout(step: &Step, wi: &[u64], wn: &[u64], bias: Vec<u64>) -> Weights {
 impl Party {
     /// Party `id` with its weights, `k_prev` (the key `k_id` it shares with the previous party)
     /// and `k_next` (the key `k_{id+1}` it shares with the next one).
-    fn new(id: usize, weights: Vec<Weights>, k_prev: &PrgKey, k_next: &PrgKey) -> Self {
+    fn new(id: usize, weights: Arc<Vec<Weights>>, k_prev: &PrgKey, k_next: &PrgKey) -> Self {
         Party {
             id,
             weights,
-            zero_prev: k_prev.prg(STREAM_ZERO),
-            zero_next: k_next.prg(STREAM_ZERO),
+            mask_prev: k_prev.prg(STREAM_MASK),
+            mask_next: k_next.prg(STREAM_MASK),
             aux_prev: k_prev.prg(STREAM_AUX),
             aux_next: k_next.prg(STREAM_AUX),
         }
     }
 
-    fn prev(&self) -> usize {
-        (self.id + 2) % 3
-    }
-
-    fn next(&self) -> usize {
-        (self.id + 1) % 3
-    }
-
-    /// Adds a fresh zero share to the 3-out-of-3 share `z` and re-shares it (one round).
-    fn reshare(
+    /// The replicated sharing of `z / 2^bits` from the 3-out-of-3 sharing `z` (this party holds
+    /// `z_i`), in one round (see the module docs). Party 0's and 2's common PRG gives the mask
+    /// `r_0` and the share `x_0`, party 1's and 2's the mask `r_1`.
+    fn trunc_reshare(
         &mut self,
         net: &mut dyn Transport,
-        mut z: Vec<u64>,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = z.len();
-        let a = self.zero_prev.u64s(n);
-        let b = self.zero_next.u64s(n);
-        z.iter_mut()
-            .zip(a.iter().zip(&b))
-            .for_each(|(v, (a, b))| *v = v.wrapping_add(a.wrapping_sub(*b)));
-        net.send(self.prev(), z.clone())?;
-        let zn = net.recv_exact(self.next(), n)?;
-        Ok((z, zn))
-    }
-
-    /// Divides a replicated sharing by `2^bits` (one round, one word per value from party 0).
-    fn trunc(
-        &mut self,
-        net: &mut dyn Transport,
-        x: Vec<u64>,
-        y: Vec<u64>,
+        z: Vec<u64>,
         bits: u32,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = x.len();
+        let n = z.len();
         match self.id {
-            0 => {
-                let s1 = self.aux_next.u64s(n);
-                let s0: Vec<u64> = x
+            0 | 1 => {
+                let (peer, prg) = if self.id == 0 {
+                    (1, &mut self.mask_prev)
+                } else {
+                    (0, &mut self.mask_next)
+                };
+                let masked = ring::sub(&z, &prg.u64s(n));
+                net.send(peer, masked.clone())?;
+                let other = net.recv_exact(peer, n)?;
+                // c = z_0 + z_1 - r_0 - r_1, known to parties 0 and 1 alone.
+                let x1: Vec<u64> = masked
                     .iter()
-                    .zip(&y)
-                    .zip(&s1)
-                    .map(|((a, b), r)| trunc_first(a.wrapping_add(*b), bits).wrapping_sub(*r))
+                    .zip(&other)
+                    .map(|(a, b)| trunc_first(a.wrapping_add(*b), bits))
                     .collect();
-                net.send(2, s0.clone())?;
-                Ok((s0, s1))
-            }
-            1 => {
-                let s1 = self.aux_prev.u64s(n);
-                Ok((s1, y.iter().map(|v| trunc_second(*v, bits)).collect()))
+                if self.id == 0 {
+                    Ok((self.mask_prev.u64s(n), x1))
+                } else {
+                    Ok((x1, net.recv_exact(2, n)?))
+                }
             }
             _ => {
-                let s2 = x.iter().map(|v| trunc_second(*v, bits)).collect();
-                let s0 = net.recv_exact(0, n)?;
-                Ok((s2, s0))
+                let (r0, x0) = (self.mask_next.u64s(n), self.mask_next.u64s(n));
+                let r1 = self.mask_prev.u64s(n);
+                // w = z_2 + r_0 + r_1, so that c + w = z; w is uniform: its truncation is
+                // SecureML's second share.
+                let x2: Vec<u64> = (0..n)
+                    .map(|j| {
+                        let w = z[j].wrapping_add(r0[j]).wrapping_add(r1[j]);
+                        trunc_second(w, bits).wrapping_sub(x0[j])
+                    })
+                    .collect();
+                net.send(1, x2.clone())?;
+                Ok((x2, x0))
             }
         }
     }
@@ -208,16 +203,25 @@ impl Party {
     }
 
     /// Runs the plan on `n` images whose replicated input shares are `x`; returns this party's
-    /// first output share (the client adds the three).
-    fn run(
+    /// first output share (the client adds the three). With [`Source::Pool`], party 2's helper
+    /// messages for the comparisons were made ahead ([`make_material`]): parties 0 and 1 read
+    /// their comparison PRG key and those messages from [`MATERIAL`], and party 2 skips the
+    /// comparisons.
+    pub(crate) fn run(
         &mut self,
         net: &mut dyn Transport,
         steps: &[Step],
         (fp, cmp): (FixedPoint, &Comparator),
         x: (Vec<u64>, Vec<u64>),
-        n: usize,
+        (n, source): (usize, Source),
     ) -> Result<Vec<u64>> {
         let f = fp.frac_bits();
+        let mut pooled = match (source, self.id) {
+            (Source::Pool, 0 | 1) => {
+                Some(PrgKey::from_words(&net.recv_exact(MATERIAL, 4)?).prg(STREAM_AUX))
+            }
+            _ => None,
+        };
         let mut act = Act::Rss(x.0, x.1);
         let mut len = act_len(&act) / n.max(1);
         for (s, step) in steps.iter().enumerate() {
@@ -229,9 +233,8 @@ impl Party {
                     };
                     let mut z = conv_stacked(&g, wcat, &a, &b, n);
                     add_bias_channels(&mut z, bias, g.positions());
-                    let (a, b) = self.reshare(net, z)?;
                     len = g.out_len();
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Linear { inp, out, .. } => {
@@ -246,9 +249,8 @@ impl Party {
                     }
                     let mut z = matmul(&xs, wtcat, n, 2 * inp, out);
                     add_bias_channels(&mut z, bias, 1);
-                    let (a, b) = self.reshare(net, z)?;
                     len = out;
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Square { .. } => {
@@ -258,35 +260,65 @@ impl Party {
                         .zip(&b)
                         .map(|(x, y)| x.wrapping_mul(x.wrapping_add(y.wrapping_mul(2))))
                         .collect();
-                    let (a, b) = self.reshare(net, z)?;
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::AvgPool(g) => {
-                    let (a, b) = self.replicated(net, act, n * len)?;
+                    // A replicated sharing's first shares are a 3-out-of-3 sharing.
+                    let (a, _) = self.replicated(net, act, n * len)?;
                     let c = fp.reciprocal(g.k * g.k);
-                    let scale =
-                        |v: Vec<u64>| v.into_iter().map(|x| x.wrapping_mul(c)).collect::<Vec<_>>();
-                    let (a, b) = (scale(pool_sum(&g, &a, n)), scale(pool_sum(&g, &b, n)));
+                    let z = pool_sum(&g, &a, n)
+                        .into_iter()
+                        .map(|x| x.wrapping_mul(c))
+                        .collect();
                     len = g.out_len();
-                    let (a, b) = self.trunc(net, a, b, f)?;
+                    let (a, b) = self.trunc_reshare(net, z, f)?;
                     Act::Rss(a, b)
                 }
                 Step::Relu { .. } => {
                     let y = self.additive(act);
-                    let y = cmp.relu(net, &mut self.role(), &y, n * len)?;
-                    Act::Add(y)
+                    Act::Add(match self.comparison_role(source, &mut pooled) {
+                        Some(mut role) => cmp.relu(net, &mut role, &y, n * len)?,
+                        None => Vec::new(),
+                    })
                 }
                 Step::MaxPool(g) => {
                     let y = self.additive(act);
                     let wins = pool_windows(&g, &y, if self.id == 2 { 0 } else { n });
                     len = g.out_len();
-                    Act::Add(max_windows(net, &mut self.role(), cmp, wins, n * len)?)
+                    Act::Add(match self.comparison_role(source, &mut pooled) {
+                        Some(mut role) => max_windows(net, &mut role, cmp, wins, n * len)?,
+                        None => Vec::new(),
+                    })
                 }
             };
         }
         let (a, _) = self.replicated(net, act, n * len)?;
         Ok(a)
+    }
+
+    /// This party's role in a comparison: online, party 2 helps with the PRGs it shares with
+    /// the others; pooled, parties 0 and 1 use the query's PRG and read the helper's messages
+    /// made ahead, and party 2 has no part (`None`).
+    fn comparison_role<'a>(
+        &'a mut self,
+        source: Source,
+        pooled: &'a mut Option<Prg>,
+    ) -> Option<Role<'a>> {
+        match (source, self.id, pooled.as_mut()) {
+            (Source::Online, ..) => Some(self.role()),
+            (Source::Pool, 0, Some(prg)) => Some(Role::A {
+                peer: 1,
+                helper: MATERIAL,
+                prg,
+            }),
+            (Source::Pool, 1, Some(prg)) => Some(Role::B {
+                peer: 0,
+                helper: MATERIAL,
+                prg,
+            }),
+            (Source::Pool, ..) => None,
+        }
     }
 
     fn role(&mut self) -> Role<'_> {
@@ -335,166 +367,22 @@ fn share3(v: &[u64], prg: &mut Prg) -> [(Vec<u64>, Vec<u64>); 3] {
     [(s0.clone(), s1.clone()), (s1, s2.clone()), (s2, s0)]
 }
 
-struct State {
-    steps: Vec<Step>,
-    parties: Vec<Party>,
-    in_len: usize,
-    input: Vec<usize>,
-    classes: usize,
-}
-
-/// The `mpc3` backend: three parties with replicated sharing, run as threads in-process.
-pub struct Mpc3Backend {
-    config: MpcConfig,
-    fp: FixedPoint,
-    state: Option<State>,
-}
-
-impl Mpc3Backend {
-    /// A backend with the given configuration (see [`MpcConfig`]).
-    pub fn new(config: MpcConfig) -> Result<Self> {
-        let fp = FixedPoint::new(config.frac_bits)?;
-        Ok(Self {
-            config,
-            fp,
-            state: None,
-        })
-    }
-
-    fn setup_inner(&mut self, model: &Model) -> Result<SetupReport> {
-        let start = Instant::now();
-        let (steps, in_len, classes) = plan(model)?;
-        // The model owner shares its weights; each pair of parties agrees on a PRG key.
-        let mut owner = Prg::from_os();
-        let keys = [PrgKey::random(), PrgKey::random(), PrgKey::random()];
-        let mut per_party: [Vec<Weights>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-        let mut words = 0u64;
-        for step in &steps {
-            match *step {
-                Step::Conv { layer, .. } => {
-                    let (w, b) = encode_conv(model, layer, &self.fp);
-                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
-                    words += 6 * (w.len() + b.len()) as u64;
-                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        per_party[i].push(layout(step, &wi, &wn, bi));
-                    }
-                }
-                Step::Linear { layer, .. } => {
-                    let (w, b) = encode_linear(model, layer, &self.fp);
-                    let (ws, bs) = (share3(&w, &mut owner), share3(&b, &mut owner));
-                    words += 6 * (w.len() + b.len()) as u64;
-                    for (i, ((wi, wn), (bi, _))) in ws.into_iter().zip(bs).enumerate() {
-                        per_party[i].push(layout(step, &wi, &wn, bi));
-                    }
-                }
-                _ => per_party.iter_mut().for_each(|p| p.push(Weights::None)),
-            }
-        }
-        let parties = per_party
-            .into_iter()
-            .enumerate()
-            .map(|(id, weights)| Party::new(id, weights, &keys[id], &keys[(id + 1) % 3]))
-            .collect();
-        self.state = Some(State {
-            steps,
-            parties,
-            in_len,
-            input: model.input.to_vec(),
-            classes,
-        });
-        Ok(SetupReport {
-            seconds: start.elapsed().as_secs_f64(),
-            bytes_sent: 8 * words + 3 * 32,
-            notes: vec![
-                format!(
-                    "Z_2^64 fixed point with {} fractional bits",
-                    self.fp.frac_bits()
-                ),
-                "3 parties, 2-out-of-3 replicated sharing, semi-honest, honest majority".into(),
-                "weights replicated-shared by the model owner; pairwise PRG keys for zero shares"
-                    .into(),
-                format!(
-                    "{}, party 2 as helper",
-                    Comparator::new(self.config.comparison, self.fp.frac_bits()).describe()
-                ),
-                "truncation: ABY3 share truncation (<= 1 ulp, fails w.p. ~|x|/2^63)".into(),
-            ],
-        })
-    }
-
-    fn infer_inner(&mut self, images: &Tensor) -> Result<(Tensor, CallStats)> {
-        let fp = self.fp;
-        let timeout = self.config.timeout;
-        let st = self
-            .state
-            .as_mut()
-            .ok_or(MpcError::NotSetUp { backend: "mpc3" })?;
-        let x = encode_input(images, st.in_len, &st.input, &fp)?;
-        let cmp = Comparator::new(self.config.comparison, fp.frac_bits());
-        let n = images.batch();
-        let inputs = share3(&x, &mut Prg::from_os());
-        let steps = &st.steps;
-        let res = run_nodes(&mut st.parties, timeout, |i, party, net| {
-            party.run(net, steps, (fp, &cmp), inputs[i].clone(), n)
-        });
-        let (outs, stats) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                // The parties' PRGs may be out of step: demand a fresh setup.
-                self.state = None;
-                return Err(e);
-            }
-        };
-        let logits = decode_output(&outs, n, st.classes, &fp)?;
-        let client_words = (6 * x.len() + 3 * n * st.classes) as u64;
-        Ok((
-            logits,
-            CallStats {
-                bytes_sent: stats.iter().map(|s| s.bytes_sent).sum::<u64>() + 8 * client_words,
-                rounds: stats.iter().map(|s| s.rounds).max().unwrap_or(0) + 2,
-            },
-        ))
-    }
-}
-
-impl Backend for Mpc3Backend {
-    fn name(&self) -> &str {
-        "mpc3"
-    }
-
-    fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {
-        Ok(self.setup_inner(model)?)
-    }
-
-    fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError> {
-        Ok(self.infer_inner(images)?)
-    }
-}
-
-/// One `mpc3` party `id` over a mesh whose node [`CLIENT`] is the client: agrees on PRG keys
-/// with its neighbours, receives its weight shares from party 0 (the model owner, which shares
-/// `model`'s weights; the others use only `model`'s architecture), then answers queries until
-/// the client says goodbye. Returns the number of queries answered.
-pub(crate) fn serve(
+/// Party `id`'s share of the model, made once at start-up over the mesh's start-up session:
+/// party 0 (the model owner) replicated-shares every weight and bias, sending party `i` the pair
+/// `(W_i, W_{i+1})` and `b_i`; the others use only `model`'s architecture.
+pub(crate) fn startup(
     net: &mut dyn Transport,
     id: usize,
     model: &Model,
-    fp: FixedPoint,
-    cmp: Comparator,
-) -> Result<usize> {
-    let (steps, in_len, classes) = plan(model)?;
-    // Key k_i is drawn by party i and shared with the previous party.
-    let k_prev = PrgKey::random();
-    let prev = (id + 2) % 3;
-    let next = (id + 1) % 3;
-    net.send(prev, k_prev.to_words())?;
-    let k_next = PrgKey::from_words(&net.recv_exact(next, 4)?);
+    steps: &[Step],
+    fp: &FixedPoint,
+) -> Result<Vec<Weights>> {
     let mut owner = Prg::from_os();
     let mut weights = Vec::with_capacity(steps.len());
-    for step in &steps {
+    for step in steps {
         let (w, b) = match *step {
-            Step::Conv { layer, .. } => encode_conv(model, layer, &fp),
-            Step::Linear { layer, .. } => encode_linear(model, layer, &fp),
+            Step::Conv { layer, .. } => encode_conv(model, layer, fp),
+            Step::Linear { layer, .. } => encode_linear(model, layer, fp),
             _ => {
                 weights.push(Weights::None);
                 continue;
@@ -518,48 +406,62 @@ pub(crate) fn serve(
         };
         weights.push(layout(step, &wi, &wn, bi));
     }
-    let mut party = Party::new(id, weights, &k_prev, &k_next);
-    let mut queries = 0;
-    loop {
-        let n = match net.recv_exact(CLIENT, 1)?.first() {
-            Some(&n) if n > 0 => usize::try_from(n).map_err(|_| internal(id))?,
-            _ => return Ok(queries),
-        };
-        let len = n.checked_mul(in_len).ok_or(internal(id))?;
-        let xa = net.recv_exact(CLIENT, len)?;
-        let xb = net.recv_exact(CLIENT, len)?;
-        let y = party.run(net, &steps, (fp, &cmp), (xa, xb), n)?;
-        if y.len() != n * classes {
-            return Err(internal(id));
-        }
-        net.send(CLIENT, y)?;
-        queries += 1;
-    }
+    Ok(weights)
 }
 
-/// The client's side of one `mpc3` query over a mesh (node [`CLIENT`]): shares the encoded
-/// images `x` (`n` of them) to the three parties and reconstructs the `n * classes` outputs.
-pub(crate) fn query(
+/// Opens a session for party `id`: fresh pairwise PRG keys (key `k_i` is drawn by party `i`
+/// and shared with the previous party), so no two sessions ever share a mask.
+pub(crate) fn open(
     net: &mut dyn Transport,
-    x: &[u64],
-    n: usize,
-    classes: usize,
-) -> Result<Vec<u64>> {
-    let shares = share3(x, &mut Prg::from_os());
-    for (i, (a, b)) in shares.into_iter().enumerate() {
-        net.send(i, vec![n as u64])?;
-        net.send(i, a)?;
-        net.send(i, b)?;
-    }
-    let mut y = vec![0u64; n * classes];
-    for i in 0..3 {
-        ring::add_assign(&mut y, &net.recv_exact(i, n * classes)?);
-    }
-    Ok(y)
+    id: usize,
+    weights: Arc<Vec<Weights>>,
+) -> Result<Party> {
+    let k_prev = PrgKey::random();
+    net.send((id + 2) % 3, k_prev.to_words())?;
+    let k_next = PrgKey::from_words(&net.recv_exact((id + 1) % 3, 4)?);
+    Ok(Party::new(id, weights, &k_prev, &k_next))
 }
 
-/// The client's node id in a deployment mesh (after the three parties).
-pub(crate) const CLIENT: usize = 3;
+/// Party 2's helper part of the comparisons of one future query of `n` images, sent ahead on
+/// the offline lane `lane`: fresh comparison PRG keys for parties 0 and 1, then every helper
+/// message in the order the comparisons run.
+pub(crate) fn make_material(
+    lane: &mut dyn Transport,
+    steps: &[Step],
+    cmp: &Comparator,
+    (n, in_len): (usize, usize),
+) -> Result<()> {
+    let (ka, kb) = (PrgKey::random(), PrgKey::random());
+    lane.send(0, ka.to_words())?;
+    lane.send(1, kb.to_words())?;
+    let (mut prg_a, mut prg_b) = (ka.prg(STREAM_AUX), kb.prg(STREAM_AUX));
+    let mut role = Role::H {
+        a: 0,
+        b: 1,
+        prg_a: &mut prg_a,
+        prg_b: &mut prg_b,
+    };
+    let mut len = in_len;
+    for step in steps {
+        match *step {
+            Step::Conv { g, .. } => len = g.out_len(),
+            Step::Linear { out, .. } => len = out,
+            Step::AvgPool(g) => len = g.out_len(),
+            Step::Square { .. } => {}
+            Step::Relu { .. } => {
+                cmp.relu(lane, &mut role, &[], n * len)?;
+            }
+            Step::MaxPool(g) => {
+                len = g.out_len();
+                max_windows(lane, &mut role, cmp, vec![Vec::new(); g.k * g.k], n * len)?;
+            }
+        }
+    }
+    Ok(())
+}
 
-/// Timeout used when none is configured.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The client's shares of the encoded images `x` for the three parties: party `i` gets
+/// `(x_i, x_{i+1})`.
+pub(crate) fn share_input(x: &[u64]) -> [(Vec<u64>, Vec<u64>); 3] {
+    share3(x, &mut Prg::from_os())
+}

@@ -138,7 +138,7 @@ pub(crate) fn decode_output(
     for share in shares {
         if share.len() != y.len() {
             return Err(MpcError::Malformed {
-                party: crate::mpc3::CLIENT,
+                party: crate::topology::CLIENT_ID,
                 peer: 0,
                 expected: y.len(),
                 got: share.len(),

@@ -105,9 +105,9 @@ impl std::fmt::Debug for Prg {
     }
 }
 
-/// Stream ids: zero sharing, auxiliary correlated randomness.
-pub(crate) const STREAM_ZERO: u64 = 1;
-/// See [`STREAM_ZERO`].
+/// Stream ids: masks of `mpc3`'s truncation, auxiliary correlated randomness.
+pub(crate) const STREAM_MASK: u64 = 1;
+/// See [`STREAM_MASK`].
 pub(crate) const STREAM_AUX: u64 = 2;
 
 #[cfg(test)]

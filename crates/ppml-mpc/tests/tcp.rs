@@ -1,6 +1,7 @@
 //! Deployments over real TCP + TLS on 127.0.0.1: parties as separate processes (this test binary
-//! re-executed), and fault injection (disconnect, stall, garbage, wrong certificate) with nodes
-//! on threads. Every test is bounded in time.
+//! re-executed) or threads, serving several clients; faults (a killed party, a client that
+//! sends garbage or goes silent, bytes that are not TLS, a certificate from another CA). Every
+//! test is bounded in time by the deployment's timeouts.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 #![allow(clippy::panic, reason = "test helpers fail the test on error")]
 
@@ -12,8 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ppml_mpc::transport::Transport;
-use ppml_mpc::{generate_certs, run_party, MpcError, PartiesConfig, RemoteBackend};
+use ppml_mpc::{
+    generate_certs, run_party, MpcBackend, MpcError, PartiesConfig, PartyOptions, PartyReport,
+};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, zoo, Model, Tensor};
 
@@ -58,7 +60,7 @@ fn free_ports(n: usize) -> Vec<u16> {
 fn deployment(protocol: &str, timeout_ms: u64, connect_ms: u64, extra: &str) -> PathBuf {
     let dir = fresh_dir(protocol);
     generate_certs(&dir, 3).expect("certs");
-    let ports = free_ports(4);
+    let ports = free_ports(3);
     let mut t = format!(
         "protocol = \"{protocol}\"\ntimeout_ms = {timeout_ms}\nconnect_timeout_ms = {connect_ms}\nca = \"ca.pem\"\n{extra}\n"
     );
@@ -67,10 +69,7 @@ fn deployment(protocol: &str, timeout_ms: u64, connect_ms: u64, extra: &str) -> 
             "[[party]]\naddress = \"127.0.0.1:{port}\"\ncert = \"party-{i}.pem\"\nkey = \"party-{i}.key\"\n"
         );
     }
-    t += &format!(
-        "[client]\naddress = \"127.0.0.1:{}\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
-        ports[3]
-    );
+    t += "[client]\ncert = \"client.pem\"\nkey = \"client.key\"\n";
     let path = dir.join("parties.toml");
     std::fs::write(&path, t).expect("write config");
     path
@@ -101,13 +100,21 @@ fn check_against_plain(m: &Model, x: &Tensor, got: &Tensor) {
     assert!(err < 2e-3 * scale, "max error {err} (scale {scale})");
 }
 
+fn options(sessions: usize) -> PartyOptions {
+    PartyOptions {
+        sessions: Some(sessions),
+        ..PartyOptions::default()
+    }
+}
+
 /// When this binary is re-executed as a party: runs it and exits with its status.
 #[test]
 fn child_party() {
-    let (Ok(id), Ok(config), Ok(name)) = (
+    let (Ok(id), Ok(config), Ok(name), Ok(sessions)) = (
         std::env::var("PPML_MPC_CHILD"),
         std::env::var("PPML_MPC_CONFIG"),
         std::env::var("PPML_MPC_MODEL"),
+        std::env::var("PPML_MPC_SESSIONS"),
     ) else {
         return;
     };
@@ -119,10 +126,15 @@ fn child_party() {
     } else {
         zoo::architecture(&name).expect("zoo")
     };
-    match run_party(id, &config, &m) {
+    match run_party(
+        id,
+        &config,
+        &m,
+        &options(sessions.parse().expect("sessions")),
+    ) {
         Ok(r) => {
             eprintln!("party {id}: {r:?}");
-            std::process::exit(if r.queries == 1 { 0 } else { 3 });
+            std::process::exit(if r.failed_sessions == 0 { 0 } else { 3 });
         }
         Err(e) => {
             eprintln!("{e}");
@@ -131,7 +143,7 @@ fn child_party() {
     }
 }
 
-fn spawn_party(id: usize, config: &Path, name: &str) -> Child {
+fn spawn_party(id: usize, config: &Path, name: &str, sessions: usize) -> Child {
     Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
@@ -143,6 +155,7 @@ fn spawn_party(id: usize, config: &Path, name: &str) -> Child {
         .env("PPML_MPC_CHILD", id.to_string())
         .env("PPML_MPC_CONFIG", config)
         .env("PPML_MPC_MODEL", name)
+        .env("PPML_MPC_SESSIONS", sessions.to_string())
         .spawn()
         .expect("spawn party")
 }
@@ -162,28 +175,40 @@ fn wait_ok(mut c: Child, limit: Duration) {
     }
 }
 
+/// A client of the deployment `config`, set up for `name`'s architecture (clients never hold
+/// the weights).
+fn client(config: &PartiesConfig, name: &str) -> ppml_mpc::Result<MpcBackend> {
+    let mut c = MpcBackend::remote(config.clone())?;
+    c.setup(&zoo::architecture(name).expect("zoo"))
+        .map_err(|e| MpcError::Remote {
+            party: 9,
+            message: e.to_string(),
+        })?;
+    Ok(c)
+}
+
 fn processes(protocol: &str, name: &str, extra: &str) {
     let config = deployment(protocol, 10_000, 20_000, extra);
     let _cleanup = Cleanup::of(&config);
-    let children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, name)).collect();
+    // Two clients, one after the other, against the same running parties.
+    let children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, name, 2)).collect();
     let m = model(name);
-    let x = images(2);
-    let mut client =
-        RemoteBackend::new(PartiesConfig::load(&config).expect("config")).expect("client");
-    // The client only uses the architecture.
-    let arch = zoo::architecture(name).expect("zoo");
-    let got = client
-        .setup(&arch)
-        .and_then(|_| client.infer(&x))
-        .map(|(y, stats)| {
-            assert!(stats.bytes_sent > 0 && stats.rounds > 0);
-            y
-        });
-    drop(client);
+    let cfg = PartiesConfig::load(&config).expect("config");
+    for n in [2, 1] {
+        let x = images(n);
+        let mut c = client(&cfg, name).expect("client");
+        let (got, stats) = c.infer(&x).expect("remote inference");
+        // Every party's traffic counts, not only the client's shares.
+        let client_only = 8 * 784 * n as u64 * 3;
+        assert!(
+            stats.bytes_sent > client_only && stats.rounds > 2,
+            "{stats:?}"
+        );
+        check_against_plain(&m, &x, &got);
+    }
     for c in children {
         wait_ok(c, Duration::from_secs(20));
     }
-    check_against_plain(&m, &x, &got.expect("remote inference"));
 }
 
 #[test]
@@ -206,123 +231,99 @@ fn party_threads(
     config: &PartiesConfig,
     ids: &[usize],
     name: &str,
-) -> Vec<thread::JoinHandle<ppml_mpc::Result<ppml_mpc::PartyReport>>> {
+    opts: &PartyOptions,
+) -> Vec<thread::JoinHandle<ppml_mpc::Result<PartyReport>>> {
     ids.iter()
         .map(|&id| {
-            let (c, m) = (config.clone(), model(name));
-            thread::spawn(move || run_party(id, &c, &m))
+            let (c, m, o) = (config.clone(), model(name), opts.clone());
+            thread::spawn(move || run_party(id, &c, &m, &o))
         })
         .collect()
 }
 
-/// Parties 0 and 1 and the client are honest; node 2 joins the mesh and then does `bad`.
-/// Returns party 1's result and the time everyone took to stop.
-fn with_bad_party_2(
-    bad: impl FnOnce(ppml_mpc::net::TcpTransport) + Send + 'static,
-) -> (ppml_mpc::Result<ppml_mpc::PartyReport>, Duration) {
-    let path = deployment("mpc3", 400, 10_000, "max_frame_words = 100000");
+/// Raw frames to party `j` over TLS with the client's identity (to play a broken client).
+fn tls_client_stream(config: &PartiesConfig, j: usize) -> impl Write {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let ca = CertificateDer::from_pem_file(&config.ca).expect("ca");
+    let chain = vec![CertificateDer::from_pem_file(&config.client.cert).expect("cert")];
+    let key = PrivateKeyDer::from_pem_file(config.client.key.as_ref().expect("key")).expect("key");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).expect("root");
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client auth");
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(cfg),
+        ServerName::try_from(format!("party-{j}")).expect("name"),
+    )
+    .expect("conn");
+    let sock = TcpStream::connect(config.parties[j].address).expect("connect");
+    rustls::StreamOwned::new(conn, sock)
+}
+
+#[test]
+fn a_client_that_sends_garbage_or_goes_silent_loses_only_its_own_session() {
+    let path = deployment("mpc3", 1_000, 10_000, "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
-    let t = Instant::now();
-    let honest = party_threads(&config, &[0, 1], "mlp");
-    let c2 = config.clone();
-    let bad = thread::spawn(move || bad(c2.join(2).expect("join")));
-    let mut client = RemoteBackend::new(config).expect("client");
-    let r = client
-        .setup(&zoo::architecture("mlp").expect("zoo"))
-        .and_then(|_| client.infer(&images(1)));
-    assert!(r.is_err(), "no result may come out of a broken session");
-    let mut results: Vec<_> = honest
-        .into_iter()
-        .map(|h| h.join().expect("no panic"))
-        .collect();
-    bad.join().expect("no panic");
-    let elapsed = t.elapsed();
-    assert!(results[0].is_err(), "{:?}", results[0]);
-    (results.remove(1), elapsed)
+    let opts = PartyOptions {
+        idle_timeout: Duration::from_millis(1_500),
+        ..PartyOptions::default()
+    };
+    let parties = party_threads(&config, &[0, 1, 2], "mlp", &opts);
+    // A good client opens its session first and keeps it.
+    let mut good = client(&config, "mlp").expect("client");
+    // Garbage: a frame that is no hello, sent to party 0 only.
+    let mut g = tls_client_stream(&config, 0);
+    let mut garbage = 3u64.to_le_bytes().to_vec();
+    garbage.extend(1..=24u8);
+    g.write_all(&garbage).expect("write");
+    let _ = g.flush();
+    // Silence: a client that says hello and never queries (its session ends after the idle
+    // timeout), then one that vanishes mid-session.
+    let silent = client(&config, "mlp").expect("client");
+    let x = images(3);
+    let m = model("mlp");
+    let (got, _) = good.infer(&x).expect("good client's query");
+    check_against_plain(&m, &x, &got);
+    // The silent session times out meanwhile; the good client, never idle that long, goes on.
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(400));
+        let (got, _) = good
+            .infer(&x)
+            .expect("good client's query after the others failed");
+        check_against_plain(&m, &x, &got);
+    }
+    drop((silent, g, good));
+    thread::sleep(Duration::from_millis(200));
+    opts.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for (id, h) in parties.into_iter().enumerate() {
+        let r = h.join().expect("no panic").expect("parties go on");
+        // Party 0 also lost the garbage session; the silent one failed everywhere.
+        let failed = if id == 0 { 2 } else { 1 };
+        assert_eq!(
+            (r.sessions, r.failed_sessions, r.queries),
+            (1, failed, 6),
+            "{r:?}"
+        );
+    }
 }
 
 #[test]
-fn a_peer_that_disconnects_stops_the_others() {
-    let (r, t) = with_bad_party_2(drop);
-    assert!(
-        matches!(r, Err(MpcError::Disconnected { party: 1, peer: 2 })),
-        "{r:?}"
-    );
-    assert!(t < Duration::from_secs(5), "{t:?}");
-}
-
-#[test]
-fn a_peer_that_stalls_is_a_timeout() {
-    let (r, t) = with_bad_party_2(|net| {
-        thread::sleep(Duration::from_millis(1500));
-        drop(net);
-    });
-    assert!(
-        matches!(
-            r,
-            Err(MpcError::Timeout {
-                party: 1,
-                peer: 2,
-                ..
-            })
-        ),
-        "{r:?}"
-    );
-    assert!(t < Duration::from_secs(5), "{t:?}");
-}
-
-#[test]
-fn a_peer_that_sends_an_oversized_frame_is_rejected() {
-    let (r, _) = with_bad_party_2(|mut net| {
-        // Party 2 owes party 1 its 4-word key; it announces a frame above the bound instead.
-        let _ = net.send(1, vec![7; 100_001]);
-        thread::sleep(Duration::from_millis(800));
-    });
-    assert!(
-        matches!(
-            r,
-            Err(MpcError::FrameTooLarge {
-                party: 1,
-                peer: 2,
-                words: 100_001,
-                max: 100_000
-            })
-        ),
-        "{r:?}"
-    );
-}
-
-#[test]
-fn a_peer_that_sends_a_frame_of_the_wrong_length_is_rejected() {
-    let (r, _) = with_bad_party_2(|mut net| {
-        let _ = net.send(1, vec![1, 2, 3]);
-        thread::sleep(Duration::from_millis(800));
-    });
-    assert!(
-        matches!(
-            r,
-            Err(MpcError::Malformed {
-                party: 1,
-                peer: 2,
-                expected: 4,
-                got: 3
-            })
-        ),
-        "{r:?}"
-    );
-}
-
-#[test]
-fn bytes_that_are_not_tls_are_rejected() {
-    let path = deployment("mpc3", 400, 10_000, "");
+fn bytes_that_are_not_tls_cost_only_that_connection() {
+    let path = deployment("mpc3", 1_000, 10_000, "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
-    let addr = config.parties[0].address;
+    let parties = party_threads(&config, &[0, 1, 2], "mlp", &options(1));
     let t = Instant::now();
-    let party = party_threads(&config, &[0], "mlp").remove(0);
     let mut sock = loop {
-        match TcpStream::connect(addr) {
+        match TcpStream::connect(config.parties[0].address) {
             Ok(s) => break s,
             Err(_) if t.elapsed() < Duration::from_secs(5) => {
                 thread::sleep(Duration::from_millis(10))
@@ -331,9 +332,14 @@ fn bytes_that_are_not_tls_are_rejected() {
         }
     };
     let _ = sock.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    let r = party.join().expect("no panic");
-    assert!(matches!(r, Err(MpcError::Tls { party: 0, .. })), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(5));
+    let mut c = client(&config, "mlp").expect("a real client is still served");
+    let x = images(1);
+    let (got, _) = c.infer(&x).expect("query");
+    check_against_plain(&model("mlp"), &x, &got);
+    drop(c);
+    for h in parties {
+        h.join().expect("no panic").expect("party");
+    }
 }
 
 #[test]
@@ -350,28 +356,19 @@ fn a_party_with_a_certificate_from_another_ca_is_refused() {
     bad.parties[2].key = Some(files.parties[2].1.clone());
     bad.ca = files.ca.clone();
     let t = Instant::now();
-    let honest = party_threads(&config, &[0, 1], "mlp");
-    let rogue_party = party_threads(&bad, &[2], "mlp").remove(0);
-    let results: Vec<_> = honest
-        .into_iter()
-        .map(|h| h.join().expect("no panic"))
-        .collect();
-    assert!(rogue_party.join().expect("no panic").is_err());
-    // Whoever handshakes with the rogue refuses it and stops; a party that the rogue (or a
-    // party that stopped) never reached sees it as absent: a timeout after `connect_timeout`.
-    assert!(
-        results
-            .iter()
-            .any(|r| matches!(r, Err(MpcError::Tls { .. }))),
-        "{results:?}"
-    );
-    for r in &results {
+    let honest = party_threads(&config, &[0, 1], "mlp", &options(1));
+    let rogue_party = party_threads(&bad, &[2], "mlp", &options(1)).remove(0);
+    for h in honest {
+        let r = h.join().expect("no panic");
+        // The rogue never becomes a link: the mesh cannot form (its own connections are
+        // refused, and it is never accepted as party 2).
         assert!(
             matches!(r, Err(MpcError::Tls { .. }) | Err(MpcError::Timeout { .. })),
             "{r:?}"
         );
     }
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(rogue_party.join().expect("no panic").is_err());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
 #[test]
@@ -399,41 +396,72 @@ fn config_files_are_validated() {
         ),
         (ok.replace("7001", "7000"), "duplicate address"),
         (ok.replace("ca = ", "cq = "), "unknown field"),
-        (ok.replace("127.0.0.1:7003", "nonsense"), "address"),
+        (ok.replace("127.0.0.1:7002", "nonsense"), "address"),
     ] {
         assert!(PartiesConfig::parse(&bad, base).is_err(), "{why}");
     }
+    // A node may listen elsewhere than where the others reach it (behind a relay).
+    let relayed = ok.replacen(
+        "address = \"127.0.0.1:7000\"",
+        "address = \"127.0.0.1:7000\"\nlisten = \"127.0.0.1:7100\"",
+        1,
+    );
+    let r = PartiesConfig::parse(&relayed, base).expect("listen parses");
+    assert_eq!(r.parties[0].address.port(), 7000);
+    assert_eq!(r.parties[0].listen.map(|a| a.port()), Some(7100));
+    assert_eq!(c.parties[0].listen, None);
+    let bad_listen = relayed.replace("127.0.0.1:7100", "nonsense");
+    assert!(PartiesConfig::parse(&bad_listen, base).is_err(), "listen");
     let two = ok.replacen("[[party]]", "[[nope]]", 1);
     assert!(PartiesConfig::parse(&two, base).is_err());
-    // The one-call quick start writes a loadable deployment.
+    // The one-call quick start writes a loadable deployment, and clients can be added to it.
     let dir = fresh_dir("quick");
     let _cleanup = Cleanup(dir.clone());
     let path = ppml_mpc::quick_start(&dir, ppml_mpc::Protocol::Mpc3, "127.0.0.1", 7100)
         .expect("quick start");
     let c = PartiesConfig::load(&path).expect("load");
-    assert_eq!(c.client.address.port(), 7103);
     assert!(c
         .parties
         .iter()
         .all(|p| p.cert.exists() && p.key.as_ref().is_some_and(|k| k.exists())));
+    let added = ppml_mpc::add_client(&path, "lab-7").expect("add client");
+    let c = PartiesConfig::load(&added).expect("load");
+    assert!(c.client.cert.ends_with("lab-7.pem") && c.client.cert.exists());
+    assert!(ppml_mpc::add_client(&path, "party-1").is_err());
+    assert!(ppml_mpc::add_client(&path, "../x").is_err());
     assert!(PartiesConfig::load(dir.join("missing.toml")).is_err());
+}
+
+#[test]
+fn a_client_added_later_is_served_by_running_parties() {
+    let path = deployment("mpc2", 2_000, 10_000, "");
+    let _cleanup = Cleanup::of(&path);
+    let config = PartiesConfig::load(&path).expect("config");
+    let parties = party_threads(&config, &[0, 1, 2], "mlp", &options(1));
+    thread::sleep(Duration::from_millis(200));
+    let added = ppml_mpc::add_client(&path, "late").expect("add client");
+    let late = PartiesConfig::load(&added).expect("config");
+    let mut c = client(&late, "mlp").expect("client");
+    let x = images(2);
+    let (got, _) = c.infer(&x).expect("query");
+    check_against_plain(&model("mlp"), &x, &got);
+    drop(c);
+    for h in parties {
+        h.join().expect("no panic").expect("party");
+    }
 }
 
 #[test]
 fn a_killed_party_process_stops_the_others_and_the_client() {
     let config = deployment("mpc3", 2_000, 20_000, "");
     let _cleanup = Cleanup::of(&config);
-    let mut children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, "mlp")).collect();
-    let mut client =
-        RemoteBackend::new(PartiesConfig::load(&config).expect("config")).expect("client");
-    client
-        .setup(&zoo::architecture("mlp").expect("zoo"))
-        .expect("setup");
+    let mut children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, "mlp", 1)).collect();
+    let mut c = client(&PartiesConfig::load(&config).expect("config"), "mlp").expect("setup");
     let mut victim = children.remove(2);
     victim.kill().expect("kill");
     let _ = victim.wait();
     let t = Instant::now();
-    let r = client.infer(&images(1));
+    let r = c.infer(&images(1));
     assert!(r.is_err(), "no result may come out of a broken session");
     for mut c in children {
         loop {
@@ -445,5 +473,4 @@ fn a_killed_party_process_stops_the_others_and_the_client() {
             thread::sleep(Duration::from_millis(20));
         }
     }
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }

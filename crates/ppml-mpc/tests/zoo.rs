@@ -1,7 +1,7 @@
 //! Every zoo model under both backends, against the f32 reference engine.
 #![allow(clippy::expect_used, reason = "test helpers fail the test on error")]
 
-use ppml_mpc::{Comparison, Mpc2Backend, Mpc3Backend, MpcConfig, MpcError};
+use ppml_mpc::{Comparison, MpcBackend, MpcConfig, MpcError, Protocol};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, zoo, Tensor};
 
@@ -70,7 +70,7 @@ const MODELS: [&str; 7] = [
 
 #[test]
 fn every_zoo_model_under_mpc3_matches_plain() {
-    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     for name in MODELS {
         check(&mut b, name, 3);
     }
@@ -78,7 +78,7 @@ fn every_zoo_model_under_mpc3_matches_plain() {
 
 #[test]
 fn every_zoo_model_under_mpc2_matches_plain() {
-    let mut b = Mpc2Backend::new(MpcConfig::default()).expect("config");
+    let mut b = MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config");
     for name in MODELS {
         check(&mut b, name, 3);
     }
@@ -90,8 +90,8 @@ fn every_zoo_model_under_both_backends_with_fss_comparison_matches_plain() {
         comparison: Comparison::Fss,
         ..MpcConfig::default()
     };
-    let mut b2 = Mpc2Backend::new(config.clone()).expect("config");
-    let mut b3 = Mpc3Backend::new(config).expect("config");
+    let mut b2 = MpcBackend::in_process(Protocol::Mpc2, config.clone()).expect("config");
+    let mut b3 = MpcBackend::in_process(Protocol::Mpc3, config).expect("config");
     for name in MODELS {
         check(&mut b2, name, 2);
         check(&mut b3, name, 2);
@@ -101,19 +101,62 @@ fn every_zoo_model_under_both_backends_with_fss_comparison_matches_plain() {
 #[test]
 fn repeated_queries_stay_correct_and_fresh() {
     // PRG streams advance across calls; results stay right and shares never repeat.
-    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     for _ in 0..3 {
         check(&mut b, "chameleon", 2);
     }
-    let mut b = Mpc2Backend::new(MpcConfig::default()).expect("config");
+    let mut b = MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config");
     for _ in 0..3 {
         check(&mut b, "minionn", 2);
     }
 }
 
 #[test]
+fn queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    for comparison in [Comparison::BitDecomposition, Comparison::Fss] {
+        let config = MpcConfig {
+            comparison,
+            pool_depth: 2,
+            ..MpcConfig::default()
+        };
+        for protocol in [Protocol::Mpc2, Protocol::Mpc3] {
+            let mut b = MpcBackend::in_process(protocol, config.clone())
+                .expect("config")
+                .with_pool_batch(1);
+            let mut model = zoo::architecture("minionn").expect("zoo");
+            zoo::init_weights(&mut model, 5);
+            let setup = b.setup(&model).expect("setup");
+            assert!(
+                setup.notes.iter().any(|n| n.starts_with("offline phase")),
+                "{setup:?}"
+            );
+            // Five one-image queries: the pool of two is refilled in the background; a batch
+            // of two makes its material online.
+            for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {
+                let x = images(n, k);
+                let want = engine::forward(&model, &x).expect("plain");
+                let (got, stats) = b.infer(&x).expect("infer");
+                assert_eq!(
+                    got.argmax_rows(),
+                    want.argmax_rows(),
+                    "{protocol:?} {comparison:?}"
+                );
+                if n == 1 {
+                    assert!(
+                        stats.offline_bytes > 0,
+                        "{protocol:?} {comparison:?} {stats:?}"
+                    );
+                } else {
+                    assert_eq!(stats.offline_bytes, 0, "{stats:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn misuse_is_reported_not_panicked() {
-    let mut b = Mpc3Backend::new(MpcConfig::default()).expect("config");
+    let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     assert!(b.infer(&images(1, 0)).is_err());
     let mut model = zoo::architecture("mlp").expect("zoo");
     zoo::init_weights(&mut model, 1);
@@ -123,10 +166,13 @@ fn misuse_is_reported_not_panicked() {
     assert!(e
         .downcast_ref::<MpcError>()
         .is_some_and(|e| matches!(e, MpcError::InputShape { .. })));
-    assert!(Mpc2Backend::new(MpcConfig {
-        frac_bits: 40,
-        ..MpcConfig::default()
-    })
+    assert!(MpcBackend::in_process(
+        Protocol::Mpc2,
+        MpcConfig {
+            frac_bits: 40,
+            ..MpcConfig::default()
+        }
+    )
     .is_err());
 }
 
@@ -192,8 +238,8 @@ fn relu_and_maxpool_edge_values_through_both_backends() {
     ];
     let n = vals.len();
     let backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(Mpc3Backend::new(MpcConfig::default()).expect("config")),
-        Box::new(Mpc2Backend::new(MpcConfig::default()).expect("config")),
+        Box::new(MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config")),
+        Box::new(MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config")),
     ];
     for mut b in backends {
         let m = relu_probe(n, false);

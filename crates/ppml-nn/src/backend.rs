@@ -21,9 +21,32 @@ pub struct SetupReport {
 /// Communication of one inference call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
+    /// Bytes sent during the call, all parties together (the client's traffic included).
+    pub bytes_sent: u64,
+    /// Communication rounds on the critical path (sequential message exchanges).
+    pub rounds: u64,
+    /// The client's own part of `bytes_sent` (what it sent and received).
+    pub client_bytes: u64,
+    /// Bytes of input-independent correlated randomness this call used that were sent ahead of
+    /// it (the offline phase); not part of `bytes_sent`.
+    pub offline_bytes: u64,
+    /// Time spent making that randomness ahead of the call; not part of the call's time.
+    pub offline_time: std::time::Duration,
+    /// The call needed such randomness but none was ready: it was made while the call ran
+    /// (and so counts in its time and `bytes_sent`).
+    pub offline_on_demand: bool,
+}
+
+/// The input-independent part of the inference calls so far: precomputation (such as oblivious
+/// transfer extension) that a deployment could run ahead of the queries. Already included in
+/// the calls' times and [`CallStats`]; reported apart so that both phases can be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct OfflineTotals {
+    /// Wall time.
+    pub seconds: f64,
     /// Bytes sent, all parties together.
     pub bytes_sent: u64,
-    /// Communication rounds (sequential message exchanges).
+    /// Communication rounds.
     pub rounds: u64,
 }
 
@@ -36,6 +59,10 @@ pub trait Backend {
     /// Classifies a batch of preprocessed images `[n, c, h, w]` end to end as the user waits
     /// (the client's encryption or sharing and decryption included); returns logits `[n, classes]`.
     fn infer(&mut self, images: &Tensor) -> Result<(Tensor, CallStats), BackendError>;
+    /// For backends with an offline phase, its share of all calls since setup.
+    fn offline_totals(&self) -> Option<OfflineTotals> {
+        None
+    }
 }
 
 /// The f32 reference: inference in the clear with [`engine::forward`].

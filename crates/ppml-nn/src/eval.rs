@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, OfflineTotals};
 use crate::idx::Dataset;
 use crate::{engine, Model, Tensor};
 
@@ -41,8 +41,21 @@ pub struct EvalReport {
     pub bytes_sent: u64,
     /// Communication rounds of all inference calls.
     pub rounds: u64,
+    /// The client's own part of `bytes_sent` (sent and received).
+    pub client_bytes: u64,
+    /// Bytes of correlated randomness made ahead of the calls (offline phase), not in
+    /// `bytes_sent`.
+    pub offline_bytes: u64,
+    /// Time spent making that randomness ahead of the calls, not in `seconds`.
+    pub offline_seconds: f64,
+    /// Calls that found no randomness made ahead and made it while they ran.
+    pub on_demand_calls: usize,
     /// Facts the backend reported during setup.
     pub notes: Vec<String>,
+    /// For backends with an input-independent offline phase: its share of `seconds`,
+    /// `bytes_sent` and `rounds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<OfflineTotals>,
 }
 
 /// Normalises images `start..end` of `data` into a `[n, c, h, w]` tensor for `model`.
@@ -81,6 +94,8 @@ pub fn evaluate(
 
     let n = data.len();
     let (mut correct, mut agree, mut bytes, mut rounds) = (0usize, 0usize, 0u64, 0u64);
+    let (mut client_bytes, mut offline_bytes, mut offline_seconds, mut on_demand_calls) =
+        (0u64, 0u64, 0f64, 0usize);
     let mut call_ms = Vec::with_capacity(n.div_ceil(batch));
     let mut seconds = 0.0;
     let is_plain = backend.name() == "plain";
@@ -103,6 +118,10 @@ pub fn evaluate(
         call_ms.push(dt * 1e3);
         bytes += stats.bytes_sent;
         rounds += stats.rounds;
+        client_bytes += stats.client_bytes;
+        offline_bytes += stats.offline_bytes;
+        offline_seconds += stats.offline_time.as_secs_f64();
+        on_demand_calls += usize::from(stats.offline_on_demand);
         let predicted = logits.argmax_rows();
         let reference = if is_plain {
             predicted.clone()
@@ -142,6 +161,11 @@ pub fn evaluate(
         setup_bytes: setup.bytes_sent,
         bytes_sent: bytes,
         rounds,
+        client_bytes,
+        offline_bytes,
+        offline_seconds,
+        on_demand_calls,
         notes: setup.notes,
+        offline: backend.offline_totals(),
     })
 }

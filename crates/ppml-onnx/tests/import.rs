@@ -242,7 +242,12 @@ fn secure_backends_agree_with_plain_on_every_imported_model() {
             "{name}: only {} clear images",
             clear.len()
         );
-        let mut kinds = vec![BackendKind::Mpc2, BackendKind::Mpc3, BackendKind::Tee];
+        let mut kinds = vec![
+            BackendKind::Mpc2,
+            BackendKind::Mpc3,
+            BackendKind::Tee,
+            BackendKind::Hybrid,
+        ];
         if imported.model.is_polynomial() {
             kinds.push(BackendKind::He);
         }

@@ -156,6 +156,9 @@ impl Backend for TeeBackend {
             CallStats {
                 bytes_sent: client.channel_bytes() - before,
                 rounds,
+                // The client and the enclave are the only two parties.
+                client_bytes: client.channel_bytes() - before,
+                ..CallStats::default()
             },
         ))
     }

@@ -12,11 +12,15 @@ use ppml_nn::model::Normalization;
 use ppml_nn::{engine, eval, io, zoo, Model, Tensor};
 use ppml_train::{Progress, TrainConfig};
 
+use crate::hybrid;
 use ppml_bench::registry::BackendOptions;
-use ppml_bench::{report, BackendKind, BenchConfig};
+use ppml_bench::{report, BackendKind, BenchConfig, DeployedConfig};
+use ppml_link::LinkProfile;
 use ppml_mpc::{Comparison, PartiesConfig, Protocol};
 use ppml_tee::channel::DEFAULT_MAX_FRAME;
 use ppml_tee::{Enclave, EnclaveOptions, Measurement, ModelSource, TeeClient, VerifyPolicy};
+
+use crate::input::{image_tensor, load_model};
 
 /// Privacy-preserving MNIST inference: HE, MPC and TEE backends measured against plain inference.
 #[derive(Debug, Parser)]
@@ -46,10 +50,18 @@ struct BackendArgs {
     /// secret sharing: one round, for slow links).
     #[arg(long, value_parser = parse_comparison)]
     comparison: Option<Comparison>,
+    /// mpc2/mpc3 in-process: queries of correlated randomness party 2 makes ahead per session
+    /// (default 4; 0: none; deployed parties take it from parties.toml).
+    #[arg(long)]
+    pool_depth: Option<usize>,
     /// mpc2/mpc3: be the client of parties started with `ppml party` (default: run the parties
     /// as threads in this process).
     #[arg(long)]
     parties: Option<PathBuf>,
+    /// hybrid: address of a running `ppml hybrid-server` (default: run the server on a thread
+    /// of this process).
+    #[arg(long)]
+    server: Option<String>,
 }
 
 impl BackendArgs {
@@ -67,6 +79,8 @@ impl BackendArgs {
             measurement: self.measurement,
             frac_bits: self.frac_bits,
             comparison: self.comparison,
+            pool_depth: self.pool_depth,
+            hybrid_server: self.server.clone(),
         })
     }
 }
@@ -181,6 +195,14 @@ enum Command {
         /// Fewer images: a smoke run of a few minutes.
         #[arg(long)]
         quick: bool,
+        /// Link profiles for the deployed MPC rows (parties as separate processes over TLS,
+        /// links emulated in user space), comma separated: loopback, lan, wan; or `none`
+        /// (default: all three; with --quick, loopback).
+        #[arg(long, value_delimiter = ',')]
+        network: Option<Vec<String>>,
+        /// Models of the deployed rows, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "lenet")]
+        deployed_models: Vec<String>,
         /// Folder for results.json, results.csv, report.md and the SVG charts.
         #[arg(long, default_value = "out/bench")]
         out: PathBuf,
@@ -191,6 +213,9 @@ enum Command {
         #[arg(long)]
         models_dir: Option<PathBuf>,
     },
+    /// Runs the hybrid backend's server: holds the model, serves two-party inference (HE for
+    /// linear layers, OT for ReLU and pooling) to clients over TCP, one thread per client.
+    HybridServer(hybrid::ServerArgs),
     /// Runs the TEE enclave service: loads the model, attests, serves inference over the
     /// attested channel (simulated evidence outside SGX, clearly labelled).
     Enclave {
@@ -229,78 +254,25 @@ enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
     },
-    /// Writes a CA, a certificate and key per MPC node and a `parties.toml` for a one-machine
-    /// quick start.
-    MpcCerts {
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Protocol the parties will run.
-        #[arg(long, default_value = "mpc3")]
-        protocol: String,
-        /// Host the nodes listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port of party 0; parties 1, 2 and the client take the next three.
-        #[arg(long, default_value_t = 7000)]
-        base_port: u16,
-    },
-    /// Runs one MPC party as its own process, for one client session (or `--sessions N` one
-    /// after another). Party 0 is the model owner and shares the weights; parties 1 and 2 use
-    /// the architecture only.
-    Party {
-        /// Party number: 0, 1 or 2 (under mpc2, party 2 is the dealer).
-        #[arg(long)]
-        id: usize,
-        /// The `parties.toml` written by `ppml mpc-certs`.
-        #[arg(long)]
-        config: PathBuf,
-        /// Zoo name or model file.
-        #[arg(long)]
-        model: String,
-        /// Client sessions to serve one after another (the mesh forms again for each, and the
-        /// weights are shared afresh); each next client must start within the deployment's
-        /// `connect_timeout_ms` of the previous session's end. A failed session stops the party.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        sessions: u64,
-        /// Folder of the zoo's weights.
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
-    },
-    /// Serves encrypted inference: clients send CKKS evaluation keys and ciphertexts; the
-    /// server never receives a secret key.
-    HeServer {
-        /// Zoo name or model file (polynomial activations only: cnn, mlp-sq, lenet-sq).
-        #[arg(long)]
-        model: String,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7800")]
-        listen: String,
-        /// Clients served at once, each on its own thread (a session holds the client's
-        /// evaluation keys, tens of MB); further clients wait until a session ends.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
-        max_sessions: u64,
-        /// Seconds a session may stay silent (no request read, no answer taken) before the
-        /// server closes it.
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-        idle_timeout: u64,
-        /// Folder of the zoo's weights.
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
-    },
-    /// Classifies 28x28 images through an `he-server`: encrypts them, sends the ciphertexts,
-    /// decrypts the logits. One image uses latency mode, several throughput mode.
-    HeClient {
-        /// Address of the server.
-        #[arg(long)]
-        server: String,
-        /// The images (28x28 PNG or binary PGM); repeat for a batch.
-        #[arg(long, required = true)]
-        image: Vec<PathBuf>,
-        /// Seconds to wait for the server on any read or write before giving up.
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-        timeout: u64,
-    },
+    /// Writes a CA, a certificate and key per MPC party and client and a `parties.toml` for a
+    /// one-machine quick start, or adds a client identity to a deployment.
+    MpcCerts(crate::mpc_cmd::MpcCertsArgs),
+    /// Runs one MPC party as its own process: forms the mesh with the other two, shares the
+    /// weights once (party 0 owns them), then serves client sessions until SIGTERM.
+    Party(crate::mpc_cmd::PartyArgs),
+    /// Serves encrypted inference over TLS 1.3: clients send CKKS evaluation keys and
+    /// ciphertexts; the server never receives a secret key.
+    HeServer(crate::he::ServerArgs),
+    /// Classifies 28x28 images through an `he-server` (checking its certificate): encrypts
+    /// them, sends the ciphertexts, decrypts the logits. One image uses latency mode, several
+    /// throughput mode.
+    HeClient(crate::he::ClientArgs),
+    /// Quick start for `he-server`: writes a CA (`ca.pem`, `ca.key`) and a server certificate
+    /// and key per name (or signs new ones with the CA already in the folder).
+    HeCerts(crate::he::CertsArgs),
+    /// Emulates a network link in user space: forwards connections to targets, delaying and
+    /// rate-limiting each direction (loopback, lan or wan; see docs/links.md).
+    Relay(crate::relay::RelayArgs),
     /// Classifies one 28x28 grayscale image (PNG or binary PGM, white digit on black).
     Predict {
         /// Zoo name or model file.
@@ -371,6 +343,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 json,
             )
         }
+        Command::HybridServer(args) => hybrid::serve(&args),
         Command::Enclave {
             model,
             listen,
@@ -378,70 +351,15 @@ pub fn run(cli: Cli) -> Result<()> {
             sealing_key,
             models_dir,
         } => enclave(&model, &listen, provision_from, sealing_key, models_dir),
-        Command::MpcCerts {
-            out,
-            protocol,
-            host,
-            base_port,
-        } => {
-            let protocol = match protocol.as_str() {
-                "mpc2" => Protocol::Mpc2,
-                "mpc3" => Protocol::Mpc3,
-                other => bail!("unknown protocol `{other}` (mpc2 or mpc3)"),
-            };
-            ppml_mpc::quick_start(&out, protocol, &host, base_port)?;
-            println!(
-                "wrote {}/parties.toml with certificates and keys",
-                out.display()
-            );
-            Ok(())
+        Command::MpcCerts(a) => crate::mpc_cmd::mpc_certs(a),
+        Command::Party(a) => {
+            let models_dir = a.models_dir.clone();
+            crate::mpc_cmd::party(a, |name| load_model(name, models_dir.clone()))
         }
-        Command::Party {
-            id,
-            config,
-            model,
-            sessions,
-            models_dir,
-        } => {
-            let cfg = PartiesConfig::load(&config)
-                .with_context(|| format!("reading {}", config.display()))?;
-            let mut model = load_model(&model, models_dir)?;
-            if id != 0 {
-                // Only the model owner needs the weights; the others learn only the architecture.
-                for layer in &mut model.layers {
-                    layer.params_mut().into_iter().for_each(|p| p.fill(0.0));
-                }
-            }
-            eprintln!("party {id}: {:?} on {}", cfg.protocol, model.name);
-            for session in 1..=sessions {
-                let report = ppml_mpc::run_party(id, &cfg, &model)
-                    .with_context(|| format!("party {id}, session {session} of {sessions}"))?;
-                eprintln!(
-                    "party {id}: session {session} of {sessions}: served {} queries, sent {} bytes",
-                    report.queries, report.stats.bytes_sent
-                );
-            }
-            Ok(())
-        }
-        Command::HeServer {
-            model,
-            listen,
-            max_sessions,
-            idle_timeout,
-            models_dir,
-        } => he_server(
-            &load_model(&model, models_dir)?,
-            &listen,
-            &ppml_he::ServeOptions {
-                max_sessions: usize::try_from(max_sessions)?,
-                idle_timeout: Some(Duration::from_secs(idle_timeout)),
-            },
-        ),
-        Command::HeClient {
-            server,
-            image,
-            timeout,
-        } => he_client(&server, &image, Duration::from_secs(timeout)),
+        Command::HeServer(args) => crate::he::server(args),
+        Command::HeClient(args) => crate::he::client(args),
+        Command::HeCerts(args) => crate::he::certs(args),
+        Command::Relay(args) => crate::relay::run(&args),
         Command::TeeClient {
             enclave,
             measurement,
@@ -460,13 +378,36 @@ pub fn run(cli: Cli) -> Result<()> {
             limit,
             latency_images,
             quick,
+            network,
+            deployed_models,
             out,
             data,
             models_dir,
         } => {
+            let networks = network.unwrap_or_else(|| {
+                let names: &[&str] = if quick {
+                    &["loopback"]
+                } else {
+                    &LinkProfile::NAMES
+                };
+                names.iter().map(|n| n.to_string()).collect()
+            });
+            let networks = networks
+                .iter()
+                .filter(|n| n.as_str() != "none")
+                .map(|n| LinkProfile::from_name(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let deployed = (!networks.is_empty()).then(|| -> Result<DeployedConfig> {
+                Ok(DeployedConfig {
+                    networks,
+                    models: deployed_models,
+                    protocols: vec![Protocol::Mpc2, Protocol::Mpc3],
+                    party_exe: std::env::current_exe().context("locating the ppml executable")?,
+                })
+            });
             let cfg = BenchConfig {
                 models,
-                backends: backends.unwrap_or_else(|| BackendKind::ALL.to_vec()),
+                backends: backends.unwrap_or_else(|| BackendKind::BENCH_DEFAULT.to_vec()),
                 limit: limit.unwrap_or(if quick { 100 } else { 1000 }),
                 latency_images: latency_images.unwrap_or(if quick { 10 } else { 50 }),
                 models_dir: models_dir.unwrap_or_else(io::default_models_dir),
@@ -474,6 +415,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     allow_simulated: true,
                     ..BackendOptions::default()
                 },
+                deployed: deployed.transpose()?,
             };
             let test = load_split(data, Split::Test, Some(cfg.limit.max(cfg.latency_images)))?;
             let report = ppml_bench::run(&cfg, &test)?;
@@ -491,18 +433,6 @@ pub fn run(cli: Cli) -> Result<()> {
             models_dir,
         } => predict(&load_model(&model, models_dir)?, &image),
     }
-}
-
-fn load_model(name: &str, models_dir: Option<PathBuf>) -> Result<Model> {
-    let dir = models_dir.unwrap_or_else(io::default_models_dir);
-    // `--model models/NAME` finds the `models/NAME.safetensors` that `ppml import` wrote.
-    let with_ext = format!("{name}.safetensors");
-    let name = if !Path::new(name).is_file() && Path::new(&with_ext).is_file() {
-        with_ext.as_str()
-    } else {
-        name
-    };
-    io::resolve(name, &dir).with_context(|| format!("loading model `{name}`"))
 }
 
 /// Parses `C,H,W` (or `CxHxW`).
@@ -754,6 +684,13 @@ fn evaluate(
         "setup {:.3} s; {} bytes sent in {} rounds",
         report.setup_seconds, report.bytes_sent, report.rounds
     )?;
+    if let Some(o) = report.offline {
+        writeln!(
+            human,
+            "of which offline (input-independent): {:.3} s, {} bytes, {} rounds",
+            o.seconds, o.bytes_sent, o.rounds
+        )?;
+    }
     for note in &report.notes {
         writeln!(human, "note: {note}")?;
     }
@@ -761,23 +698,6 @@ fn evaluate(
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
-}
-
-/// Reads a grayscale image of the model's input size and normalises it.
-fn image_tensor(input: [usize; 3], norm: Normalization, image: &Path) -> Result<Tensor> {
-    let (w, h, pixels) = ppml_nn::image::load_gray(image)?;
-    let [c, mh, mw] = input;
-    if (w, h) != (mw, mh) || c != 1 {
-        bail!(
-            "{}: image is {w}x{h}, the model expects {mw}x{mh} grayscale",
-            image.display()
-        );
-    }
-    let x = pixels
-        .iter()
-        .map(|&p| (f32::from(p) / 255.0 - norm.mean) / norm.std)
-        .collect();
-    Ok(Tensor::new(vec![1, c, h, w], x)?)
 }
 
 fn print_prediction(logits: &Tensor) {
@@ -823,52 +743,6 @@ fn enclave(
     }
     eprintln!("listening on {}", enclave.local_addr()?);
     enclave.run()?;
-    Ok(())
-}
-
-fn he_server(model: &Model, listen: &str, options: &ppml_he::ServeOptions) -> Result<()> {
-    if !model.is_polynomial() {
-        bail!(
-            "{} has ReLU or max-pooling; CKKS evaluates polynomial activations only (try {}-sq)",
-            model.name,
-            model.name
-        );
-    }
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
-    // The address ends the line: scripts and tests read it from there.
-    eprintln!(
-        "he-server: {}, at most {} sessions at once, on {}",
-        model.name,
-        options.max_sessions,
-        listener.local_addr()?
-    );
-    ppml_he::serve_with(&listener, model, options)?;
-    Ok(())
-}
-
-fn he_client(server: &str, images: &[PathBuf], timeout: Duration) -> Result<()> {
-    let mut client = ppml_he::HeClient::connect_with(server, ppml_he::Mode::Auto, timeout)
-        .with_context(|| format!("connecting to the HE server at {server}"))?;
-    // The server reports the input shape and normalisation of the model it holds.
-    let (input, norm) = client.input();
-    let mut x = Vec::new();
-    for path in images {
-        x.extend(image_tensor(input, norm, path)?.into_data());
-    }
-    let mut shape = vec![images.len()];
-    shape.extend(input);
-    let batch = Tensor::new(shape, x)?;
-    let (logits, stats) = client.infer(&batch)?;
-    for (path, label) in images.iter().zip(logits.argmax_rows()) {
-        println!("{}\t{label}", path.display());
-    }
-    eprintln!(
-        "setup (keys) {} bytes; queries {} bytes in {} rounds",
-        client.setup_bytes(),
-        stats.bytes_sent,
-        stats.rounds
-    );
     Ok(())
 }
 

@@ -2,6 +2,11 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
+mod he;
+mod hybrid;
+mod input;
+mod mpc_cmd;
+mod relay;
 
 use std::process::ExitCode;
 

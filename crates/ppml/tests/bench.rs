@@ -14,6 +14,8 @@ fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
     let o = ppml(&[
         OsStr::new("bench"),
         OsStr::new("--quick"),
+        OsStr::new("--network"),
+        OsStr::new("loopback,lan"),
         OsStr::new("--out"),
         out.as_os_str(),
     ]);
@@ -64,5 +66,24 @@ fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
     }
     // Every pair ran (HE runs lenet-sq for lenet).
     assert_eq!(ran, 15, "only {ran} pairs ran");
+    // lenet deployed under mpc2 and mpc3, parties as processes, over both link profiles.
+    let deployed = report["deployed"].as_array().expect("deployed");
+    assert_eq!(deployed.len(), 4, "{json}");
+    for d in deployed {
+        for run in ["latency", "throughput"] {
+            let agreement = d[run]["agreement"].as_f64().expect("agreement");
+            assert!(agreement >= 0.99, "{d}");
+            assert!(
+                d[run]["bytes_sent"].as_u64().expect("bytes")
+                    > d[run]["client_bytes"].as_u64().expect("client")
+            );
+        }
+        // One-image queries use material made ahead.
+        assert!(
+            d["latency"]["offline_bytes"].as_u64().expect("offline") > 0,
+            "{d}"
+        );
+    }
+    assert!(table.contains("Deployed:"), "{table}");
     let _ = std::fs::remove_dir_all(&out);
 }

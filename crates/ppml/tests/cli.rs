@@ -6,7 +6,10 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{listen_addr, mnist, ppml, stderr, stdout, temp_path, write_pgm, Server};
+use common::{
+    he_certs, he_server_identity, listen_addr, mnist, ppml, stderr, stdout, temp_path, write_pgm,
+    Server,
+};
 
 /// A PGM file of MNIST test image `i` (named with `tag`), with its label.
 fn test_digit(tag: &str, i: usize) -> (String, String) {
@@ -192,20 +195,62 @@ fn enclave_and_tee_client_run_as_separate_processes() {
 }
 
 #[test]
-fn he_server_and_client_run_as_separate_processes() {
-    let mut server = Server::start(&["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"]);
-    let addr = listen_addr(&server.line());
+fn he_server_and_client_run_as_separate_processes_over_tls() {
+    let certs = he_certs("cli");
+    let mut args = vec!["he-server", "--model", "cnn", "--listen", "127.0.0.1:0"];
+    let identity = he_server_identity(&certs);
+    args.extend(identity.iter().map(String::as_str));
+    let mut server = Server::start(&args);
+    let line = server.line();
+    assert!(line.contains("TLS 1.3"), "{line}");
+    let addr = listen_addr(&line);
+    let ca = certs.join("ca.pem");
+    let ca = ca.to_str().expect("utf8");
 
     let (paths, labels): (Vec<String>, Vec<String>) = (0..2).map(|i| test_digit("he", i)).unzip();
-    let one = ppml(&["he-client", "--server", &addr, "--image", &paths[0]]);
+    let one = ppml(&[
+        "he-client",
+        "--server",
+        &addr,
+        "--ca",
+        ca,
+        "--image",
+        &paths[0],
+    ]);
     let two = ppml(&[
         "he-client",
         "--server",
         &addr,
+        "--ca",
+        ca,
         "--image",
         &paths[0],
         "--image",
         &paths[1],
+    ]);
+    // A client that trusts another deployment's CA, or expects another name, is refused before
+    // it sends anything.
+    let other = he_certs("cli-other");
+    let other_ca = other.join("ca.pem");
+    let stranger = ppml(&[
+        "he-client",
+        "--server",
+        &addr,
+        "--ca",
+        other_ca.to_str().expect("utf8"),
+        "--image",
+        &paths[0],
+    ]);
+    let renamed = ppml(&[
+        "he-client",
+        "--server",
+        &addr,
+        "--ca",
+        ca,
+        "--server-name",
+        "party-0",
+        "--image",
+        &paths[0],
     ]);
     drop(server);
 
@@ -217,6 +262,15 @@ fn he_server_and_client_run_as_separate_processes() {
         .map(|l| l.rsplit('\t').next().unwrap_or_default().to_string())
         .collect();
     assert_eq!(predicted, labels);
+    for (what, out, why) in [
+        // Its CA has the same name as the real one: the chain's signature fails to verify.
+        ("another CA", &stranger, "invalid peer certificate"),
+        ("another name", &renamed, "not valid for name"),
+    ] {
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(stdout(out).trim().is_empty(), "{what}: {}", stdout(out));
+        assert!(stderr(out).contains(why), "{what}: {}", stderr(out));
+    }
 }
 
 /// The last stdout line of a successful `--json` run, parsed.

@@ -11,7 +11,7 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ppml, stderr, stdout, temp_path, write_pgm};
+use common::{he_certs, ppml, stderr, stdout, temp_path, write_pgm};
 
 /// How a fake server treats its one connection.
 #[derive(Clone, Copy, Debug)]
@@ -112,11 +112,15 @@ fn tee_client_fails_cleanly_on_a_faulty_enclave() {
 
 #[test]
 fn he_client_fails_cleanly_on_a_faulty_server() {
+    let ca = he_certs("faults").join("ca.pem");
+    let ca = ca.to_str().expect("utf8");
     against_every_fault("he-client", |addr, image| {
         [
             "he-client",
             "--server",
             addr,
+            "--ca",
+            ca,
             "--image",
             image,
             "--timeout",

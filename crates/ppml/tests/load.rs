@@ -20,11 +20,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ppml_he::{HeClient, Mode};
-use ppml_mpc::{generate_certs, PartiesConfig, RemoteBackend};
+use ppml_mpc::{generate_certs, MpcBackend, PartiesConfig};
 use ppml_nn::backend::Backend;
 use ppml_nn::{engine, Model, Tensor};
+use ppml_tls::{Connector, Trust};
 
-use common::{listen_addr, mnist, temp_path, Server, REPO};
+use common::{he_certs, he_server_identity, listen_addr, mnist, temp_path, Server, REPO};
 
 /// A client waits at most this long on any read or write, queued or not.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -122,14 +123,22 @@ fn assert_own(who: &str, got: &Tensor, idx: &[usize], want: &[Vec<f32>], tol: f3
 /// HE logits match plain ones within this (CKKS noise; the committed cnn's logits are O(10)).
 const HE_TOL: f32 = 0.05;
 
-fn he_server(max_sessions: usize) -> (Server, String) {
+/// A running `he-server` and how to reach it: its address and a client's TLS settings.
+struct HeServer {
+    process: Server,
+    addr: String,
+    tls: Connector,
+}
+
+fn he_server(max_sessions: usize) -> HeServer {
     he_server_with(max_sessions, 300)
 }
 
-fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) {
+fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> HeServer {
+    let certs = he_certs(&format!("load-{max_sessions}-{idle_timeout_s}"));
     let n = max_sessions.to_string();
     let idle = idle_timeout_s.to_string();
-    let mut s = Server::start(&[
+    let mut args = vec![
         "he-server",
         "--model",
         "cnn",
@@ -139,17 +148,31 @@ fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> (Server, String) 
         &n,
         "--idle-timeout",
         &idle,
-    ]);
-    let line = s.line();
+    ];
+    let identity = he_server_identity(&certs);
+    args.extend(identity.iter().map(String::as_str));
+    let mut process = Server::start(&args);
+    let line = process.line();
     assert!(line.contains(&format!("at most {n} sessions")), "{line}");
-    let addr = listen_addr(&line);
-    (s, addr)
+    let roots = ppml_tls::read_certs(certs.join("ca.pem")).expect("ca.pem");
+    HeServer {
+        process,
+        addr: listen_addr(&line),
+        tls: Connector::new(&Trust::Roots(roots), None, "he-server").expect("connector"),
+    }
 }
 
 /// One HE session in latency mode: connects, classifies images `idx` one call each, checks
 /// them, closes. Returns when the session was ready and when it was done.
-fn he_session(addr: &str, m: &Model, idx: &[usize], want: &[Vec<f32>]) -> (Instant, Instant) {
-    let mut c = HeClient::connect_with(addr, Mode::Latency, CLIENT_TIMEOUT).expect("connect");
+fn he_session(
+    addr: &str,
+    tls: &Connector,
+    m: &Model,
+    idx: &[usize],
+    want: &[Vec<f32>],
+) -> (Instant, Instant) {
+    let mut c =
+        HeClient::connect_with(addr, tls, Mode::Latency, Some(CLIENT_TIMEOUT)).expect("connect");
     let ready = Instant::now();
     for &i in idx {
         let (got, _) = c.infer(&images(m, &[i])).expect("infer");
@@ -162,15 +185,16 @@ fn he_session(addr: &str, m: &Model, idx: &[usize], want: &[Vec<f32>]) -> (Insta
 fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() {
     let m = committed("cnn");
     let want = plain_logits(&m, &[0, 1, 2], 10.0 * HE_TOL);
-    let (_server, addr) = he_server(2);
+    let server = he_server(2);
+    let (addr, tls) = (server.addr.clone(), server.tls.clone());
     // Two clients set up at once, and both sessions stay open (the clients are kept): a server
     // that served one connection at a time would not answer the second, whose connect then
     // fails after its timeout.
     let held: Vec<HeClient> = (0..2)
         .map(|_| {
-            let addr = addr.clone();
+            let (addr, tls) = (addr.clone(), tls.clone());
             thread::spawn(move || {
-                HeClient::connect_with(&addr, Mode::Latency, Duration::from_secs(60))
+                HeClient::connect_with(&addr, &tls, Mode::Latency, Some(Duration::from_secs(60)))
                     .expect("two sessions at once")
             })
         })
@@ -180,8 +204,8 @@ fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() 
         .collect();
     // A third client is queued, not refused: it gets its session once one of the two ends.
     let third = {
-        let (addr, m, want) = (addr.clone(), m.clone(), want.clone());
-        thread::spawn(move || he_session(&addr, &m, &[2], &want))
+        let (addr, tls, m, want) = (addr.clone(), tls.clone(), m.clone(), want.clone());
+        thread::spawn(move || he_session(&addr, &tls, &m, &[2], &want))
     };
     thread::sleep(Duration::from_secs(2));
     assert!(
@@ -201,9 +225,10 @@ fn a_silent_client_loses_its_session_after_the_idle_timeout() {
     let want = plain_logits(&m, &[0], 0.0);
     // 5 s: the talking client below is silent too while it generates its keys, which takes
     // well under a second on an idle machine but longer on a loaded one.
-    let (_server, addr) = he_server_with(1, 5);
-    // Takes the only session and says nothing: the server must close it after about 5 s.
-    let mut silent = std::net::TcpStream::connect(&addr).expect("connect");
+    let server = he_server_with(1, 5);
+    // Takes the only session and says nothing, not even a TLS hello: the server must close it
+    // after about 5 s.
+    let mut silent = std::net::TcpStream::connect(&server.addr).expect("connect");
     silent
         .set_read_timeout(Some(Duration::from_secs(40)))
         .expect("timeout");
@@ -216,7 +241,7 @@ fn a_silent_client_loses_its_session_after_the_idle_timeout() {
         t.elapsed()
     );
     // The place is free again for a client that talks.
-    he_session(&addr, &m, &[0], &want);
+    he_session(&server.addr, &server.tls, &m, &[0], &want);
 }
 
 #[test]
@@ -225,16 +250,17 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     let idx: Vec<usize> = (0..12).collect();
     let want = plain_logits(&m, &idx, 10.0 * HE_TOL);
     let sessions = 3;
-    let (server, addr) = he_server(sessions);
+    let server = he_server(sessions);
+    let (addr, tls) = (server.addr.clone(), server.tls.clone());
     let start = Instant::now();
     // A round: `clients` concurrent sessions (more than the server holds at once, so some are
     // queued), each classifying two images of its own.
     let round = |clients: usize, first: usize| -> Vec<(Instant, Instant)> {
         let threads: Vec<_> = (0..clients)
             .map(|k| {
-                let (addr, m, want) = (addr.clone(), m.clone(), want.clone());
+                let (addr, tls, m, want) = (addr.clone(), tls.clone(), m.clone(), want.clone());
                 let mine = [(first + 2 * k) % idx.len(), (first + 2 * k + 1) % idx.len()];
-                thread::spawn(move || he_session(&addr, &m, &mine, &want))
+                thread::spawn(move || he_session(&addr, &tls, &m, &mine, &want))
             })
             .collect();
         threads
@@ -248,7 +274,7 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     // Peaks, not the current size: with sessions coming and going the current size dips
     // (one run measured 622 MB after warm-up against a plateau near 1.1 GB), while a leak
     // raises every later peak.
-    let warm = server.peak_rss_kib();
+    let warm = server.process.peak_rss_kib();
     let mut served = 2 * (sessions + 1);
     // Sequential clients, then concurrent rounds.
     for k in 0..4 {
@@ -265,7 +291,7 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
             most_at_once = most_at_once.max(open);
         }
     }
-    let after = server.peak_rss_kib();
+    let after = server.process.peak_rss_kib();
     let took = start.elapsed();
     eprintln!(
         "he-server load: {served} sessions in {took:.1?}; peak RSS {warm} KiB after warm-up, \
@@ -287,14 +313,14 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     assert!(took < Duration::from_secs(300), "took {took:?}");
 }
 
-// --- ppml party --sessions N ---------------------------------------------------------------
+// --- ppml party: one deployment, many clients ------------------------------------------------
 
 /// Certificates and a `parties.toml` for mpc3 on free loopback ports, in a fresh directory.
 fn mpc3_deployment() -> PathBuf {
     let dir = temp_path("load-mpc");
     let _ = std::fs::remove_dir_all(&dir);
     generate_certs(&dir, 3).expect("certs");
-    let listeners: Vec<TcpListener> = (0..4)
+    let listeners: Vec<TcpListener> = (0..3)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
@@ -307,28 +333,39 @@ fn mpc3_deployment() -> PathBuf {
             port(i)
         );
     }
-    t += &format!(
-        "[client]\naddress = \"127.0.0.1:{}\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
-        port(3)
-    );
+    t += "[client]\ncert = \"client.pem\"\nkey = \"client.key\"\n";
     let path = dir.join("parties.toml");
     std::fs::write(&path, t).expect("write config");
     path
 }
 
+/// Waits until every party has written its ready file.
+fn wait_ready(files: &[PathBuf], parties: &mut [Server]) {
+    let t = Instant::now();
+    while !files.iter().all(|f| f.exists()) {
+        for p in parties.iter_mut() {
+            assert!(p.try_wait().is_none(), "a party exited before it was ready");
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "parties not ready");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn mpc_parties_serve_sequential_sessions_with_their_own_answers_and_flat_memory() {
+fn mpc_parties_serve_many_clients_at_once_with_their_own_answers_and_flat_memory() {
     let m = committed("mlp");
-    let idx: Vec<usize> = (0..16).collect();
+    let idx: Vec<usize> = (0..64).collect();
     let want = plain_logits(&m, &idx, 0.5);
     let config = mpc3_deployment();
     let dir = config.parent().expect("dir").to_path_buf();
-    let total = 32;
-    let n = total.to_string();
+    let ready: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("ready-{i}"))).collect();
     let mut parties: Vec<Server> = (0..3)
         .map(|id| {
-            let id = id.to_string();
-            let cfg = config.to_str().expect("utf8");
+            let (id, cfg) = (id.to_string(), config.to_str().expect("utf8"));
+            let ready = ready[id.parse::<usize>().expect("id")]
+                .to_str()
+                .expect("utf8")
+                .to_string();
             let args = [
                 "party",
                 "--id",
@@ -337,71 +374,101 @@ fn mpc_parties_serve_sequential_sessions_with_their_own_answers_and_flat_memory(
                 cfg,
                 "--model",
                 "mlp",
-                "--sessions",
-                &n,
+                "--max-sessions",
+                "16",
+                "--ready-file",
+                &ready,
             ];
             let mut p = Server::start(&args);
             let first = p.line();
             assert!(first.contains("Mpc3 on mlp"), "{first}");
+            // Then one log line per session event.
+            p.drain_in_background();
             p
         })
         .collect();
+    wait_ready(&ready, &mut parties);
     let cfg = PartiesConfig::load(&config).expect("config");
     let arch = ppml_nn::zoo::architecture("mlp").expect("zoo");
-    let start = Instant::now();
-    // One session: the mesh forms, the weights are shared afresh, three queries of its own
-    // images (1, 2 and 3 at a time), then goodbye.
-    let session = |s: usize| {
-        let mut client = RemoteBackend::new(cfg.clone()).expect("client");
-        client.setup(&arch).expect("setup");
-        let mut k = s;
-        for batch in 1..=3 {
-            let mine: Vec<usize> = (0..batch).map(|j| (k + j) % idx.len()).collect();
-            k += batch;
-            let (got, _) = client.infer(&images(&m, &mine)).expect("infer");
-            // Fixed point with 16 fractional bits: errors of a few 1e-3 on logits of O(10).
-            assert_own(&format!("mpc session {s}"), &got, &mine, &want, 0.05);
+    // Client `c` runs `sessions` sessions one after another, each with two queries of images
+    // of its own (which differ from every other client's).
+    let client = |c: usize, sessions: usize| {
+        for s in 0..sessions {
+            let mut b = MpcBackend::remote(cfg.clone()).expect("client");
+            b.setup(&arch).expect("setup");
+            for batch in 1..=2 {
+                let mine: Vec<usize> = (0..batch)
+                    .map(|j| (4 * c + 2 * s + j) % idx.len())
+                    .collect();
+                let (got, _) = b.infer(&images(&m, &mine)).expect("infer");
+                assert_own(&format!("client {c} session {s}"), &got, &mine, &want, 0.05);
+            }
         }
     };
-    let warm_up = 4;
-    for s in 0..warm_up {
-        session(s);
-    }
-    // Each party has logged its session and gone back to waiting for the next client.
-    for p in &mut parties {
-        for _ in 0..warm_up {
-            let line = p.line();
-            assert!(line.contains("session"), "unexpected party output: {line}");
-        }
-    }
+    // Warm-up, then 16 clients of 50 sessions, 8 at a time; meanwhile a client process is
+    // killed mid-run.
+    thread::scope(|s| {
+        (0..8)
+            .map(|c| s.spawn(move || client(c, 3)))
+            .for_each(|h| h.join().expect("client"))
+    });
     let warm: Vec<u64> = parties.iter().map(Server::rss_kib).collect();
-    for s in warm_up..total - 1 {
-        session(s);
+    let start = Instant::now();
+    let cfg_path = config.to_str().expect("utf8").to_string();
+    let mut victim = Some(Server::start(&[
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "mpc3",
+        "--parties",
+        &cfg_path,
+        "--batch",
+        "1",
+        "--limit",
+        "5000",
+    ]));
+    for wave in 0..2 {
+        thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|c| s.spawn(move || client(8 * wave + c, 50)))
+                .collect();
+            if wave == 0 {
+                thread::sleep(Duration::from_millis(300));
+                let mut v = victim.take().expect("victim");
+                assert!(
+                    v.try_wait().is_none(),
+                    "the victim ended before it was killed"
+                );
+                drop(v); // kills the process mid-run
+            }
+            hs.into_iter().for_each(|h| h.join().expect("client"));
+        });
     }
-    for p in &mut parties {
-        for _ in warm_up..total - 1 {
-            let line = p.line();
-            assert!(line.contains("session"), "unexpected party output: {line}");
-        }
-    }
+    let took = start.elapsed();
     let after: Vec<u64> = parties.iter().map(Server::rss_kib).collect();
-    session(total - 1);
+    // SIGTERM: each party finishes its sessions in flight (none now) and exits 0.
+    for p in &mut parties {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &p.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
     for p in &mut parties {
         let status = p.wait(Duration::from_secs(30));
         assert!(status.success(), "a party failed: {status}");
     }
-    let took = start.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "mpc3 parties: {total} sessions in {took:.1?}; RSS after warm-up {warm:?} KiB, \
-         after {} more sessions {after:?} KiB",
-        total - 1 - warm_up
+    assert!(
+        ready.iter().all(|f| !f.exists()),
+        "ready files are removed on exit"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("mpc3 parties: 800 sessions by 16 clients in {took:.1?}; RSS after warm-up {warm:?} KiB, after {after:?} KiB");
     for (w, a) in warm.iter().zip(&after) {
         assert!(
-            *a < w + 16 * 1024,
+            *a < w + 32 * 1024,
             "a party's RSS grew from {w} KiB to {a} KiB"
         );
     }
-    assert!(took < Duration::from_secs(120), "took {took:?}");
 }

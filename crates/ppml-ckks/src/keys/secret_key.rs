@@ -144,7 +144,7 @@ impl SecretKey {
         level: usize,
         scale: f64,
         rng: &mut R,
-        message: impl FnOnce(&[&crate::params::Modulus], &[i64]) -> RnsPoly,
+        message: impl FnOnce(&[&crate::arith::Modulus], &[i64]) -> RnsPoly,
     ) -> Result<Ciphertext> {
         let p = &self.params;
         let idx: Vec<usize> = (0..=level).collect();

@@ -21,7 +21,7 @@ impl Evaluator {
         CkksParameters::check_same(&self.params, ct.params())
     }
 
-    fn chain_mods(&self, level: usize) -> Vec<&crate::params::Modulus> {
+    fn chain_mods(&self, level: usize) -> Vec<&crate::arith::Modulus> {
         let idx: Vec<usize> = (0..=level).collect();
         mods(&self.params, &idx)
     }
@@ -142,7 +142,7 @@ impl Evaluator {
         &self,
         a: &Ciphertext,
         pt: &Plaintext,
-        op: fn(&[&crate::params::Modulus], &mut RnsPoly, &RnsPoly),
+        op: fn(&[&crate::arith::Modulus], &mut RnsPoly, &RnsPoly),
     ) -> Result<Ciphertext> {
         self.check(a)?;
         if !scales_match(a.scale(), pt.scale()) {

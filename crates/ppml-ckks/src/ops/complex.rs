@@ -7,7 +7,7 @@
 
 use crate::arith::{add_mod, reduce_i128, Shoup};
 use crate::ciphertext::Ciphertext;
-use crate::encoding::Complex;
+use crate::embedding::Complex;
 use crate::error::Result;
 use crate::keys::{GaloisKeys, RelinearizationKey};
 use crate::ops::arithmetic::scaled_int;
@@ -19,7 +19,7 @@ impl Evaluator {
     /// X^{N/2} in NTT form over q_0..=q_level.
     fn imaginary_unit(&self, level: usize) -> RnsPoly {
         RnsPoly {
-            limbs: self.params.imaginary_unit.limbs[..=level].to_vec(),
+            limbs: self.imaginary_unit.limbs[..=level].to_vec(),
         }
     }
 

@@ -30,7 +30,7 @@ struct Digits<'a> {
     /// Indices of the extended basis' primes (q_0..=q_level, then the special primes).
     ext: Vec<usize>,
     /// Their moduli.
-    ext_m: Vec<&'a crate::params::Modulus>,
+    ext_m: Vec<&'a crate::arith::Modulus>,
     /// Each digit's primes, `lo..hi` in the chain.
     ranges: Vec<(usize, usize)>,
     /// Each digit's basis converter to `ext`.

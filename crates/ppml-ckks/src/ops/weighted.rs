@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::arith::{add_mod, reduce_i128};
+use crate::arith::{add_mod, reduce_i128, Modulus};
 use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::ops::arithmetic::{scaled_int, scales_match};
 use crate::ops::Evaluator;
-use crate::params::{CkksParameters, Modulus};
+use crate::params::CkksParameters;
 use crate::poly::{lazy_terms, reduce_any, simd, RnsPoly, NARROW_PRIME};
 
 /// Coefficients per tile: one tile of every input a task reads stays in the L2 cache while all

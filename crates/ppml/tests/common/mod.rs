@@ -57,6 +57,27 @@ pub fn write_pgm(path: &Path, pixels: &[u8]) -> String {
     path.to_str().expect("utf8").to_string()
 }
 
+/// Runs `ppml he-certs --out DIR` for a fresh `DIR` named after `tag`: a CA (`ca.pem`) and the
+/// `he-server` identity (`he-server.pem`, `he-server.key`). Returns `DIR`.
+pub fn he_certs(tag: &str) -> PathBuf {
+    let dir = temp_path(&format!("he-certs-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = ppml(&[OsStr::new("he-certs"), OsStr::new("--out"), dir.as_os_str()]);
+    assert!(out.status.success(), "he-certs: {}", stderr(&out));
+    dir
+}
+
+/// The `he-server` arguments that give it the identity in `dir` (from [`he_certs`]).
+pub fn he_server_identity(dir: &Path) -> Vec<String> {
+    let path = |f: &str| dir.join(f).to_str().expect("utf8").to_string();
+    vec![
+        "--cert".into(),
+        path("he-server.pem"),
+        "--key".into(),
+        path("he-server.key"),
+    ]
+}
+
 /// The address a server announces as the last word of a stderr line.
 pub fn listen_addr(line: &str) -> String {
     line.rsplit(' ').next().expect("address").to_string()
@@ -65,7 +86,7 @@ pub fn listen_addr(line: &str) -> String {
 /// A long-running `ppml` process (a server), killed when dropped (also when a test fails).
 pub struct Server {
     child: Child,
-    lines: Lines<BufReader<ChildStderr>>,
+    lines: Option<Lines<BufReader<ChildStderr>>>,
 }
 
 impl Server {
@@ -78,17 +99,32 @@ impl Server {
             .spawn()
             .expect("start ppml");
         let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        Self { child, lines }
+        Self {
+            child,
+            lines: Some(lines),
+        }
     }
 
     /// The next line the process writes to stderr.
     pub fn line(&mut self) -> String {
-        self.lines.next().expect("a line").expect("utf8")
+        self.lines
+            .as_mut()
+            .and_then(Iterator::next)
+            .expect("a line")
+            .expect("utf8")
+    }
+
+    /// Reads (and drops) the rest of stderr on a thread, so a chatty process never blocks on a
+    /// full pipe.
+    pub fn drain_in_background(&mut self) {
+        if let Some(lines) = self.lines.take() {
+            std::thread::spawn(move || lines.for_each(drop));
+        }
     }
 
     /// Reads stderr lines until `f` maps one to `Some`; that value, or `None` if stderr ends.
     pub fn find_line<T>(&mut self, mut f: impl FnMut(&str) -> Option<T>) -> Option<T> {
-        for line in self.lines.by_ref() {
+        for line in self.lines.as_mut()?.by_ref() {
             if let Some(v) = f(&line.expect("line")) {
                 return Some(v);
             }

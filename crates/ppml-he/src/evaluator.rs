@@ -1,56 +1,27 @@
-//! The server: compiles the model, chooses parameters, encodes weights, and evaluates requests
-//! with the client's evaluation keys. It never holds a secret key.
+//! The evaluator of one model: [`Prepared`] compiles the model for a mode, chooses the
+//! parameters and encodes the weights, once for every client; [`SessionEvaluator`] adds one
+//! client's evaluation keys and runs its requests. It never holds a secret key. (Not to be
+//! confused with `ppml_ckks::Evaluator`, the ciphertext arithmetic it drives.)
 
 use std::sync::Arc;
 
 use ppml_ckks::CkksParameters;
 use ppml_nn::Model;
 
-use crate::client::{public_layout, ClientKeys, ClientSpec, EvaluationKeys, LatencyInput};
 use crate::error::{HeError, Result};
+use crate::keys::{ClientKeys, EvaluationKeys};
 use crate::latency::LatencyServer;
+use crate::mode::Mode;
 use crate::params::{choose, describe, PlannerGoals};
 use crate::plan::{InputLayout, Plan, PoolStrategy};
+use crate::spec::{public_layout, ClientSpec, LatencyInput};
 use crate::throughput::{peak_memory, ThroughputServer, MEMORY_BUDGET};
-
-/// Which packing a call uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// One image per slot: a batch of up to N/2 images shares every ciphertext.
-    Throughput,
-    /// One image per ciphertext, diagonal matrix-vector products.
-    Latency,
-    /// Latency for one-image calls when the model's layout fits, throughput otherwise.
-    Auto,
-}
-
-impl Mode {
-    /// Wire code.
-    pub fn code(self) -> u8 {
-        match self {
-            Mode::Throughput => 0,
-            Mode::Latency => 1,
-            Mode::Auto => 2,
-        }
-    }
-
-    /// From a wire code.
-    pub fn from_code(c: u8) -> Option<Self> {
-        match c {
-            0 => Some(Mode::Throughput),
-            1 => Some(Mode::Latency),
-            2 => Some(Mode::Auto),
-            _ => None,
-        }
-    }
-}
 
 /// A model compiled for one mode: parameters, the throughput plan, the encoded latency weights
 /// and the spec for clients. It is the same for every client, so a server prepares it once per
-/// mode and shares it between sessions ([`Server::new`]).
+/// mode and shares it between sessions ([`SessionEvaluator::new`]).
 #[derive(Debug)]
 pub struct Prepared {
-    mode: Mode,
     params: Arc<CkksParameters>,
     /// Throughput mode, when its batches fit the memory budget.
     throughput: Option<ThroughputServer>,
@@ -61,10 +32,9 @@ pub struct Prepared {
 
 /// The server of one model for one client: a [`Prepared`] model and the client's keys.
 #[derive(Debug)]
-pub struct Server {
+pub struct SessionEvaluator {
     prepared: Arc<Prepared>,
     keys: Option<ClientKeys>,
-    notes: Vec<String>,
 }
 
 impl Prepared {
@@ -159,7 +129,6 @@ impl Prepared {
             );
         }
         Ok(Self {
-            mode,
             throughput: throughput_ok.then(|| ThroughputServer::new(&params, plan)),
             params,
             latency,
@@ -172,9 +141,14 @@ impl Prepared {
     pub fn spec(&self) -> &ClientSpec {
         &self.spec
     }
+
+    /// Human-readable facts about the preparation (mode, parameters, plan, layouts, budgets).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
 }
 
-impl Server {
+impl SessionEvaluator {
     /// Compiles `model` for `mode`, chooses parameters and encodes the latency weights; returns
     /// the server and the spec to send to the client.
     pub fn prepare(model: &Model, mode: Mode) -> Result<(Self, ClientSpec)> {
@@ -185,7 +159,6 @@ impl Server {
     pub fn new(prepared: Arc<Prepared>) -> (Self, ClientSpec) {
         let spec = prepared.spec.clone();
         let server = Self {
-            notes: prepared.notes.clone(),
             prepared,
             keys: None,
         };
@@ -210,33 +183,12 @@ impl Server {
             t.check_keys(&decoded)?;
         }
         self.keys = Some(decoded);
-        self.notes
-            .push(format!("relinearisation key: {} bytes", keys.relin.len()));
-        if !keys.galois.is_empty() {
-            self.notes
-                .push(format!("Galois keys: {} bytes", keys.galois.len()));
-        }
         Ok(())
-    }
-
-    /// Human-readable facts about the setup.
-    pub fn notes(&self) -> &[String] {
-        &self.notes
     }
 
     /// The parameters.
     pub fn params(&self) -> &Arc<CkksParameters> {
         &self.prepared.params
-    }
-
-    /// Whether a call with `n` images runs in latency mode.
-    pub fn uses_latency(&self, n: usize) -> bool {
-        let p = &self.prepared;
-        match p.mode {
-            Mode::Latency => true,
-            Mode::Auto => p.latency.is_some() && (n == 1 || p.throughput.is_none()),
-            Mode::Throughput => false,
-        }
     }
 
     /// Throughput mode: one batch's input ciphertexts to its output ciphertexts.

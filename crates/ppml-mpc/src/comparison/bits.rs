@@ -1,4 +1,4 @@
-//! Secure comparison with a helper: exact ReLU and max over additive two-party shares.
+//! Comparison by bit decomposition with a helper: exact ReLU over additive two-party shares.
 //!
 //! Two computing parties `A` and `B` hold additive shares `x = a + b` in `Z_2^64`; a third party
 //! `H` (the dealer in `mpc2`, party 2 in `mpc3`) supplies correlated randomness and never sees
@@ -24,44 +24,11 @@
 //! the sign is that of `x` read as a 64-bit two's-complement number, with no bound on `|x|`.
 //! (This is a bit-decomposition comparison, not yet AriaNN's function secret sharing.)
 
+use crate::comparison::role::Role;
 use crate::error::Result;
 use crate::prg::Prg;
 use crate::ring;
 use crate::transport::Transport;
-use crate::Comparison;
-
-/// A party's role in a helper-assisted protocol, with the PRGs it shares with the helper.
-pub(crate) enum Role<'a> {
-    /// First computing party.
-    A {
-        /// The other computing party.
-        peer: usize,
-        /// The helper's id.
-        helper: usize,
-        /// PRG shared with the helper.
-        prg: &'a mut Prg,
-    },
-    /// Second computing party.
-    B {
-        /// The other computing party.
-        peer: usize,
-        /// The helper's id.
-        helper: usize,
-        /// PRG shared with the helper.
-        prg: &'a mut Prg,
-    },
-    /// The helper.
-    H {
-        /// Party `A`'s id.
-        a: usize,
-        /// Party `B`'s id.
-        b: usize,
-        /// PRG shared with `A`.
-        prg_a: &'a mut Prg,
-        /// PRG shared with `B`.
-        prg_b: &'a mut Prg,
-    },
-}
 
 /// Bit positions below the sign bit whose carries are combined.
 const POSITIONS: usize = 63;
@@ -425,94 +392,10 @@ pub(crate) fn relu(
         .collect())
 }
 
-/// The secure comparison behind ReLU and max-pooling, at a given fixed-point scale.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Comparator {
-    kind: Comparison,
-    /// For [`Comparison::Fss`]: the width the values are compared at.
-    bits: u32,
-}
-
-impl Comparator {
-    /// The comparator of `kind` for values with `frac_bits` fractional bits.
-    pub(crate) fn new(kind: Comparison, frac_bits: u32) -> Self {
-        Self {
-            kind,
-            bits: crate::fss::comparison_bits(frac_bits),
-        }
-    }
-
-    /// One line for reports: the protocol and where it is exact.
-    pub(crate) fn describe(&self) -> String {
-        match self.kind {
-            Comparison::Fss => format!(
-                "comparison: FSS (AriaNN's DCF keys from the helper, one round; exact below 2^{} in fixed point)",
-                self.bits - 1
-            ),
-            Comparison::BitDecomposition => {
-                "comparison: bit decomposition (bitsliced carry chain with the helper's AND triples, 8 rounds; exact on the whole ring)".into()
-            }
-        }
-    }
-
-    /// `relu` of `n` additively shared values (see [`relu`] and [`crate::fss::relu`]).
-    pub(crate) fn relu(
-        &self,
-        net: &mut dyn Transport,
-        role: &mut Role<'_>,
-        x: &[u64],
-        n: usize,
-    ) -> Result<Vec<u64>> {
-        match self.kind {
-            Comparison::Fss => crate::fss::relu(net, role, x, n, self.bits),
-            Comparison::BitDecomposition => relu(net, role, x, n),
-        }
-    }
-}
-
-/// Maximum over pooling windows: `wins[q]` holds element `q` of every window (`n` windows).
-/// A tournament of `max(a, b) = b + relu(a - b)`, one batched comparison per level (exact while
-/// the differences are within the range where the comparison is exact). `H` passes `k` empty
-/// vectors.
-pub(crate) fn max_windows(
-    net: &mut dyn Transport,
-    role: &mut Role<'_>,
-    cmp: &Comparator,
-    mut wins: Vec<Vec<u64>>,
-    n: usize,
-) -> Result<Vec<u64>> {
-    let is_h = matches!(role, Role::H { .. });
-    while wins.len() > 1 {
-        let pairs = wins.len() / 2;
-        let mut diff = Vec::with_capacity(if is_h { 0 } else { pairs * n });
-        if !is_h {
-            for p in 0..pairs {
-                diff.extend(ring::sub(&wins[2 * p], &wins[2 * p + 1]));
-            }
-        }
-        let r = cmp.relu(net, role, &diff, pairs * n)?;
-        let mut next = Vec::with_capacity(wins.len().div_ceil(2));
-        for p in 0..pairs {
-            if is_h {
-                next.push(Vec::new());
-            } else {
-                next.push(ring::add(&wins[2 * p + 1], &r[p * n..(p + 1) * n]));
-            }
-        }
-        if wins.len() % 2 == 1 {
-            next.extend(wins.pop());
-        }
-        wins = next;
-    }
-    Ok(wins.pop().unwrap_or_default())
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::prg::PrgKey;
-    use crate::transport::InProcess;
-    use std::time::Duration;
+    use crate::comparison::testing::{run3, EDGE_VALUES};
 
     #[test]
     fn bitslice_matches_naive() {
@@ -527,78 +410,6 @@ pub(crate) mod tests {
         }
         assert_eq!(tree_levels(), vec![61, 31, 15, 7, 3, 1]);
     }
-
-    /// Runs `f` as A, B and H over the in-process transport; returns A's and B's outputs.
-    pub(crate) fn run3<F>(xs: &[u64], f: F) -> (Vec<u64>, u64, u64)
-    where
-        F: Fn(&mut dyn Transport, &mut Role<'_>, &[u64], usize) -> Result<Vec<u64>> + Sync,
-    {
-        let n = xs.len();
-        let mut share = Prg::from_os();
-        let a: Vec<u64> = share.u64s(n);
-        let b = ring::sub(xs, &a);
-        let (ka, kb) = (PrgKey::random(), PrgKey::random());
-        let mut eps = InProcess::mesh(3, Duration::from_secs(10));
-        let mut eh = eps.pop().expect("3");
-        let mut eb = eps.pop().expect("3");
-        let mut ea = eps.pop().expect("3");
-        let f = &f;
-        let (ya, yb, stats) = std::thread::scope(|s| {
-            let (ka2, kb2) = (ka.clone(), kb.clone());
-            let h = s.spawn(move || {
-                let (mut pa, mut pb) = (ka2.prg(7), kb2.prg(7));
-                let mut role = Role::H {
-                    a: 0,
-                    b: 1,
-                    prg_a: &mut pa,
-                    prg_b: &mut pb,
-                };
-                f(&mut eh, &mut role, &[], n).map(|_| eh.stats())
-            });
-            let tb = s.spawn(move || {
-                let mut p = kb.prg(7);
-                let mut role = Role::B {
-                    peer: 0,
-                    helper: 2,
-                    prg: &mut p,
-                };
-                f(&mut eb, &mut role, &b, n).map(|y| (y, eb.stats()))
-            });
-            let mut p = ka.prg(7);
-            let mut role = Role::A {
-                peer: 1,
-                helper: 2,
-                prg: &mut p,
-            };
-            let ya = f(&mut ea, &mut role, &a, n).expect("A");
-            let (yb, sb) = tb.join().expect("B thread").expect("B");
-            let sh = h.join().expect("H thread").expect("H");
-            (ya, yb, [ea.stats(), sb, sh])
-        });
-        let bytes = stats.iter().map(|s| s.bytes_sent).sum();
-        let rounds = stats.iter().map(|s| s.rounds).max().unwrap_or(0);
-        (ring::add(&ya, &yb), bytes, rounds)
-    }
-
-    /// Values where comparisons go wrong first: zero, one unit either side, the fixed-point
-    /// one, the extremes of the ring and their neighbours.
-    pub(crate) const EDGE_VALUES: [i64; 15] = [
-        0,
-        1,
-        -1,
-        2,
-        -2,
-        65536,
-        -65536,
-        i64::MAX,
-        i64::MIN,
-        i64::MAX - 1,
-        i64::MIN + 1,
-        1 << 62,
-        -(1 << 62),
-        123_456_789,
-        -987_654_321,
-    ];
 
     #[test]
     fn relu_is_exact_on_edge_values() {
@@ -627,40 +438,12 @@ pub(crate) mod tests {
         assert_eq!((tree_pairs(), tree_ands()), (62, 118));
         assert_eq!(bytes, want);
     }
-
-    /// Maxima of consecutive windows of four of `vals` under `cmp` (the windows laid out as
-    /// `wins[q][j]`); returns them and the rounds taken.
-    pub(crate) fn max_of_fours(vals: &[i64], cmp: Comparator) -> (Vec<i64>, u64) {
-        let xs: Vec<u64> = vals.iter().map(|&v| v as u64).collect();
-        let (y, _, rounds) = run3(&xs, |net, role, x, n| {
-            let k = 4;
-            let m = n / k;
-            let wins: Vec<Vec<u64>> = if x.is_empty() {
-                vec![Vec::new(); k]
-            } else {
-                (0..k)
-                    .map(|q| (0..m).map(|j| x[j * k + q]).collect())
-                    .collect()
-            };
-            max_windows(net, role, &cmp, wins, m)
-        });
-        (y.iter().map(|&v| v as i64).collect(), rounds)
-    }
-
-    #[test]
-    fn max_over_windows_of_four() {
-        // max(a, b) = b + relu(a - b) is exact while |a - b| < 2^63.
-        let big = 1i64 << 61;
-        let vals = [3, -5, 7, 7, -1, -2, -3, -4, 0, -big, big, 5];
-        let (y, _) = max_of_fours(&vals, Comparator::new(Comparison::BitDecomposition, 16));
-        assert_eq!(y, vec![7, -1, big]);
-    }
 }
 
 #[cfg(test)]
 mod props {
-    use super::tests::run3;
     use super::*;
+    use crate::comparison::testing::run3;
     use proptest::prelude::*;
 
     proptest! {

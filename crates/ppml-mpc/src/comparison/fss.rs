@@ -5,7 +5,7 @@
 //! exact whenever `|x| < 2^(k-1)`, and `k = 64` is the whole ring):
 //!
 //! 1. `H` draws a mask `r` (each party's share of it comes from the PRG it shares with `H`) and
-//!    gives the parties a [DCF](crate::dcf) key pair for `alpha = r mod 2^(k-1)` with payload
+//!    gives the parties a [DCF](crate::comparison::dcf) key pair for `alpha = r mod 2^(k-1)` with payload
 //!    `beta = (1 - 2s, r (1 - 2s))`, `s` the bit `k-1` of `r`, plus arithmetic shares of `s`
 //!    and `r s` (`A`'s from the PRG, `B`'s as corrections).
 //! 2. `A` and `B` open `c = x + r` (the one online round; `c` is uniform).
@@ -18,13 +18,13 @@
 //! Online, each party sends one word per value in one round; the dealer sends each party
 //! `(k - 1)` levels of corrections (two 128-bit words and two bits per value) and the final
 //! pair, and `B` two more words per value. Maximum pooling composes it as
-//! `max(a, b) = b + relu(a - b)` ([`crate::compare::max_windows`]).
+//! `max(a, b) = b + relu(a - b)` ([`crate::comparison::max_windows`]).
 //!
 //! What a party sees: its DCF key (pseudorandom, independent of `r` and `s` by the DCF's
 //! security), its PRG-derived shares and `c = x + r` with `r` uniform: nothing about `x`.
 
-use crate::compare::Role;
-use crate::dcf::{self, CorrectionWords, Pair};
+use crate::comparison::dcf::{self, CorrectionWords, Pair};
+use crate::comparison::role::Role;
 use crate::error::Result;
 use crate::prg::Prg;
 use crate::ring;
@@ -175,10 +175,7 @@ fn dealer_slice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::max_of_fours;
-    use crate::compare::tests::{run3, EDGE_VALUES};
-    use crate::compare::Comparator;
-    use crate::Comparison;
+    use crate::comparison::testing::{run3, EDGE_VALUES};
 
     fn want(x: u64, k: u32) -> u64 {
         // Sign of x as a k-bit two's-complement number.
@@ -238,20 +235,12 @@ mod tests {
         let n = xs.len();
         assert_eq!(bytes, 8 * (2 * n + 2 * cw + 2 * n) as u64);
     }
-
-    #[test]
-    fn max_over_windows() {
-        let vals = [3, -5, 7, 7, -1, -2, -3, -4, 0, -(1 << 30), 1 << 30, 5];
-        let (y, rounds) = max_of_fours(&vals, Comparator::new(Comparison::Fss, 16));
-        assert_eq!(y, vec![7, -1, 1 << 30]);
-        assert_eq!(rounds, 2);
-    }
 }
 
 #[cfg(test)]
 mod props {
     use super::*;
-    use crate::compare::tests::run3;
+    use crate::comparison::testing::run3;
     use proptest::prelude::*;
 
     proptest! {
