@@ -400,7 +400,8 @@ mod tests {
             bias: vec![0.0; 3],
         };
         let img: Vec<f32> = (0..2 * 7 * 7).map(|i| (i % 5) as f32 - 2.0).collect();
-        let want = ppml_nn::engine::apply(&Layer::Conv2d(c.clone()), Shape::Chw(2, 7, 7), &img, 1);
+        let want = ppml_nn::engine::apply(&Layer::Conv2d(c.clone()), Shape::Chw(2, 7, 7), &img, 1)
+            .expect("f32 conv");
         let g = ConvGeom {
             cin: 2,
             cout: 3,

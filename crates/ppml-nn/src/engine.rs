@@ -1,8 +1,18 @@
-//! The f32 reference engine: plain inference over a batch, im2col + GEMM for convolutions, one
-//! GEMM per linear layer, and the batch split across the cores with rayon.
+//! The f32 reference engine: plain inference over a batch.
+//!
+//! The batch is split into one chunk per core (rayon), and each chunk goes through the layers as
+//! a whole, so that every convolution and every linear layer is one matrix product over the chunk,
+//! computed by the `gemm` crate's kernels through [`ppml_gemm`]:
+//! - feature maps inside a chunk are kept channel-major, `[c, n, h, w]`, so that a convolution is
+//!   `W [out, c*k*k] x im2col [c*k*k, n*oh*ow]`, whose result is already `[out, n, oh, ow]`;
+//! - pooling and activations work plane by plane or element by element, in either layout;
+//! - flattening turns `[c, n, h*w]` into the item-major `[n, c*h*w]` the linear layers take
+//!   (`X [n, in] x W^T`, the bias being the starting value of the product).
+//!
+//! A single image runs on the calling thread, and gemm may split its larger products across the
+//! pool. The results equal a layer-by-layer evaluation within f32 rounding (summation order).
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ppml_gemm::{matmul, GemmError, MatMut, MatRef, Threads};
 use rayon::prelude::*;
 
 use crate::model::{Conv2d, Layer, Linear, Pool2d, Shape};
@@ -20,148 +30,311 @@ pub fn forward(model: &Model, images: &Tensor) -> Result<Tensor> {
     }
     let n = images.batch();
     let out_len = shapes.last().map_or(0, Shape::len);
-    let threads = rayon::current_num_threads().max(1);
-    // Chunks big enough that each GEMM is worth it, and at least one per core.
-    let chunk = n.div_ceil(threads).max(1);
     let in_len = input.len();
-    let mut out = vec![0.0f32; n * out_len];
-    images
-        .data()
-        .par_chunks(chunk * in_len)
-        .zip(out.par_chunks_mut(chunk * out_len))
-        .for_each(|(x, y)| {
-            let logits = forward_chunk(model, &shapes, x, x.len() / in_len);
-            y.copy_from_slice(&logits);
-        });
+    // One chunk per core, so that no thread waits for another between layers.
+    let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let out = if chunk >= n {
+        forward_chunk(model, &shapes, images.data(), n, Threads::Pool)?
+    } else {
+        let mut out = vec![0.0f32; n * out_len];
+        images
+            .data()
+            .par_chunks(chunk * in_len)
+            .zip(out.par_chunks_mut(chunk * out_len))
+            .try_for_each(|(x, y)| {
+                let logits = forward_chunk(model, &shapes, x, x.len() / in_len, Threads::Current)?;
+                y.copy_from_slice(&logits);
+                Ok::<_, NnError>(())
+            })?;
+        out
+    };
     Tensor::new(vec![n, out_len], out)
 }
 
 /// Runs the layers on `n` images stored item-major in `x` (shapes already validated).
-fn forward_chunk(model: &Model, shapes: &[Shape], x: &[f32], n: usize) -> Vec<f32> {
+fn forward_chunk(
+    model: &Model,
+    shapes: &[Shape],
+    x: &[f32],
+    n: usize,
+    threads: Threads,
+) -> Result<Vec<f32>> {
     let mut shape = model.input_shape();
-    let mut act = x.to_vec();
+    let mut act = Activations {
+        data: x.to_vec(),
+        channel_major: false,
+    };
     for (layer, &next) in model.layers.iter().zip(shapes) {
-        act = apply(layer, shape, &act, n);
+        act = step(layer, shape, act, n, threads)?;
         shape = next;
     }
-    act
+    Ok(act.into_item_major(shape, n))
 }
 
-/// Applies one layer to `n` items of shape `shape`.
-pub fn apply(layer: &Layer, shape: Shape, x: &[f32], n: usize) -> Vec<f32> {
+/// Applies one layer to `n` items of shape `shape`, stored item-major; returns them item-major.
+pub fn apply(layer: &Layer, shape: Shape, x: &[f32], n: usize) -> Result<Vec<f32>> {
+    if Some(x.len()) != n.checked_mul(shape.len()) {
+        return Err(NnError::InputShape {
+            got: vec![x.len()],
+            expected: vec![n, shape.len()],
+        });
+    }
+    for (name, dims, data) in layer.params() {
+        let want: usize = dims.iter().product();
+        if data.len() != want {
+            return Err(NnError::InvalidModel(format!(
+                "{}: {name} has {} values, shape {dims:?} needs {want}",
+                layer.op_name(),
+                data.len()
+            )));
+        }
+    }
+    let act = Activations {
+        data: x.to_vec(),
+        channel_major: false,
+    };
+    let out_shape = layer
+        .output_shape(shape)
+        .map_err(|e| NnError::InvalidModel(format!("{}: {e}", layer.op_name())))?;
+    let act = step(layer, shape, act, n, Threads::Current)?;
+    Ok(act.into_item_major(out_shape, n))
+}
+
+/// The activations of a chunk of `n` images: item-major (`[n, c, h, w]` or `[n, features]`) or,
+/// for feature maps, channel-major (`[c, n, h, w]`). Both are the same when `c` or `n` is 1.
+struct Activations {
+    data: Vec<f32>,
+    channel_major: bool,
+}
+
+impl Activations {
+    /// The data channel-major, for feature maps of shape `shape`.
+    fn into_channel_major(self, shape: Shape, n: usize) -> Vec<f32> {
+        match shape {
+            Shape::Chw(c, h, w) if !self.channel_major => swap_outer(&self.data, n, c, h * w),
+            _ => self.data,
+        }
+    }
+
+    /// The data item-major.
+    fn into_item_major(self, shape: Shape, n: usize) -> Vec<f32> {
+        match shape {
+            Shape::Chw(c, h, w) if self.channel_major => swap_outer(&self.data, c, n, h * w),
+            _ => self.data,
+        }
+    }
+}
+
+/// `[a, b, inner]` to `[b, a, inner]`.
+fn swap_outer(x: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
+    if a <= 1 || b <= 1 {
+        return x.to_vec();
+    }
+    let mut out = vec![0.0f32; x.len()];
+    for (i, block) in x.chunks_exact(b * inner).enumerate() {
+        for (j, run) in block.chunks_exact(inner).enumerate() {
+            out[(j * a + i) * inner..][..inner].copy_from_slice(run);
+        }
+    }
+    out
+}
+
+/// Applies one layer to the activations of `n` items of shape `shape`.
+fn step(
+    layer: &Layer,
+    shape: Shape,
+    mut act: Activations,
+    n: usize,
+    threads: Threads,
+) -> Result<Activations> {
     match (layer, shape) {
-        (Layer::Conv2d(c), Shape::Chw(ch, h, w)) => x
-            .chunks(ch * h * w)
-            .flat_map(|img| conv2d(c, img, h, w))
-            .collect(),
-        (Layer::Linear(l), _) => linear(l, x, n),
-        (Layer::Relu, _) => x.iter().map(|&v| v.max(0.0)).collect(),
-        (Layer::Square, _) => x.iter().map(|&v| v * v).collect(),
-        (Layer::MaxPool2d(p), Shape::Chw(c, h, w)) => pool(p, x, c * n, h, w, |win| {
-            win.fold(f32::NEG_INFINITY, f32::max)
+        (Layer::Conv2d(c), Shape::Chw(_, h, w)) => {
+            let x = act.into_channel_major(shape, n);
+            Ok(Activations {
+                data: conv2d(c, &x, n, h, w, threads)?,
+                channel_major: true,
+            })
+        }
+        (Layer::Linear(l), _) => Ok(Activations {
+            data: linear(l, &act.data, n, threads)?,
+            channel_major: false,
+        }),
+        (Layer::Relu, _) => {
+            act.data.iter_mut().for_each(|v| *v = v.max(0.0));
+            Ok(act)
+        }
+        (Layer::Square, _) => {
+            act.data.iter_mut().for_each(|v| *v *= *v);
+            Ok(act)
+        }
+        (Layer::MaxPool2d(p), Shape::Chw(c, h, w)) => Ok(Activations {
+            data: pool(
+                p,
+                &act.data,
+                c * n,
+                h,
+                w,
+                f32::NEG_INFINITY,
+                f32::max,
+                |m| m,
+            ),
+            channel_major: act.channel_major,
         }),
         (Layer::AvgPool2d(p), Shape::Chw(c, h, w)) => {
             let area = (p.kernel * p.kernel) as f32;
-            pool(p, x, c * n, h, w, |win| win.sum::<f32>() / area)
+            Ok(Activations {
+                data: pool(p, &act.data, c * n, h, w, 0.0, |s, v| s + v, |s| s / area),
+                channel_major: act.channel_major,
+            })
         }
-        (Layer::Flatten, _) => x.to_vec(),
+        (Layer::Flatten, _) => Ok(Activations {
+            data: act.into_item_major(shape, n),
+            channel_major: false,
+        }),
         // `Model::shapes` rejects every other combination before we get here.
-        _ => x.to_vec(),
+        (layer, shape) => Err(NnError::InvalidModel(format!(
+            "{} cannot take an input of shape {shape:?}",
+            layer.op_name()
+        ))),
     }
 }
 
-/// `C = A B` for row-major `A: m x k`, `B: k x n`, with `B` given by its strides (so that a
-/// transposed weight matrix needs no copy).
-fn gemm(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, b_transposed: bool) -> Vec<f32> {
-    let mut c = vec![0.0f32; m * n];
-    let (Ok(a), Ok(b), Ok(mut cv)) = (
-        ArrayView2::from_shape((m, k), a),
-        if b_transposed {
-            ArrayView2::from_shape((n, k), b).map(|v| v.reversed_axes())
-        } else {
-            ArrayView2::from_shape((k, n), b)
-        },
-        ArrayViewMut2::from_shape((m, n), &mut c),
-    ) else {
-        unreachable!("gemm callers pass slices of exactly m*k and k*n elements")
-    };
-    general_mat_mul(1.0, &a, &b, 0.0, &mut cv);
-    c
+/// A failed product means the engine built a view of the wrong size: a bug, reported as such.
+fn gemm_bug(e: GemmError) -> NnError {
+    NnError::InvalidModel(format!("engine matrix product: {e}"))
 }
 
-/// `y = x W^T + b` for `n` rows.
-fn linear(l: &Linear, x: &[f32], n: usize) -> Vec<f32> {
-    let mut y = gemm(x, &l.weight, n, l.in_features, l.out_features, true);
-    for row in y.chunks_mut(l.out_features) {
-        row.iter_mut().zip(&l.bias).for_each(|(v, b)| *v += b);
+/// `y = x W^T + b` for `n` rows: one product, starting from the bias.
+fn linear(l: &Linear, x: &[f32], n: usize, threads: Threads) -> Result<Vec<f32>> {
+    // Row by row, not through an iterator chain: collecting `cycle().take()` cost a tenth of
+    // `mlp`'s time at batch 100.
+    let mut y = vec![0.0f32; n * l.out_features];
+    for row in y.chunks_exact_mut(l.out_features.max(1)) {
+        row.iter_mut().zip(&l.bias).for_each(|(v, &b)| *v = b);
     }
-    y
+    matmul(
+        MatMut::row_major(&mut y, n, l.out_features).map_err(gemm_bug)?,
+        true,
+        MatRef::row_major(x, n, l.in_features).map_err(gemm_bug)?,
+        MatRef::row_major(&l.weight, l.out_features, l.in_features)
+            .map_err(gemm_bug)?
+            .transpose(),
+        threads,
+    )
+    .map_err(gemm_bug)?;
+    Ok(y)
 }
 
 /// Lays out the convolution patches of one `[c, h, w]` image as a `[c*k*k, oh*ow]` matrix.
 pub fn im2col(c: &Conv2d, img: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
     let (oh, ow) = c.output_hw(h, w).unwrap_or((0, 0));
-    let (k, s, p) = (c.kernel, c.stride, c.padding as isize);
-    let mut cols = vec![0.0f32; c.patch_len() * oh * ow];
-    for ch in 0..c.in_channels {
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = (ch * k + ky) * k + kx;
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                for oy in 0..oh {
-                    let iy = (oy * s + ky) as isize - p;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for ox in 0..ow {
-                        let ix = (ox * s + kx) as isize - p;
-                        if ix >= 0 && ix < w as isize {
-                            dst[oy * ow + ox] = img[(ch * h + iy as usize) * w + ix as usize];
-                        }
+    (im2col_batch(c, img, 1, h, w), oh, ow)
+}
+
+/// Lays out the convolution patches of `n` channel-major images `[c, n, h, w]` as a
+/// `[c*k*k, n*oh*ow]` matrix (row: channel and kernel offset; column: image and output pixel).
+fn im2col_batch(c: &Conv2d, x: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+    let (oh, ow) = c.output_hw(h, w).unwrap_or((0, 0));
+    let (k, s, pad) = (c.kernel, c.stride, c.padding);
+    let plane = oh * ow;
+    let mut cols = vec![0.0f32; c.patch_len() * n * plane];
+    if cols.is_empty() {
+        return cols;
+    }
+    // Output pixels `lo..hi` along one axis read inputs `o * s + off - pad` inside `0..len`.
+    let valid = |off: usize, len: usize, out: usize| {
+        let lo = pad.saturating_sub(off).div_ceil(s);
+        let hi = (len + pad)
+            .checked_sub(off + 1)
+            .map_or(0, |last| last / s + 1);
+        (lo.min(out), hi.min(out).max(lo.min(out)))
+    };
+    let offsets = (0..c.in_channels)
+        .flat_map(|ch| (0..k).flat_map(move |ky| (0..k).map(move |kx| (ch, ky, kx))));
+    for (row, (ch, ky, kx)) in cols.chunks_exact_mut(n * plane).zip(offsets) {
+        let (oy_lo, oy_hi) = valid(ky, h, oh);
+        let (ox_lo, ox_hi) = valid(kx, w, ow);
+        if ox_lo >= ox_hi {
+            continue;
+        }
+        let maps = &x[ch * n * h * w..][..n * h * w];
+        for (src, dst) in maps.chunks_exact(h * w).zip(row.chunks_exact_mut(plane)) {
+            for oy in oy_lo..oy_hi {
+                let line = &src[(oy * s + ky - pad) * w..][..w];
+                let out = &mut dst[oy * ow..][ox_lo..ox_hi];
+                let first = ox_lo * s + kx - pad;
+                if s == 1 {
+                    out.copy_from_slice(&line[first..first + out.len()]);
+                } else {
+                    for (o, v) in out.iter_mut().zip(line[first..].iter().step_by(s)) {
+                        *o = *v;
                     }
                 }
             }
         }
     }
-    (cols, oh, ow)
+    cols
 }
 
-/// One image through a convolution: `W [out, c*k*k] x im2col [c*k*k, oh*ow] + b`.
-fn conv2d(c: &Conv2d, img: &[f32], h: usize, w: usize) -> Vec<f32> {
-    let (cols, oh, ow) = im2col(c, img, h, w);
-    let mut y = gemm(
-        &c.weight,
-        &cols,
-        c.out_channels,
-        c.patch_len(),
-        oh * ow,
-        false,
-    );
-    for (plane, b) in y.chunks_mut(oh * ow).zip(&c.bias) {
-        plane.iter_mut().for_each(|v| *v += b);
+/// `n` channel-major images through a convolution: `W [out, c*k*k] x im2col [c*k*k, n*oh*ow] + b`,
+/// giving `[out, n, oh, ow]`.
+fn conv2d(
+    c: &Conv2d,
+    x: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    threads: Threads,
+) -> Result<Vec<f32>> {
+    let (oh, ow) = c.output_hw(h, w).unwrap_or((0, 0));
+    let cols = im2col_batch(c, x, n, h, w);
+    let width = n * oh * ow;
+    let mut y = vec![0.0f32; c.out_channels * width];
+    for (plane, &b) in y.chunks_exact_mut(width.max(1)).zip(&c.bias) {
+        plane.fill(b);
     }
-    y
+    matmul(
+        MatMut::row_major(&mut y, c.out_channels, width).map_err(gemm_bug)?,
+        true,
+        MatRef::row_major(&c.weight, c.out_channels, c.patch_len()).map_err(gemm_bug)?,
+        MatRef::row_major(&cols, c.patch_len(), width).map_err(gemm_bug)?,
+        threads,
+    )
+    .map_err(gemm_bug)?;
+    Ok(y)
 }
 
-/// Pools `planes` feature maps of `h x w` with `reduce` over each window.
+/// Pools `planes` feature maps of `h x w`: each window folded from `init` with `fold`, then
+/// `finish`ed.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fold is spelled out as three monomorphised pieces so the window loop inlines"
+)]
 fn pool(
     p: &Pool2d,
     x: &[f32],
     planes: usize,
     h: usize,
     w: usize,
-    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32,
+    finish: impl Fn(f32) -> f32,
 ) -> Vec<f32> {
     let (oh, ow) = p.output_hw(h, w).unwrap_or((0, 0));
-    let mut out = Vec::with_capacity(planes * oh * ow);
-    for plane in x.chunks(h * w).take(planes) {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut win = (0..p.kernel).flat_map(|ky| {
-                    let row = (oy * p.stride + ky) * w + ox * p.stride;
-                    plane[row..row + p.kernel].iter().copied()
-                });
-                out.push(reduce(&mut win));
+    let (k, s) = (p.kernel, p.stride);
+    let mut out = vec![0.0f32; planes * oh * ow];
+    if oh * ow == 0 {
+        return out;
+    }
+    for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
+            for (ox, o) in dst.iter_mut().enumerate() {
+                let mut acc = init;
+                for ky in 0..k {
+                    let row = &src[(oy * s + ky) * w + ox * s..][..k];
+                    acc = row.iter().fold(acc, |a, &v| fold(a, v));
+                }
+                *o = finish(acc);
             }
         }
     }
@@ -169,128 +342,4 @@ fn pool(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Normalization;
-
-    fn model(layers: Vec<Layer>, input: [usize; 3]) -> Model {
-        Model {
-            name: "t".into(),
-            input,
-            normalization: Normalization::default(),
-            layers,
-        }
-    }
-
-    #[test]
-    fn conv_matches_hand_computed_values() {
-        // 1x3x3 input, one 2x2 kernel, stride 1, padding 1 -> 4x4 output.
-        let c = Conv2d {
-            in_channels: 1,
-            out_channels: 1,
-            kernel: 2,
-            stride: 1,
-            padding: 1,
-            weight: vec![1.0, 2.0, 3.0, 4.0],
-            bias: vec![0.5],
-        };
-        let img = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
-        let y = conv2d(&c, &img, 3, 3);
-        // Top-left window covers (pad, pad, pad, 1): 4*1 + 0.5.
-        assert_eq!(y[0], 4.5);
-        // Window at output (1,1) covers 1,2,4,5: 1+4+12+20+0.5.
-        assert_eq!(y[5], 37.5);
-        // Bottom-right window covers (9, pad, pad, pad): 1*9 + 0.5.
-        assert_eq!(y[15], 9.5);
-        assert_eq!(y.len(), 16);
-    }
-
-    #[test]
-    fn strided_multichannel_conv_matches_direct_sum() {
-        let c = Conv2d {
-            in_channels: 2,
-            out_channels: 3,
-            kernel: 3,
-            stride: 2,
-            padding: 0,
-            weight: (0..54).map(|i| (i as f32 * 0.37).sin()).collect(),
-            bias: vec![0.1, -0.2, 0.3],
-        };
-        let img: Vec<f32> = (0..2 * 7 * 7).map(|i| (i as f32 * 0.11).cos()).collect();
-        let y = conv2d(&c, &img, 7, 7);
-        assert_eq!(y.len(), 3 * 3 * 3);
-        for o in 0..3 {
-            for oy in 0..3 {
-                for ox in 0..3 {
-                    let mut s = c.bias[o];
-                    for ch in 0..2 {
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                s += c.weight[((o * 2 + ch) * 3 + ky) * 3 + kx]
-                                    * img[(ch * 7 + oy * 2 + ky) * 7 + ox * 2 + kx];
-                            }
-                        }
-                    }
-                    assert!((y[(o * 3 + oy) * 3 + ox] - s).abs() < 1e-5);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn linear_activations_and_pools_match_hand_computed_values() {
-        let l = Linear {
-            in_features: 3,
-            out_features: 2,
-            weight: vec![1.0, 0.0, -1.0, 2.0, 1.0, 0.5],
-            bias: vec![0.0, 1.0],
-        };
-        assert_eq!(
-            linear(&l, &[1.0, 2.0, 3.0, -1.0, 0.0, 2.0], 2),
-            [-2.0, 6.5, -3.0, 0.0]
-        );
-        let x = [1.0, -2.0, 3.0, -4.0];
-        let flat = Shape::Flat(4);
-        assert_eq!(apply(&Layer::Relu, flat, &x, 1), [1.0, 0.0, 3.0, 0.0]);
-        assert_eq!(apply(&Layer::Square, flat, &x, 1), [1.0, 4.0, 9.0, 16.0]);
-        let p = Pool2d {
-            kernel: 2,
-            stride: 2,
-        };
-        let img: Vec<f32> = (0..16).map(|v| v as f32).collect();
-        let chw = Shape::Chw(1, 4, 4);
-        assert_eq!(
-            apply(&Layer::MaxPool2d(p), chw, &img, 1),
-            [5.0, 7.0, 13.0, 15.0]
-        );
-        assert_eq!(
-            apply(&Layer::AvgPool2d(p), chw, &img, 1),
-            [2.5, 4.5, 10.5, 12.5]
-        );
-    }
-
-    #[test]
-    fn batched_forward_equals_one_image_at_a_time() {
-        let mut m = crate::zoo::architecture("lenet").expect("zoo");
-        crate::zoo::init_weights(&mut m, 7);
-        let n = 5;
-        let data: Vec<f32> = (0..n * 784)
-            .map(|i| ((i * 7919) % 255) as f32 / 255.0)
-            .collect();
-        let batch = Tensor::new(vec![n, 1, 28, 28], data).expect("shape");
-        let all = forward(&m, &batch).expect("forward");
-        for i in 0..n {
-            let one = forward(&m, &batch.slice_batch(i, i + 1)).expect("forward");
-            for (a, b) in one.data().iter().zip(all.item(i)) {
-                assert!((a - b).abs() < 1e-5);
-            }
-        }
-    }
-
-    #[test]
-    fn wrong_input_shape_is_an_error() {
-        let m = model(vec![Layer::Flatten], [1, 2, 2]);
-        let x = Tensor::zeros(vec![1, 1, 3, 3]);
-        assert!(matches!(forward(&m, &x), Err(NnError::InputShape { .. })));
-    }
-}
+mod tests;
