@@ -2,7 +2,10 @@
 # Runs the full comparison and writes its table into README.md and its charts into docs/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run -q --release -p ppml -- bench --out out/bench "$@" > /dev/null
+# The whole workspace, so that the build reuses what `cargo test --workspace` compiled (building
+# `-p ppml` alone unifies dependency features differently and rebuilds tract and candle).
+cargo build -q --release --workspace --all-targets
+target/release/ppml bench --out out/bench "$@" > /dev/null
 mkdir -p docs/bench
 cp out/bench/slowdown.svg out/bench/accuracy.svg out/bench/results.json docs/bench/
 python3 - <<'PY'
