@@ -1,6 +1,8 @@
 """Every backend against plain inference on the same images, through `ppml.evaluate` (the loop
 behind `ppml eval`) and through `Backend.infer`."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -109,31 +111,42 @@ def test_progress_true_needs_tqdm(cnn, monkeypatch):
         ppml.evaluate(cnn, "plain", data, batch=10, progress=True)
 
 
-def test_client_of_a_running_he_server(cnn, test_set):
-    """`server=`: the client of `ppml he-server` (the CLI binary cargo builds for its tests)."""
+@contextlib.contextmanager
+def running_server(command, model_name):
+    """A `ppml he-server` or `ppml hybrid-server` process (the CLI binary cargo builds for its
+    tests) serving `model_name` over TLS on 127.0.0.1, with a fresh CA: yields `(addr, ca)`."""
     import os
     import re
     import subprocess
+    import tempfile
 
     from conftest import ROOT
 
     exe = os.path.join(ROOT, "target", "release", "ppml")
     if not os.path.exists(exe):
         pytest.skip("no target/release/ppml (cargo build --release -p ppml)")
-    import tempfile
-
-    certs = tempfile.mkdtemp(prefix="ppml-he-certs-")
-    subprocess.run([exe, "he-certs", "--out", certs], check=True, capture_output=True)
-    server = subprocess.Popen([exe, "he-server", "--model", "cnn", "--listen", "127.0.0.1:0",
-                               "--cert", os.path.join(certs, "he-server.pem"),
-                               "--key", os.path.join(certs, "he-server.key")],
+    certs = tempfile.mkdtemp(prefix=f"ppml-{command}-certs-")
+    subprocess.run([exe, "he-certs", "--out", certs, "--name", command], check=True,
+                   capture_output=True)
+    server = subprocess.Popen([exe, command, "--model", model_name, "--listen", "127.0.0.1:0",
+                               "--cert", os.path.join(certs, f"{command}.pem"),
+                               "--key", os.path.join(certs, f"{command}.key")],
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = server.stderr.readline()
-        addr = re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1)
+        yield re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1), \
+            os.path.join(certs, "ca.pem")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_client_of_a_running_he_server(cnn, test_set):
+    """`server=`: the client of `ppml he-server`."""
+    with running_server("he-server", "cnn") as (addr, ca):
         with pytest.raises(ppml.InputError, match="ca="):
             ppml.backend("he", server=addr)
-        b = ppml.backend("he", server=addr, ca=os.path.join(certs, "ca.pem"), timeout=120)
+        b = ppml.backend("he", server=addr, ca=ca, timeout=120)
         with pytest.raises(ppml.BackendError, match="before setup"):
             b.infer(test_set.images[:1])
         setup = b.setup(cnn)
@@ -142,44 +155,19 @@ def test_client_of_a_running_he_server(cnn, test_set):
         logits, stats = b.infer(x)
         assert np.mean(logits.argmax(1) == cnn.predict(x).argmax(1)) >= 0.95
         assert stats.bytes_sent > 0
-    finally:
-        server.kill()
-        server.wait()
     with pytest.raises(ppml.InputError, match="he-server"):
         ppml.backend("mpc3", server=addr)
 
 
 def test_client_of_a_running_hybrid_server(test_set):
     """`server=` for hybrid: the client of `ppml hybrid-server` over TLS, its only peer."""
-    import os
-    import re
-    import subprocess
-    import tempfile
-
-    from conftest import ROOT
-
-    exe = os.path.join(ROOT, "target", "release", "ppml")
-    if not os.path.exists(exe):
-        pytest.skip("no target/release/ppml (cargo build --release -p ppml)")
     mlp = ppml.load_model("mlp")
-    certs = tempfile.mkdtemp(prefix="ppml-hybrid-certs-")
-    subprocess.run([exe, "he-certs", "--out", certs, "--name", "hybrid-server"], check=True,
-                   capture_output=True)
-    server = subprocess.Popen([exe, "hybrid-server", "--model", "mlp", "--listen", "127.0.0.1:0",
-                               "--cert", os.path.join(certs, "hybrid-server.pem"),
-                               "--key", os.path.join(certs, "hybrid-server.key")],
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        line = server.stderr.readline()
-        addr = re.search(r"on (127\.0\.0\.1:\d+)$", line.strip()).group(1)
+    with running_server("hybrid-server", "mlp") as (addr, ca):
         with pytest.raises(ppml.InputError, match="ca="):
             ppml.backend("hybrid", server=addr)
-        b = ppml.backend("hybrid", server=addr, ca=os.path.join(certs, "ca.pem"))
+        b = ppml.backend("hybrid", server=addr, ca=ca)
         b.setup(mlp)
         x = test_set.images[:10]
         logits, stats = b.infer(x)
         assert (logits.argmax(1) == mlp.predict(x).argmax(1)).all()
         assert stats.bytes_sent > 0
-    finally:
-        server.kill()
-        server.wait()
