@@ -7,7 +7,7 @@
 //!   stacked matrix product), then re-shares and truncates it in one round.
 //! - Re-sharing with truncation: SecureML's share-wise truncation (Mohassel and
 //!   Zhang, S&P 2017) applied to the 2-out-of-2 split of `z` between parties {0, 1} and party 2,
-//!   as ABY3's first truncation method does (Mohassel and Rindal, CCS 2018, section 5.1.1), with
+//!   as ABY3's first truncation method does (Mohassel and Rindal, CCS 2018), with
 //!   the split masked by PRGs so that it needs no round of its own: parties 0 and 1 exchange
 //!   `z_i - r_i` (the mask `r_i` drawn from the PRG each shares with party 2) and so both learn
 //!   `c = z_0 + z_1 - r_0 - r_1`, uniform to them; party 2 holds `w = z_2 + r_0 + r_1`, uniform
