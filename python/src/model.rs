@@ -185,20 +185,8 @@ fn import_options(
     mean: Option<f32>,
     std: Option<f32>,
 ) -> Result<ImportOptions, Failure> {
-    let normalization = match (mean, std) {
-        (None, None) => None,
-        (mean, std) => {
-            let default = Normalization::default();
-            let n = Normalization {
-                mean: mean.unwrap_or(default.mean),
-                std: std.unwrap_or(default.std),
-            };
-            if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
-                return Err(Failure::input("mean and std must be finite, std non-zero"));
-            }
-            Some(n)
-        }
-    };
+    let normalization =
+        Normalization::overridden(mean, std).map_err(|e| Failure::input(e.to_string()))?;
     let input = match input_shape {
         Some((c, h, w)) if c == 0 || h == 0 || w == 0 => {
             return Err(Failure::input(format!(

@@ -10,7 +10,8 @@ use crate::embedding::Complex;
 use crate::error::{CkksError, Result};
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
-use crate::poly::{mods, ntt_inv, reduce_any, simd, RnsPoly};
+use crate::poly::{mods, ntt_inv, RnsPoly};
+use crate::simd::{reduce_any, simd};
 
 /// Encodes and decodes vectors of slots for one parameter set.
 #[derive(Debug, Clone)]

@@ -80,17 +80,21 @@
 //! ```
 
 mod arith;
+mod basis;
+mod buffers;
 mod ciphertext;
 mod embedding;
 mod encoding;
 mod error;
 mod keys;
 mod ops;
+mod packed;
 mod params;
 mod plaintext;
 mod poly;
 mod sampling;
 mod serialize;
+mod simd;
 
 pub use ciphertext::Ciphertext;
 pub use embedding::Complex;

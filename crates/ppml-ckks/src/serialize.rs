@@ -432,7 +432,7 @@ fn read_ksk(r: &mut Reader<'_>, params: &Arc<CkksParameters>) -> Result<KeySwitc
     let b = (0..KeySwitchingKey::digits_at(params, level))
         .map(|_| {
             r.poly(params.degree(), &moduli)
-                .map(|b| crate::poly::PackedPoly::pack_at(params, &idx, &b))
+                .map(|b| crate::packed::PackedPoly::pack_at(params, &idx, &b))
         })
         .collect::<Result<Vec<_>>>()?;
     let a = KeySwitchingKey::expand_a(params, &seed, level);
@@ -478,7 +478,7 @@ impl GaloisKeys {
                 k.b.iter()
                     .map(|b| {
                         let b = crate::poly::permute(&b.unpack(), perm);
-                        crate::poly::PackedPoly::pack(&self.params, &b)
+                        crate::packed::PackedPoly::pack(&self.params, &b)
                     })
                     .collect();
             write_ksk(&mut w, &canonical);

@@ -230,6 +230,30 @@ impl Default for Normalization {
     }
 }
 
+impl Normalization {
+    /// A user's override of the normalisation: `None` when neither part is given (the model's
+    /// own stands), else MNIST's statistics with the given parts replaced.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidModel`] unless both parts are finite and `std` is non-zero.
+    pub fn overridden(mean: Option<f32>, std: Option<f32>) -> Result<Option<Self>> {
+        if mean.is_none() && std.is_none() {
+            return Ok(None);
+        }
+        let default = Self::default();
+        let n = Self {
+            mean: mean.unwrap_or(default.mean),
+            std: std.unwrap_or(default.std),
+        };
+        if !(n.mean.is_finite() && n.std.is_finite() && n.std != 0.0) {
+            return Err(NnError::InvalidModel(
+                "the normalisation's mean and std must be finite, std non-zero".into(),
+            ));
+        }
+        Ok(Some(n))
+    }
+}
+
 /// A neural network: its input shape, input normalisation and layers (with weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -346,5 +370,34 @@ impl Model {
             ));
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_normalisation_override_replaces_only_the_parts_given() {
+        assert_eq!(Normalization::overridden(None, None).ok(), Some(None));
+        let mnist = Normalization::default();
+        let n = Normalization::overridden(Some(0.5), None).ok().flatten();
+        assert_eq!(
+            n,
+            Some(Normalization {
+                mean: 0.5,
+                std: mnist.std
+            })
+        );
+        for (mean, std) in [
+            (Some(f32::NAN), None),
+            (None, Some(0.0)),
+            (None, Some(f32::INFINITY)),
+        ] {
+            assert!(matches!(
+                Normalization::overridden(mean, std),
+                Err(NnError::InvalidModel(_))
+            ));
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! What the commands read from the user: a model by zoo name or file, an image file.
+//! What the commands read from the user: a model by zoo name or file, an image file, the MNIST
+//! test or training set.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ppml_nn::idx::{self, Dataset, Split};
 use ppml_nn::model::Normalization;
 use ppml_nn::{io, Model, Tensor};
 
@@ -35,4 +37,18 @@ pub fn image_tensor(input: [usize; 3], norm: Normalization, image: &Path) -> Res
         .map(|&p| (f32::from(p) / 255.0 - norm.mean) / norm.std)
         .collect();
     Ok(Tensor::new(vec![1, c, h, w], x)?)
+}
+
+/// The MNIST `split` from `data` (default: the repository's `data/mnist/`), cut to its first
+/// `limit` images.
+pub fn load_split(data: Option<PathBuf>, split: Split, limit: Option<usize>) -> Result<Dataset> {
+    let dir = data.unwrap_or_else(idx::default_data_dir);
+    let mut set = idx::load_mnist(&dir, split)?;
+    if let Some(n) = limit {
+        if n == 0 {
+            bail!("--limit must be at least 1");
+        }
+        set.truncate(n);
+    }
+    Ok(set)
 }

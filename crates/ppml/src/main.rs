@@ -2,11 +2,8 @@
 //! crates together; see `ppml --help`.
 
 mod commands;
-mod he;
-mod hybrid;
 mod input;
-mod mpc_cmd;
-mod relay;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -151,7 +151,7 @@ fn enclave_and_tee_client_run_as_separate_processes() {
 
     let (image, label) = test_digit("tee", 0);
     let image = image.as_str();
-    let client = |m: &str, allow: bool| {
+    let client_with = |m: &str, allow: bool, extra: &[&str]| {
         let mut args = vec![
             "tee-client",
             "--enclave",
@@ -164,9 +164,22 @@ fn enclave_and_tee_client_run_as_separate_processes() {
         if allow {
             args.push("--allow-simulated");
         }
+        args.extend_from_slice(extra);
         ppml(&args)
     };
+    let client = |m: &str, allow: bool| client_with(m, allow, &[]);
     let ok = client(&measurement, true);
+    // Intel collateral (dcap-qvl's sample) is read and kept for an SGX quote; the simulated
+    // enclave's evidence is still accepted only under --allow-simulated.
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ppml-tee/tests/data/sgx_quote_collateral.json"
+    );
+    let with_collateral = client_with(&measurement, true, &["--collateral", sample]);
+    let garbage = temp_path("collateral.json");
+    std::fs::write(&garbage, b"{not json").expect("write");
+    let garbage = garbage.to_string_lossy().into_owned();
+    let bad_collateral = client_with(&measurement, true, &["--collateral", &garbage]);
     let wrong = format!(
         "{}{}",
         if measurement.starts_with('0') {
@@ -183,6 +196,19 @@ fn enclave_and_tee_client_run_as_separate_processes() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert_eq!(stdout(&ok).trim(), label);
     assert!(stderr(&ok).contains("simulated (no hardware isolation)"));
+    assert!(
+        with_collateral.status.success(),
+        "{}",
+        stderr(&with_collateral)
+    );
+    assert_eq!(stdout(&with_collateral).trim(), label);
+    assert!(!bad_collateral.status.success());
+    assert!(
+        stderr(&bad_collateral).contains("reading the DCAP collateral"),
+        "{}",
+        stderr(&bad_collateral)
+    );
+    assert!(stdout(&bad_collateral).is_empty());
     assert!(!bad_measurement.status.success());
     assert!(stderr(&bad_measurement).contains("measurement mismatch"));
     assert!(stdout(&bad_measurement).is_empty());
@@ -344,4 +370,44 @@ fn import_an_onnx_model_then_eval_it_under_plain_and_mpc3() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!dir.join("bad.safetensors").exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's synopsis of the commands names only flags that `ppml COMMAND --help` lists, so
+/// the two cannot drift apart unnoticed.
+#[test]
+fn the_readme_synopsis_shows_only_flags_the_commands_take() {
+    let readme =
+        std::fs::read_to_string(Path::new(common::REPO).join("README.md")).expect("README.md");
+    let start = readme
+        .find("```text\nppml models")
+        .expect("the synopsis block");
+    let block = &readme[start + 8..];
+    let block = &block[..block.find("```").expect("end of the synopsis block")];
+    let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"ppml") {
+            commands.push((words[1].to_string(), Vec::new()));
+        }
+        let (_, flags) = commands.last_mut().expect("a continuation after a command");
+        flags.extend(words.iter().filter_map(|w| {
+            let w = w.trim_start_matches('[').trim_end_matches([']', ',']);
+            w.starts_with("--").then(|| w.to_string())
+        }));
+    }
+    assert!(commands.len() >= 15, "{commands:?}");
+    for (command, flags) in commands {
+        let help = ppml(&[&command, "--help"]);
+        assert!(help.status.success(), "{command}: {}", stderr(&help));
+        let text = stdout(&help);
+        let listed: Vec<&str> = text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .collect();
+        for flag in flags {
+            assert!(
+                listed.contains(&flag.as_str()),
+                "README shows `ppml {command} ... {flag}`, which `ppml {command} --help` does not list"
+            );
+        }
+    }
 }

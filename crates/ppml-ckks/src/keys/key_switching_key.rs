@@ -10,8 +10,9 @@ use rayon::prelude::*;
 
 use crate::arith::Shoup;
 use crate::keys::SecretKey;
+use crate::packed::PackedPoly;
 use crate::params::CkksParameters;
-use crate::poly::{self, mods, PackedPoly, RnsPoly};
+use crate::poly::{self, mods, RnsPoly};
 use crate::sampling;
 
 /// Encryptions under s of P · g_j · s' for each digit j, where g_j is the CRT basis element of

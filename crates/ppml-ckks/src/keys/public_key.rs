@@ -87,8 +87,8 @@ impl PublicKey {
         let keep: Vec<usize> = (0..=level).collect();
         let drop: Vec<usize> = p.special_indices().collect();
         let (mut c0, c1) = rayon::join(
-            || poly::divide_round(p, &keep, &drop, &c0),
-            || poly::divide_round(p, &keep, &drop, &c1),
+            || crate::basis::divide_round(p, &keep, &drop, &c0),
+            || crate::basis::divide_round(p, &keep, &drop, &c1),
         );
         poly::add_assign(&mods(p, &keep), &mut c0, &pt.poly);
         Ok(Ciphertext::from_parts(

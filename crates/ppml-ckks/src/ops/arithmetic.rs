@@ -345,7 +345,7 @@ impl Evaluator {
         let polys = a
             .polys
             .par_iter()
-            .map(|c| poly::divide_round(&self.params, &keep, &drop, c))
+            .map(|c| crate::basis::divide_round(&self.params, &keep, &drop, c))
             .collect();
         let q = self.params.chain()[level] as f64;
         Ok(Ciphertext::from_parts(

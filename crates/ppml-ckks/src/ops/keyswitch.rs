@@ -3,9 +3,11 @@
 
 use rayon::prelude::*;
 
+use crate::basis::{divide_round, BasisConverter};
 use crate::keys::KeySwitchingKey;
+use crate::packed::{PackedLimb, NARROW_PRIME};
 use crate::params::CkksParameters;
-use crate::poly::{divide_round, mods, ntt_inv, BasisConverter, PackedLimb, RnsPoly, NARROW_PRIME};
+use crate::poly::{mods, ntt_inv, RnsPoly};
 
 /// A polynomial decomposed into digits, each raised to the primes of its level plus the special
 /// primes (NTT form). One decomposition serves many rotations (hoisting). A digit's limbs at its
@@ -64,7 +66,7 @@ fn coefficients(params: &CkksParameters, level: usize, d: &RnsPoly) -> RnsPoly {
     let mut coef = RnsPoly {
         limbs: d.limbs[..=level]
             .iter()
-            .map(|l| crate::poly::take_copy(l))
+            .map(|l| crate::buffers::take_copy(l))
             .collect(),
     };
     ntt_inv(&mods(params, &(0..=level).collect::<Vec<_>>()), &mut coef);
@@ -96,7 +98,7 @@ pub(crate) fn decompose(params: &CkksParameters, level: usize, d: &RnsPoly) -> D
                     } else {
                         let src_limbs: Vec<&[u64]> =
                             coef.limbs[lo..hi].iter().map(Vec::as_slice).collect();
-                        let mut r = crate::poly::take_buf(params.degree());
+                        let mut r = crate::buffers::take_buf(params.degree());
                         conv.convert_into(&src_limbs, k, &mut r);
                         ext_m[k].plan.fwd(&mut r);
                         r
@@ -168,8 +170,8 @@ fn accumulate(
     if plan.modulus() < NARROW_PRIME {
         return accumulate_small(params, mi, limbs, key);
     }
-    let mut acc0 = crate::poly::take_zeroed(n);
-    let mut acc1 = crate::poly::take_zeroed(n);
+    let mut acc0 = crate::buffers::take_zeroed(n);
+    let mut acc1 = crate::buffers::take_zeroed(n);
     for (c, (a0, a1)) in acc0
         .chunks_mut(CHUNK)
         .zip(acc1.chunks_mut(CHUNK))
@@ -212,14 +214,14 @@ fn accumulate_small(
     limbs: &[&[u64]],
     key: &KeySwitchingKey,
 ) -> (Vec<u64>, Vec<u64>) {
-    use crate::poly::{reduce_any, simd};
+    use crate::simd::{reduce_any, simd};
     const LOW: u64 = 0xFFFF_FFFF;
     let n = params.degree();
     let q = params.moduli[mi].value;
     let inv_q = 1.0 / q as f64;
     let r32 = (1u64 << 32) % q;
-    let mut acc0 = crate::poly::take_buf(n);
-    let mut acc1 = crate::poly::take_buf(n);
+    let mut acc0 = crate::buffers::take_buf(n);
+    let mut acc1 = crate::buffers::take_buf(n);
     // Sums: low and high halves for each accumulator. With at most 2^30 digits they stay below
     // 2^62, and hi mod q · 2^32 + lo below 2^63, as reduce_any requires.
     let mut sums = vec![0u64; 4 * CHUNK];
@@ -312,7 +314,7 @@ pub(crate) fn decompose_product(
                     } else {
                         let src_limbs: Vec<&[u64]> =
                             coef.limbs[lo..hi].iter().map(Vec::as_slice).collect();
-                        let mut r = crate::poly::take_buf(params.degree());
+                        let mut r = crate::buffers::take_buf(params.degree());
                         conv.convert_into(&src_limbs, k, &mut r);
                         ext_m[k].plan.fwd(&mut r);
                         Some(r)
@@ -328,7 +330,10 @@ pub(crate) fn decompose_product(
                 })
                 .collect();
             let out = accumulate(params, mi, &limbs, key);
-            raised.into_iter().flatten().for_each(crate::poly::recycle);
+            raised
+                .into_iter()
+                .flatten()
+                .for_each(crate::buffers::recycle);
             out
         })
         .unzip();
@@ -363,7 +368,8 @@ pub(crate) fn mod_down_rescale(
     c: &RnsPoly,
 ) -> RnsPoly {
     use crate::arith::{add_mod, inv_mod, mul_mod, sub_mod};
-    use crate::poly::{mul_const_acc, mul_mod_f64, recycle, simd, take_buf, take_copy};
+    use crate::buffers::{recycle, take_buf, take_copy};
+    use crate::simd::{mul_const_acc, mul_mod_f64, simd};
     let n = params.degree();
     let ml = &params.moduli[level];
     let special: Vec<usize> = params.special_indices().collect();
@@ -430,7 +436,7 @@ pub(crate) fn mod_down_rescale(
                 #[inline(always)]
                 move || {
                     rs.iter_mut().zip(e.iter()).for_each(|(x, &e)| {
-                        let ed = crate::poly::reduce_any(e * d_t, t, inv_t);
+                        let ed = crate::simd::reduce_any(e * d_t, t, inv_t);
                         *x = sub_mod(sub_mod(*x, h, t), ed, t)
                     })
                 },
@@ -441,7 +447,7 @@ pub(crate) fn mod_down_rescale(
             let d_inv = inv_mod(d, t);
             // out = (acc_t - r)·D^{-1} + c_t·P·D^{-1} = (acc_t - r)·D^{-1} + c_t·q_level^{-1}.
             let ql_inv = inv_mod(ml.value % t, t);
-            if t < crate::poly::F64_MODULUS {
+            if t < crate::simd::F64_MODULUS {
                 // One pass: r = (acc_t - r)·D^{-1} + c_t·q_level^{-1}.
                 let (d_q, ql_q) = (d_inv as f64 / t as f64, ql_inv as f64 / t as f64);
                 let rs = &mut r;
@@ -465,7 +471,7 @@ pub(crate) fn mod_down_rescale(
                 },
             );
             let mut out = take_buf(n);
-            crate::poly::mul_const_into(m, &mut out, &r, d_inv);
+            crate::simd::mul_const_into(m, &mut out, &r, d_inv);
             mul_const_acc(m, &mut out, cl, ql_inv);
             recycle(r);
             out
@@ -569,7 +575,7 @@ mod tests {
         let (_, mut u1) = mod_down(&params, level, &acc);
         crate::poly::add_assign(&mods(&params, &chain), &mut u1, c);
         let keep: Vec<usize> = (0..level).collect();
-        let two = crate::poly::divide_round(&params, &keep, &[level], &u1);
+        let two = crate::basis::divide_round(&params, &keep, &[level], &u1);
         let mut f = fused.clone();
         let mut t = two.clone();
         ntt_inv(&mods(&params, &keep), &mut f);

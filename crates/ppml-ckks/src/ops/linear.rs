@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::buffers::take_buf;
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
 use crate::keys::GaloisKeys;
 use crate::ops::arithmetic::scales_match;
 use crate::ops::Evaluator;
+use crate::packed::{lazy_terms, PackedLimb, PackedPoly, NARROW_PRIME};
 use crate::params::CkksParameters;
 use crate::plaintext::Plaintext;
-use crate::poly::{
-    lazy_terms, reduce_any, simd, take_buf, PackedLimb, PackedPoly, RnsPoly, NARROW_PRIME,
-};
+use crate::poly::RnsPoly;
+use crate::simd::{reduce_any, simd};
 
 /// A residue polynomial of a plaintext, as the multiply-accumulate kernel reads it.
 #[derive(Clone, Copy)]

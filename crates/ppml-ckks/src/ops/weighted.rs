@@ -17,8 +17,10 @@ use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::ops::arithmetic::{scaled_int, scales_match};
 use crate::ops::Evaluator;
+use crate::packed::{lazy_terms, NARROW_PRIME};
 use crate::params::CkksParameters;
-use crate::poly::{lazy_terms, reduce_any, simd, RnsPoly, NARROW_PRIME};
+use crate::poly::RnsPoly;
+use crate::simd::{reduce_any, simd};
 
 /// Coefficients per tile: one tile of every input a task reads stays in the L2 cache while all
 /// rows are accumulated.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ppml_nn::Tensor;
-use ppml_tls::{Acceptor, Ca, Connector, Identity, Trust};
+use ppml_tls::{Ca, Connector, Trust};
 
+use super::tls::ServerTlsArgs;
 use crate::input::{image_tensor, load_model};
 
 /// The name the quick start's server certificate carries and the client checks by default.
@@ -19,15 +20,8 @@ pub struct ServerArgs {
     /// Zoo name or model file (polynomial activations only: cnn, mlp-sq, lenet-sq).
     #[arg(long)]
     model: String,
-    /// The server's certificate (PEM), e.g. `DIR/he-server.pem` from `ppml he-certs`.
-    #[arg(long)]
-    cert: PathBuf,
-    /// The server's private key (PEM), e.g. `DIR/he-server.key`.
-    #[arg(long)]
-    key: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7800")]
-    listen: String,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
     /// Clients served at once, each on its own thread (a session holds the client's
     /// evaluation keys, tens of MB); further clients wait until a session ends.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
@@ -83,20 +77,12 @@ pub fn server(args: ServerArgs) -> Result<()> {
             model.name
         );
     }
-    let identity = Identity::load(&args.cert, &args.key).with_context(|| {
-        format!(
-            "reading the server identity {} and {}",
-            args.cert.display(),
-            args.key.display()
-        )
-    })?;
-    let tls = Acceptor::new(&identity, None)?;
+    let tls = args.tls.acceptor()?;
     let options = ppml_he::ServeOptions {
         max_sessions: usize::try_from(args.max_sessions)?,
         idle_timeout: Some(Duration::from_secs(args.idle_timeout)),
     };
-    let listener = std::net::TcpListener::bind(&args.listen)
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = args.tls.bind()?;
     // The address ends the line: scripts and tests read it from there.
     eprintln!(
         "he-server: {} over TLS 1.3, at most {} sessions at once, on {}",

@@ -2,7 +2,6 @@
 //! with a certificate of the deployment's CA (`ppml he-certs --name hybrid-server`); and the
 //! client's side of the flags (`eval --backend hybrid --server ADDR --ca FILE`).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,8 +11,9 @@ use ppml_hybrid::backend::{RemoteServer, SERVER_NAME, TIMEOUT};
 use ppml_hybrid::plan::ServerModel;
 use ppml_hybrid::server::{serve as serve_sessions, ServeOptions};
 use ppml_rlwe::Params;
-use ppml_tls::{Acceptor, Connector, Identity, Trust};
+use ppml_tls::{Connector, Trust};
 
+use super::tls::ServerTlsArgs;
 use crate::input::load_model;
 
 /// Arguments of `ppml hybrid-server`.
@@ -22,16 +22,8 @@ pub struct ServerArgs {
     /// Zoo name or model file.
     #[arg(long)]
     model: String,
-    /// The server's certificate (PEM), e.g. `DIR/hybrid-server.pem` from `ppml he-certs --out
-    /// DIR --name hybrid-server`.
-    #[arg(long)]
-    cert: PathBuf,
-    /// The server's private key (PEM), e.g. `DIR/hybrid-server.key`.
-    #[arg(long)]
-    key: PathBuf,
-    /// Address to listen on (port 0: any free port, printed at startup).
-    #[arg(long, default_value = "127.0.0.1:7800")]
-    listen: String,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
     /// Folder of the zoo's weights.
     #[arg(long)]
     models_dir: Option<PathBuf>,
@@ -43,21 +35,13 @@ pub struct ServerArgs {
 /// Loads and encodes the model, then serves each client on its own thread.
 pub fn serve(args: &ServerArgs) -> Result<()> {
     let model = load_model(&args.model, args.models_dir.clone())?;
-    let identity = Identity::load(&args.cert, &args.key).with_context(|| {
-        format!(
-            "reading the server identity {} and {}",
-            args.cert.display(),
-            args.key.display()
-        )
-    })?;
-    let tls = Acceptor::new(&identity, None)?;
+    let tls = args.tls.acceptor()?;
     let params = Params::default_set()?;
     let encoded = Arc::new(
         ServerModel::new(&model, &params)
             .with_context(|| format!("encoding {} for the hybrid backend", model.name))?,
     );
-    let listener =
-        TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let listener = args.tls.bind()?;
     // The address ends the line: scripts and tests read it from there.
     eprintln!(
         "hybrid-server: {} over TLS 1.3 on {}",
