@@ -510,7 +510,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presets_build_and_are_secure() {
+    fn presets_build_within_the_128_bit_security_bound() {
         for preset in Preset::ALL {
             let p = preset.build().unwrap();
             let max = max_total_modulus_bits(p.degree()).unwrap();

@@ -1,7 +1,9 @@
-//! End-to-end: encrypted inference agrees with the f32 reference engine.
+//! End-to-end: encrypted inference agrees with the f32 reference engine, on the committed
+//! weights and MNIST test images (a missing file fails the test).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
+    clippy::panic,
     reason = "test helpers fail loudly"
 )]
 
@@ -16,27 +18,19 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The trained model when its file is committed, else random PyTorch-style weights.
-fn model(name: &str) -> (Model, bool) {
+/// The committed trained model `name`; a missing file fails the test.
+fn model(name: &str) -> Model {
     let path = root().join("models").join(format!("{name}.safetensors"));
-    if let Ok(m) = ppml_nn::io::load(&path) {
-        return (m, true);
-    }
-    let mut m = zoo::architecture(name).expect("zoo model");
-    zoo::init_weights(&mut m, 42);
-    (m, false)
+    ppml_nn::io::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// `n` MNIST test images (preprocessed), or synthetic ones when the data set is absent.
+/// The first `n` MNIST test images, preprocessed for `m`; a missing test set fails the test.
 fn images(m: &Model, n: usize) -> Tensor {
+    let dir = root().join("data/mnist");
+    let ds = idx::load_mnist(&dir, idx::Split::Test)
+        .unwrap_or_else(|e| panic!("MNIST test set in {}: {e}", dir.display()));
     let mut data = Vec::with_capacity(n * 784);
-    match idx::load_mnist(&root().join("data/mnist"), idx::Split::Test) {
-        Ok(ds) => (0..n).for_each(|i| m.preprocess_into(ds.image(i), &mut data)),
-        Err(_) => {
-            let px: Vec<u8> = (0..n * 784).map(|i| ((i * 7919) % 256) as u8).collect();
-            m.preprocess_into(&px, &mut data);
-        }
-    }
+    (0..n).for_each(|i| m.preprocess_into(ds.image(i), &mut data));
     Tensor::new(vec![n, 1, 28, 28], data).expect("tensor")
 }
 
@@ -93,8 +87,7 @@ fn check(backend: &mut HeBackend, m: &Model, x: &Tensor, tol: f64) -> Vec<String
 
 #[test]
 fn cnn_throughput_matches_plain() {
-    let (m, trained) = model("cnn");
-    eprintln!("cnn trained weights: {trained}");
+    let m = model("cnn");
     let x = images(&m, 64);
     check(&mut HeBackend::throughput(), &m, &x, 1e-3);
 }
@@ -102,7 +95,7 @@ fn cnn_throughput_matches_plain() {
 #[test]
 fn cnn_throughput_complex_packing_matches_plain() {
     // More images than slots: the second half rides in the imaginary parts.
-    let (m, _) = model("cnn");
+    let m = model("cnn");
     let x = images(&m, 4096 + 40);
     let mut he = HeBackend::throughput();
     check(&mut he, &m, &x, 1e-3);
@@ -111,14 +104,14 @@ fn cnn_throughput_complex_packing_matches_plain() {
 
 #[test]
 fn cnn_latency_matches_plain() {
-    let (m, _) = model("cnn");
+    let m = model("cnn");
     let x = images(&m, 3);
     check(&mut HeBackend::latency(), &m, &x, 1e-3);
 }
 
 #[test]
 fn auto_picks_latency_for_one_image() {
-    let (m, _) = model("cnn");
+    let m = model("cnn");
     let mut he = HeBackend::auto();
     assert_eq!(he.mode(), Mode::Auto);
     check(&mut he, &m, &images(&m, 1), 1e-3);
@@ -142,8 +135,8 @@ fn infer_before_setup_fails() {
 
 #[test]
 fn mlp_sq_throughput_matches_plain() {
-    let (mut m, _) = model("mlp-sq");
-    // Random x^2 networks grow fast: shrink the first layer so logits stay O(1).
+    let mut m = model("mlp-sq");
+    // x^2 networks grow fast: the first layer halved keeps the logits small.
     if let ppml_nn::Layer::Linear(l) = &mut m.layers[1] {
         l.weight.iter_mut().for_each(|w| *w *= 0.5);
     }
@@ -184,7 +177,7 @@ fn lenet_sq_throughput_plan_holds_at_most_the_memory_budget() {
 
 #[test]
 fn mlp_sq_latency_matches_plain() {
-    let (mut m, _) = model("mlp-sq");
+    let mut m = model("mlp-sq");
     if let ppml_nn::Layer::Linear(l) = &mut m.layers[1] {
         l.weight.iter_mut().for_each(|w| *w *= 0.5);
     }
@@ -195,7 +188,7 @@ fn mlp_sq_latency_matches_plain() {
 fn lenet_sq_latency_matches_plain() {
     // Its first convolution's 11,520 outputs exceed the 8192 slots: the grid layout spreads
     // them over four ciphertexts (one per pooling phase).
-    let (m, _) = model("lenet-sq");
+    let m = model("lenet-sq");
     let notes = check(&mut HeBackend::latency(), &m, &images(&m, 2), 1e-3);
     assert!(
         notes.iter().any(|n| n.contains("4 input ciphertext(s)")),

@@ -75,17 +75,12 @@ fn check(name: &str, n: usize) {
     eprintln!("{name}: {n} images, {stats:?}");
 }
 
-#[test]
-fn every_zoo_model_under_hybrid_matches_plain() {
-    for name in [
-        "mlp",
-        "cnn",
-        "lenet",
-        "minionn",
-        "chameleon",
-        "mlp-sq",
-        "lenet-sq",
-    ] {
-        check(name, 2);
-    }
+/// Two images of `name` under hybrid.
+fn matches_plain(name: &str) {
+    check(name, 2);
+}
+
+/// `every_zoo_model_under_hybrid_matches_plain::MODEL`.
+mod every_zoo_model_under_hybrid_matches_plain {
+    ppml_nn::per_zoo_model!(super::matches_plain);
 }

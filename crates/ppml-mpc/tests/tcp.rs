@@ -21,6 +21,15 @@ use ppml_nn::{engine, zoo, Model, Tensor};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A step bounded by a configured timeout is called hung after this many times it: a
+/// deadline generous enough that only a hang misses it, never a slow machine.
+const NO_HANG_FACTOR: u32 = 5;
+
+/// The deadline of a step bounded by `timeout`.
+fn no_hang(timeout: Duration) -> Duration {
+    timeout * NO_HANG_FACTOR
+}
+
 fn fresh_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "ppml-mpc-{tag}-{}-{}",
@@ -56,11 +65,28 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// How long the parties of a deployment wait: for a peer's message, and to reach a peer.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    message: Duration,
+    connect: Duration,
+}
+
+impl Timeouts {
+    const fn ms(message: u64, connect: u64) -> Self {
+        Self {
+            message: Duration::from_millis(message),
+            connect: Duration::from_millis(connect),
+        }
+    }
+}
+
 /// Writes certificates and a `parties.toml` in a fresh directory; returns the config path.
-fn deployment(protocol: &str, timeout_ms: u64, connect_ms: u64, extra: &str) -> PathBuf {
+fn deployment(protocol: &str, timeouts: Timeouts, extra: &str) -> PathBuf {
     let dir = fresh_dir(protocol);
     generate_certs(&dir, 3).expect("certs");
     let ports = free_ports(3);
+    let (timeout_ms, connect_ms) = (timeouts.message.as_millis(), timeouts.connect.as_millis());
     let mut t = format!(
         "protocol = \"{protocol}\"\ntimeout_ms = {timeout_ms}\nconnect_timeout_ms = {connect_ms}\nca = \"ca.pem\"\n{extra}\n"
     );
@@ -188,7 +214,8 @@ fn client(config: &PartiesConfig, name: &str) -> ppml_mpc::Result<MpcBackend> {
 }
 
 fn processes(protocol: &str, name: &str, extra: &str) {
-    let config = deployment(protocol, 10_000, 20_000, extra);
+    let timeouts = Timeouts::ms(10_000, 20_000);
+    let config = deployment(protocol, timeouts, extra);
     let _cleanup = Cleanup::of(&config);
     // Two clients, one after the other, against the same running parties.
     let children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, name, 2)).collect();
@@ -207,7 +234,7 @@ fn processes(protocol: &str, name: &str, extra: &str) {
         check_against_plain(&m, &x, &got);
     }
     for c in children {
-        wait_ok(c, Duration::from_secs(20));
+        wait_ok(c, no_hang(timeouts.message));
     }
 }
 
@@ -269,7 +296,7 @@ fn tls_client_stream(config: &PartiesConfig, j: usize) -> impl Write {
 
 #[test]
 fn a_client_that_sends_garbage_or_goes_silent_loses_only_its_own_session() {
-    let path = deployment("mpc3", 1_000, 10_000, "");
+    let path = deployment("mpc3", Timeouts::ms(1_000, 10_000), "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
     let opts = PartyOptions {
@@ -317,7 +344,8 @@ fn a_client_that_sends_garbage_or_goes_silent_loses_only_its_own_session() {
 
 #[test]
 fn bytes_that_are_not_tls_cost_only_that_connection() {
-    let path = deployment("mpc3", 1_000, 10_000, "");
+    let timeouts = Timeouts::ms(1_000, 10_000);
+    let path = deployment("mpc3", timeouts, "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
     let parties = party_threads(&config, &[0, 1, 2], "mlp", &options(1));
@@ -325,7 +353,7 @@ fn bytes_that_are_not_tls_cost_only_that_connection() {
     let mut sock = loop {
         match TcpStream::connect(config.parties[0].address) {
             Ok(s) => break s,
-            Err(_) if t.elapsed() < Duration::from_secs(5) => {
+            Err(_) if t.elapsed() < no_hang(timeouts.connect) => {
                 thread::sleep(Duration::from_millis(10))
             }
             Err(e) => panic!("party 0 never listened: {e}"),
@@ -344,7 +372,8 @@ fn bytes_that_are_not_tls_cost_only_that_connection() {
 
 #[test]
 fn a_party_with_a_certificate_from_another_ca_is_refused() {
-    let path = deployment("mpc3", 400, 2_000, "");
+    let timeouts = Timeouts::ms(400, 2_000);
+    let path = deployment("mpc3", timeouts, "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
     // Party 2 presents a certificate with the right name from a CA nobody trusts.
@@ -368,7 +397,9 @@ fn a_party_with_a_certificate_from_another_ca_is_refused() {
         );
     }
     assert!(rogue_party.join().expect("no panic").is_err());
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // Each side gives up after trying to connect and then waiting for a handshake.
+    let limit = no_hang(timeouts.connect + timeouts.message);
+    assert!(t.elapsed() < limit, "{:?} (limit {limit:?})", t.elapsed());
 }
 
 #[test]
@@ -434,7 +465,7 @@ fn config_files_are_validated() {
 
 #[test]
 fn a_client_added_later_is_served_by_running_parties() {
-    let path = deployment("mpc2", 2_000, 10_000, "");
+    let path = deployment("mpc2", Timeouts::ms(2_000, 10_000), "");
     let _cleanup = Cleanup::of(&path);
     let config = PartiesConfig::load(&path).expect("config");
     let parties = party_threads(&config, &[0, 1, 2], "mlp", &options(1));
@@ -453,7 +484,8 @@ fn a_client_added_later_is_served_by_running_parties() {
 
 #[test]
 fn a_killed_party_process_stops_the_others_and_the_client() {
-    let config = deployment("mpc3", 2_000, 20_000, "");
+    let timeouts = Timeouts::ms(2_000, 20_000);
+    let config = deployment("mpc3", timeouts, "");
     let _cleanup = Cleanup::of(&config);
     let mut children: Vec<Child> = (0..3).map(|i| spawn_party(i, &config, "mlp", 1)).collect();
     let mut c = client(&PartiesConfig::load(&config).expect("config"), "mlp").expect("setup");
@@ -469,7 +501,10 @@ fn a_killed_party_process_stops_the_others_and_the_client() {
                 assert_eq!(s.code(), Some(2), "the party reports an error");
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(10), "party did not stop");
+            assert!(
+                t.elapsed() < no_hang(timeouts.message),
+                "party did not stop"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }

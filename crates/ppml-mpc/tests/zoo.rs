@@ -58,101 +58,132 @@ fn check(backend: &mut dyn Backend, name: &str, n: usize) {
     assert!(stats.bytes_sent > 0 && stats.rounds > 0);
 }
 
-const MODELS: [&str; 7] = [
-    "mlp",
-    "cnn",
-    "lenet",
-    "minionn",
-    "chameleon",
-    "mlp-sq",
-    "lenet-sq",
-];
-
-#[test]
-fn every_zoo_model_under_mpc3_matches_plain() {
-    let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
-    for name in MODELS {
-        check(&mut b, name, 3);
-    }
-}
-
-#[test]
-fn every_zoo_model_under_mpc2_matches_plain() {
-    let mut b = MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config");
-    for name in MODELS {
-        check(&mut b, name, 3);
-    }
-}
-
-#[test]
-fn every_zoo_model_under_both_backends_with_fss_comparison_matches_plain() {
+/// A backend of `protocol` in process, with its comparison.
+fn backend(protocol: Protocol, comparison: Comparison) -> MpcBackend {
     let config = MpcConfig {
-        comparison: Comparison::Fss,
+        comparison,
         ..MpcConfig::default()
     };
-    let mut b2 = MpcBackend::in_process(Protocol::Mpc2, config.clone()).expect("config");
-    let mut b3 = MpcBackend::in_process(Protocol::Mpc3, config).expect("config");
-    for name in MODELS {
-        check(&mut b2, name, 2);
-        check(&mut b3, name, 2);
-    }
+    MpcBackend::in_process(protocol, config).expect("config")
+}
+
+fn mpc3_matches_plain(name: &str) {
+    check(
+        &mut backend(Protocol::Mpc3, Comparison::BitDecomposition),
+        name,
+        3,
+    );
+}
+
+fn mpc2_matches_plain(name: &str) {
+    check(
+        &mut backend(Protocol::Mpc2, Comparison::BitDecomposition),
+        name,
+        3,
+    );
+}
+
+fn mpc2_with_fss_matches_plain(name: &str) {
+    check(&mut backend(Protocol::Mpc2, Comparison::Fss), name, 2);
+}
+
+fn mpc3_with_fss_matches_plain(name: &str) {
+    check(&mut backend(Protocol::Mpc3, Comparison::Fss), name, 2);
+}
+
+/// `every_zoo_model_under_mpc3_matches_plain::MODEL`, and so on for each backend.
+mod every_zoo_model_under_mpc3_matches_plain {
+    ppml_nn::per_zoo_model!(super::mpc3_matches_plain);
+}
+
+mod every_zoo_model_under_mpc2_matches_plain {
+    ppml_nn::per_zoo_model!(super::mpc2_matches_plain);
+}
+
+mod every_zoo_model_under_mpc2_with_fss_comparison_matches_plain {
+    ppml_nn::per_zoo_model!(super::mpc2_with_fss_matches_plain);
+}
+
+mod every_zoo_model_under_mpc3_with_fss_comparison_matches_plain {
+    ppml_nn::per_zoo_model!(super::mpc3_with_fss_matches_plain);
 }
 
 #[test]
-fn repeated_queries_in_one_session_stay_correct() {
+fn repeated_queries_in_one_mpc3_session_stay_correct() {
     // The PRG streams advance across the calls of one session: every call must still agree
     // with plain (that no mask repeats is `prg::tests`' and the session keys' business).
-    let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
+    let mut b = backend(Protocol::Mpc3, Comparison::BitDecomposition);
     for _ in 0..3 {
         check(&mut b, "chameleon", 2);
     }
-    let mut b = MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config");
+}
+
+#[test]
+fn repeated_queries_in_one_mpc2_session_stay_correct() {
+    let mut b = backend(Protocol::Mpc2, Comparison::BitDecomposition);
     for _ in 0..3 {
         check(&mut b, "minionn", 2);
     }
 }
 
-#[test]
-fn queries_with_material_made_ahead_match_plain_and_report_its_cost() {
-    for comparison in [Comparison::BitDecomposition, Comparison::Fss] {
-        let config = MpcConfig {
-            comparison,
-            pool_depth: 2,
-            ..MpcConfig::default()
-        };
-        for protocol in [Protocol::Mpc2, Protocol::Mpc3] {
-            let mut b = MpcBackend::in_process(protocol, config.clone())
-                .expect("config")
-                .with_pool_batch(1);
-            let mut model = zoo::architecture("minionn").expect("zoo");
-            zoo::init_weights(&mut model, 5);
-            let setup = b.setup(&model).expect("setup");
+/// Queries of `protocol` with `comparison` whose material (a pool of two) is made ahead:
+/// they match plain and report its cost.
+fn material_made_ahead(protocol: Protocol, comparison: Comparison) {
+    let config = MpcConfig {
+        comparison,
+        pool_depth: 2,
+        ..MpcConfig::default()
+    };
+    let mut b = MpcBackend::in_process(protocol, config)
+        .expect("config")
+        .with_pool_batch(1);
+    let mut model = zoo::architecture("minionn").expect("zoo");
+    zoo::init_weights(&mut model, 5);
+    let setup = b.setup(&model).expect("setup");
+    assert!(
+        setup.notes.iter().any(|n| n.starts_with("offline phase")),
+        "{setup:?}"
+    );
+    // Five one-image queries: the pool of two is refilled in the background; a batch of two
+    // makes its material online.
+    for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {
+        let x = images(n, k);
+        let want = engine::forward(&model, &x).expect("plain");
+        let (got, stats) = b.infer(&x).expect("infer");
+        assert_eq!(
+            got.argmax_rows(),
+            want.argmax_rows(),
+            "{protocol:?} {comparison:?}"
+        );
+        if n == 1 {
             assert!(
-                setup.notes.iter().any(|n| n.starts_with("offline phase")),
-                "{setup:?}"
+                stats.offline_bytes > 0,
+                "{protocol:?} {comparison:?} {stats:?}"
             );
-            // Five one-image queries: the pool of two is refilled in the background; a batch
-            // of two makes its material online.
-            for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {
-                let x = images(n, k);
-                let want = engine::forward(&model, &x).expect("plain");
-                let (got, stats) = b.infer(&x).expect("infer");
-                assert_eq!(
-                    got.argmax_rows(),
-                    want.argmax_rows(),
-                    "{protocol:?} {comparison:?}"
-                );
-                if n == 1 {
-                    assert!(
-                        stats.offline_bytes > 0,
-                        "{protocol:?} {comparison:?} {stats:?}"
-                    );
-                } else {
-                    assert_eq!(stats.offline_bytes, 0, "{stats:?}");
-                }
-            }
+        } else {
+            assert_eq!(stats.offline_bytes, 0, "{stats:?}");
         }
     }
+}
+
+#[test]
+fn mpc2_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    material_made_ahead(Protocol::Mpc2, Comparison::BitDecomposition);
+}
+
+#[test]
+fn mpc3_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    material_made_ahead(Protocol::Mpc3, Comparison::BitDecomposition);
+}
+
+#[test]
+fn mpc2_fss_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    material_made_ahead(Protocol::Mpc2, Comparison::Fss);
+}
+
+#[test]
+fn mpc3_fss_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
+    material_made_ahead(Protocol::Mpc3, Comparison::Fss);
 }
 
 #[test]
@@ -220,8 +251,9 @@ fn relu_probe(n: usize, pool: bool) -> ppml_nn::Model {
     }
 }
 
-#[test]
-fn relu_and_maxpool_edge_values_through_both_backends() {
+/// ReLU and max-pooling of values at the edges of the fixed-point range and around zero, under
+/// `protocol`.
+fn relu_and_maxpool_edge_values(protocol: Protocol) {
     let ulp = 1.0 / 65536.0;
     let vals = [
         0.0,
@@ -238,35 +270,38 @@ fn relu_and_maxpool_edge_values_through_both_backends() {
         123.456,
     ];
     let n = vals.len();
-    let backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config")),
-        Box::new(MpcBackend::in_process(Protocol::Mpc2, MpcConfig::default()).expect("config")),
-    ];
-    for mut b in backends {
-        let m = relu_probe(n, false);
-        b.setup(&m).expect("setup");
-        let x = Tensor::new(vec![1, 1, 1, n], vals.to_vec()).expect("shape");
-        let (y, _) = b.infer(&x).expect("infer");
-        for (v, got) in vals.iter().zip(y.data()) {
-            // Two truncations (one per identity layer): at most a couple of ulps.
-            assert!(
-                (got - v.max(0.0)).abs() <= 3.0 * ulp,
-                "{} relu({v}) = {got}",
-                b.name()
-            );
-        }
-        // Max-pooling of 2x2 windows over a 2 x 6 image: windows (v0 v1 v6 v7), ...
-        let m = relu_probe(n, true);
-        b.setup(&m).expect("setup");
-        let x = Tensor::new(vec![1, 1, 2, n / 2], vals.to_vec()).expect("shape");
-        let (y, _) = b.infer(&x).expect("infer");
-        let want = engine::forward(&m, &x).expect("plain");
-        for (got, w) in y.data().iter().zip(want.data()) {
-            assert!(
-                (got - w).abs() <= 2.0 * ulp,
-                "{} max = {got}, want {w}",
-                b.name()
-            );
-        }
+    let mut b = backend(protocol, Comparison::BitDecomposition);
+    let m = relu_probe(n, false);
+    b.setup(&m).expect("setup");
+    let x = Tensor::new(vec![1, 1, 1, n], vals.to_vec()).expect("shape");
+    let (y, _) = b.infer(&x).expect("infer");
+    for (v, got) in vals.iter().zip(y.data()) {
+        // Two truncations (one per identity layer): at most a couple of ulps.
+        assert!(
+            (got - v.max(0.0)).abs() <= 3.0 * ulp,
+            "{protocol:?} relu({v}) = {got}"
+        );
     }
+    // Max-pooling of 2x2 windows over a 2 x 6 image: windows (v0 v1 v6 v7), ...
+    let m = relu_probe(n, true);
+    b.setup(&m).expect("setup");
+    let x = Tensor::new(vec![1, 1, 2, n / 2], vals.to_vec()).expect("shape");
+    let (y, _) = b.infer(&x).expect("infer");
+    let want = engine::forward(&m, &x).expect("plain");
+    for (got, w) in y.data().iter().zip(want.data()) {
+        assert!(
+            (got - w).abs() <= 2.0 * ulp,
+            "{protocol:?} max = {got}, want {w}"
+        );
+    }
+}
+
+#[test]
+fn relu_and_maxpool_edge_values_through_mpc3() {
+    relu_and_maxpool_edge_values(Protocol::Mpc3);
+}
+
+#[test]
+fn relu_and_maxpool_edge_values_through_mpc2() {
+    relu_and_maxpool_edge_values(Protocol::Mpc2);
 }

@@ -155,6 +155,46 @@ pub fn init_weights(model: &mut Model, seed: u64) {
     }
 }
 
+/// For tests: one `#[test]` per zoo model, named after it (`lenet_sq` for "lenet-sq"), each
+/// calling `check(name)`, so that a failure for one model does not hide the others; and
+/// `the_tests_cover_every_zoo_model`, which fails when the models listed here are not those of
+/// [`ZOO`] (a model added to the zoo and not here). Invoke it inside a module named for the
+/// check, whose test paths then read `module::model`:
+///
+/// ```text
+/// mod mpc3_matches_plain {
+///     ppml_nn::per_zoo_model!(super::mpc3_matches_plain);
+/// }
+/// ```
+#[macro_export]
+macro_rules! per_zoo_model {
+    ($check:path) => {
+        $crate::per_zoo_model!(@tests $check:
+            mlp = "mlp",
+            cnn = "cnn",
+            lenet = "lenet",
+            minionn = "minionn",
+            chameleon = "chameleon",
+            mlp_sq = "mlp-sq",
+            lenet_sq = "lenet-sq"
+        );
+    };
+    (@tests $check:path: $($test:ident = $model:literal),+) => {
+        $(
+            #[test]
+            fn $test() {
+                $check($model)
+            }
+        )+
+
+        #[test]
+        fn the_tests_cover_every_zoo_model() {
+            let zoo: Vec<&str> = $crate::zoo::ZOO.iter().map(|&(name, _)| name).collect();
+            assert_eq!(vec![$($model),+], zoo);
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,46 +230,75 @@ fn run_backend(kind: BackendKind, imported: &Imported, x: &Tensor) -> Tensor {
     backend.infer(x).expect("secure inference").0
 }
 
-#[test]
-fn secure_backends_agree_with_plain_on_every_imported_model() {
-    for name in VALID {
-        let imported = import(name);
-        let x = images(&imported, 16);
-        let plain = engine::forward(&imported.model, &x).expect("plain");
-        let clear = clear_margins(&plain, 0.01);
-        assert!(
-            clear.len() >= 12,
-            "{name}: only {} clear images",
-            clear.len()
-        );
-        let mut kinds = vec![
-            BackendKind::Mpc2,
-            BackendKind::Mpc3,
-            BackendKind::Tee,
-            BackendKind::Hybrid,
-        ];
-        if imported.model.is_polynomial() {
-            kinds.push(BackendKind::He);
-        }
-        for kind in kinds {
-            let got = run_backend(kind, &imported, &x);
-            let diff = (0..x.batch())
-                .map(|i| {
-                    let d: Vec<f32> = got.item(i).to_vec();
-                    max_abs_diff(&plain.slice_batch(i, i + 1), &[d])
-                })
-                .fold(0.0, f32::max);
-            let (p, g) = (plain.argmax_rows(), got.argmax_rows());
-            let agree = (0..x.batch()).filter(|&i| p[i] == g[i]).count();
-            eprintln!(
-                "{name} under {kind}: {agree}/{} predictions agree with plain, max logit \
-                 difference {diff:.2e}",
-                x.batch()
-            );
-            for &i in &clear {
-                assert_eq!(p[i], g[i], "{name} under {kind}, image {i}");
+/// The imported model `name` under `kind` predicts as plain inference on every image whose
+/// top two plain logits are clearly apart.
+fn agrees_with_plain(name: &str, kind: BackendKind) {
+    let imported = import(name);
+    let x = images(&imported, 16);
+    let plain = engine::forward(&imported.model, &x).expect("plain");
+    let clear = clear_margins(&plain, 0.01);
+    assert!(
+        clear.len() >= 12,
+        "{name}: only {} clear images",
+        clear.len()
+    );
+    let got = run_backend(kind, &imported, &x);
+    let diff = (0..x.batch())
+        .map(|i| {
+            let d: Vec<f32> = got.item(i).to_vec();
+            max_abs_diff(&plain.slice_batch(i, i + 1), &[d])
+        })
+        .fold(0.0, f32::max);
+    let (p, g) = (plain.argmax_rows(), got.argmax_rows());
+    let agree = (0..x.batch()).filter(|&i| p[i] == g[i]).count();
+    eprintln!(
+        "{name} under {kind}: {agree}/{} predictions agree with plain, max logit difference \
+         {diff:.2e}",
+        x.batch()
+    );
+    for &i in &clear {
+        assert_eq!(p[i], g[i], "{name} under {kind}, image {i}");
+    }
+}
+
+/// One test per imported model and secure backend, `MODEL::BACKEND`, and a test that the
+/// models are those of [`VALID`] and that he runs exactly the polynomial ones.
+macro_rules! per_model_and_backend {
+    ($($model:ident: $($backend:ident = $kind:ident),+;)+) => {
+        $(
+            mod $model {
+                $(
+                    #[test]
+                    fn $backend() {
+                        super::super::agrees_with_plain(
+                            stringify!($model),
+                            super::super::BackendKind::$kind,
+                        );
+                    }
+                )+
+            }
+        )+
+
+        #[test]
+        fn every_valid_model_is_tested_and_he_runs_exactly_the_polynomial_ones() {
+            let tested = [$(stringify!($model)),+];
+            assert_eq!(tested, super::VALID);
+            for (name, backends) in [$((stringify!($model), [$(stringify!($backend)),+].as_slice())),+] {
+                let polynomial = super::import(name).model.is_polynomial();
+                assert_eq!(backends.contains(&"he"), polynomial, "{name}");
             }
         }
+    };
+}
+
+mod secure_backends_agree_with_plain_on {
+    per_model_and_backend! {
+        cnn_relu: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid;
+        mlp_matmul: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid;
+        bn_dropout: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid;
+        he_square: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid, he = He;
+        gap_pads: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid;
+        he_pool: mpc2 = Mpc2, mpc3 = Mpc3, tee = Tee, hybrid = Hybrid, he = He;
     }
 }
 

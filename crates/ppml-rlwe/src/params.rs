@@ -279,7 +279,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_set_is_secure_and_decodes_signed_values() -> Result<()> {
+    fn default_set_is_within_the_128_bit_security_bound_and_decodes_signed_values() -> Result<()> {
         let p = Params::default_set()?;
         assert!(p.modulus_bits() <= 218.0 && p.modulus_bits() > f64::from(64 + FLOOD_BITS + 3));
         let vals: Vec<i64> = (0..p.degree() as i64)

@@ -50,27 +50,30 @@ fn enclave(m: Model, opts: EnclaveOptions) -> EnclaveHandle {
         .unwrap()
 }
 
-#[test]
-fn tee_backend_gives_the_plain_logits_for_every_zoo_model() {
-    for (name, _) in zoo::ZOO {
-        let m = model(name);
-        let x = images(13, 1);
-        let mut b = TeeBackend::in_process(EnclaveOptions::default());
-        assert_eq!(b.name(), "tee");
-        let report = b.setup(&m).unwrap();
-        assert!(report.notes.contains(&"tee_mode=simulated".to_string()));
-        assert!(report.notes.contains(&"attested=true".to_string()));
-        assert!(report
-            .notes
-            .iter()
-            .any(|n| n.contains("simulated (no hardware isolation)")));
-        assert!(report.bytes_sent > 0);
-        let (logits, stats) = b.infer(&x).unwrap();
-        let plain = engine::forward(&m, &x).unwrap();
-        assert_eq!(logits, plain, "{name}");
-        assert_eq!(stats.rounds, 1);
-        assert!(stats.bytes_sent as usize > 13 * 784 * 4);
-    }
+/// The TEE backend in process on `name`: attested, simulated, and exactly the plain logits.
+fn backend_gives_the_plain_logits(name: &str) {
+    let m = model(name);
+    let x = images(13, 1);
+    let mut b = TeeBackend::in_process(EnclaveOptions::default());
+    assert_eq!(b.name(), "tee");
+    let report = b.setup(&m).unwrap();
+    assert!(report.notes.contains(&"tee_mode=simulated".to_string()));
+    assert!(report.notes.contains(&"attested=true".to_string()));
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.contains("simulated (no hardware isolation)")));
+    assert!(report.bytes_sent > 0);
+    let (logits, stats) = b.infer(&x).unwrap();
+    let plain = engine::forward(&m, &x).unwrap();
+    assert_eq!(logits, plain, "{name}");
+    assert_eq!(stats.rounds, 1);
+    assert!(stats.bytes_sent as usize > 13 * 784 * 4);
+}
+
+/// One test per zoo model: `tee_backend_gives_the_plain_logits_for::MODEL`.
+mod tee_backend_gives_the_plain_logits_for {
+    ppml_nn::per_zoo_model!(super::backend_gives_the_plain_logits);
 }
 
 #[test]
@@ -332,24 +335,96 @@ fn concurrent_clients_are_served_and_the_bound_holds() {
     assert!(TeeClient::connect(h1.addr(), &VerifyPolicy::new(M, true)).is_err());
 }
 
-/// Resident memory of this process in KiB (Linux), or `None` elsewhere.
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// Set (to the connection bound) when this test binary is re-run as the enclave server of
+/// the memory test.
+const CHILD_ENCLAVE: &str = "PPML_TEE_CHILD_ENCLAVE";
+/// The child enclave's stderr line that names its address.
+const CHILD_LISTENS: &str = "child enclave listens on ";
+
+/// When this binary is re-run as the memory test's enclave (by [`ChildEnclave::start`]):
+/// serves lenet on a free loopback port, says where on stderr, and serves until killed. Run
+/// normally, it has nothing to do.
+#[test]
+fn child_enclave() {
+    let Ok(max_connections) = std::env::var(CHILD_ENCLAVE) else {
+        return;
+    };
+    let h = enclave(
+        model("lenet"),
+        EnclaveOptions {
+            max_connections: max_connections.parse().expect("a connection bound"),
+            ..EnclaveOptions::default()
+        },
+    );
+    eprintln!("{CHILD_LISTENS}{}", h.addr());
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The enclave server as a process of its own (this binary re-run as [`child_enclave`]), so
+/// that its memory is its alone: killed when dropped, also when the test fails.
+struct ChildEnclave {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl ChildEnclave {
+    fn start(max_connections: usize) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_enclave",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(CHILD_ENCLAVE, max_connections.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the child enclave");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix(CHILD_LISTENS).map(str::to_string))
+            .expect("the child enclave says where it listens")
+            .parse()
+            .expect("an address");
+        // The rest of its stderr is read and dropped, so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, addr }
+    }
+
+    /// Resident memory of the child process in KiB, from its `/proc/PID/status` (Linux).
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status (Linux)");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("a size in kB")
+    }
+}
+
+impl Drop for ChildEnclave {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
 fn many_sequential_and_concurrent_clients_get_their_own_answers_and_memory_stays_flat() {
     let m = model("lenet");
-    let h = enclave(
-        m.clone(),
-        EnclaveOptions {
-            max_connections: 8,
-            ..EnclaveOptions::default()
-        },
-    );
-    let addr = h.addr();
+    let server = ChildEnclave::start(8);
+    let addr = server.addr;
     let policy = VerifyPolicy::new(M, true);
     // Each client sends its own images and must get exactly their logits back.
     let round = |seed: u64| {
@@ -372,14 +447,16 @@ fn many_sequential_and_concurrent_clients_get_their_own_answers_and_memory_stays
     for seed in 0..3 {
         round(seed);
     }
-    let before = rss_kib();
+    let before = server.rss_kib();
     for seed in 3..13 {
         round(seed);
     }
-    // 200 more connections after warm-up: resident memory must not grow with them.
-    if let (Some(a), Some(b)) = (before, rss_kib()) {
-        assert!(b < a + 32 * 1024, "RSS grew from {a} KiB to {b} KiB");
-    }
+    // 200 more connections after warm-up: the server's resident memory must not grow with them.
+    let after = server.rss_kib();
+    assert!(
+        after < before + 32 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
 }
 
 #[test]

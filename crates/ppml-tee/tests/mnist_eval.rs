@@ -1,5 +1,6 @@
 //! `ppml eval --backend tee` in miniature: the shared evaluation loop over the MNIST test set,
-//! with the TEE backend's predictions compared with plain inference by the loop itself.
+//! with the TEE backend's predictions compared with plain inference by the loop itself. The
+//! committed weights and test set are required: a missing file fails the test.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,56 +9,59 @@
     reason = "test helpers fail loudly"
 )]
 
-use std::path::Path;
+use std::sync::OnceLock;
 
-use ppml_nn::idx::{default_data_dir, load_mnist, Split};
-use ppml_nn::{eval, io, zoo, Model};
+use ppml_nn::idx::{default_data_dir, load_mnist, Dataset, Split};
+use ppml_nn::{eval, io, zoo};
 use ppml_tee::{EnclaveOptions, TeeBackend};
 
-/// The committed trained weights if present, else PyTorch-style random weights.
-fn model(name: &str) -> Model {
-    let path = io::default_models_dir().join(format!("{name}.safetensors"));
-    if path.is_file() {
-        return io::load(&path).unwrap();
-    }
-    let mut m = zoo::architecture(name).unwrap();
-    zoo::init_weights(&mut m, 11);
-    m
+/// The MNIST test set, loaded once per test binary.
+fn test_set() -> &'static Dataset {
+    static TEST: OnceLock<Dataset> = OnceLock::new();
+    TEST.get_or_init(|| {
+        let dir = default_data_dir();
+        load_mnist(&dir, Split::Test)
+            .unwrap_or_else(|e| panic!("the MNIST test set in {}: {e}", dir.display()))
+    })
 }
 
-fn run(images: usize) {
-    let dir = default_data_dir();
-    if !Path::new(&dir).join("t10k-images-idx3-ubyte.gz").is_file() {
-        eprintln!("MNIST test set not found in {}: skipped", dir.display());
-        return;
-    }
-    let mut data = load_mnist(&dir, Split::Test).unwrap();
+/// The first `images` test images through `name` (its committed weights) under the TEE
+/// backend: every prediction agrees with plain inference.
+fn agrees_with_plain(name: &str, images: usize) {
+    let m = io::resolve(name, &io::default_models_dir()).expect("committed weights");
+    let mut data = test_set().clone();
     data.truncate(images);
-    for (name, _) in zoo::ZOO {
-        let m = model(name);
-        let mut backend = TeeBackend::in_process(EnclaveOptions::default());
-        let r = eval::evaluate(&mut backend, &m, &data, 100, &mut |_, _| {}).unwrap();
-        assert_eq!(r.agreement, Some(1.0), "{name}");
-        assert!(r.notes.iter().any(|n| n == "tee_mode=simulated"), "{name}");
-        assert!(r.notes.iter().any(|n| n == "attested=true"), "{name}");
-        eprintln!(
-            "{name}: n={} accuracy={:.4} agreement={:?} throughput={:.0} img/s setup={:.1} ms",
-            r.n,
-            r.accuracy,
-            r.agreement,
-            r.throughput_img_per_s,
-            r.setup_seconds * 1e3
-        );
-    }
+    let mut backend = TeeBackend::in_process(EnclaveOptions::default());
+    let r = eval::evaluate(&mut backend, &m, &data, 100, &mut |_, _| {}).unwrap();
+    assert_eq!(r.n, images, "{name}");
+    assert_eq!(r.agreement, Some(1.0), "{name}");
+    assert!(r.notes.iter().any(|n| n == "tee_mode=simulated"), "{name}");
+    assert!(r.notes.iter().any(|n| n == "attested=true"), "{name}");
+    eprintln!(
+        "{name}: n={} accuracy={:.4} agreement={:?} throughput={:.0} img/s setup={:.1} ms",
+        r.n,
+        r.accuracy,
+        r.agreement,
+        r.throughput_img_per_s,
+        r.setup_seconds * 1e3
+    );
 }
 
-#[test]
-fn every_zoo_model_agrees_with_plain_on_the_first_500_test_images() {
-    run(500);
+/// The first 500 test images through `name`.
+fn agrees_on_500(name: &str) {
+    agrees_with_plain(name, 500);
+}
+
+/// One test per zoo model:
+/// `agrees_with_plain_on_the_first_500_test_images::MODEL`.
+mod agrees_with_plain_on_the_first_500_test_images {
+    ppml_nn::per_zoo_model!(super::agrees_on_500);
 }
 
 #[test]
 #[ignore = "the full test set takes ~30 s on 2 cores; run with --ignored"]
 fn every_zoo_model_agrees_with_plain_on_the_full_test_set() {
-    run(10_000);
+    for (name, _) in zoo::ZOO {
+        agrees_with_plain(name, test_set().len());
+    }
 }

@@ -11,7 +11,15 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{he_certs, ppml, stderr, stdout, temp_path, write_pgm};
+use common::{he_certs, no_hang, ppml, stderr, stdout, temp_path, write_pgm};
+
+/// The clients' `--timeout`: how long they wait on any read or write.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The clients' `--timeout` argument.
+fn timeout_arg() -> String {
+    CLIENT_TIMEOUT.as_secs().to_string()
+}
 
 /// How a fake server treats its one connection.
 #[derive(Clone, Copy, Debug)]
@@ -40,10 +48,11 @@ fn fake_server(fault: Fault) -> (String, thread::JoinHandle<()>) {
                 let junk: Vec<u8> = (0..4096u32).map(|i| (i * 37 % 251) as u8).collect();
                 let _ = s.write_all(&junk);
                 let _ = s.flush();
-                // Keep the connection open: the client must fail on the content.
-                thread::sleep(Duration::from_secs(5));
+                // Keep the connection open past the client's timeout: the client must fail on
+                // the content.
+                thread::sleep(no_hang(CLIENT_TIMEOUT));
             }
-            Fault::Stall => hold(s, Duration::from_secs(30)),
+            Fault::Stall => hold(s, no_hang(CLIENT_TIMEOUT)),
         }
     });
     (addr, handle)
@@ -60,9 +69,12 @@ fn hold(mut s: TcpStream, limit: Duration) {
     }
 }
 
-/// A PGM of a blank 28x28 image.
-fn blank_pgm() -> String {
-    write_pgm(&temp_path("faults").with_extension("pgm"), &[0u8; 784])
+/// A PGM of a blank 28x28 image, in a file of its own for the test `tag`.
+fn blank_pgm(tag: &str) -> String {
+    write_pgm(
+        &temp_path(&format!("faults-{tag}")).with_extension("pgm"),
+        &[0u8; 784],
+    )
 }
 
 /// Runs `ppml args` to completion; its output and how long it took.
@@ -72,7 +84,9 @@ fn run(args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
-fn assert_clean_failure(what: &str, out: &Output, took: Duration, limit: Duration) {
+/// Checks that a client run failed with an error on stderr, nothing on stdout and within a
+/// deadline that only a hang could miss.
+fn assert_clean_failure(what: &str, out: &Output, took: Duration) {
     let stdout = stdout(out);
     let stderr = stderr(out);
     assert!(!out.status.success(), "{what}: exited successfully");
@@ -82,39 +96,43 @@ fn assert_clean_failure(what: &str, out: &Output, took: Duration, limit: Duratio
         "{what}: stderr {stderr:?}"
     );
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-    assert!(took < limit, "{what}: took {took:?}");
+    assert!(
+        took < no_hang(CLIENT_TIMEOUT),
+        "{what}: took {took:?} (timeout {CLIENT_TIMEOUT:?})"
+    );
 }
 
 /// Runs `client` (its arguments made from the fake server's address and an image) against a
-/// server with every fault.
-fn against_every_fault(client: &str, args: impl Fn(&str, &str) -> Vec<String>) {
-    let image = blank_pgm();
-    for fault in [Fault::Close, Fault::Garbage, Fault::Stall] {
-        let (addr, server) = fake_server(fault);
-        let args = args(&addr, &image);
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (out, took) = run(&argv);
-        let what = format!("{client} vs {fault:?}");
-        assert_clean_failure(&what, &out, took, Duration::from_secs(20));
-        drop(server);
-    }
+/// server with `fault`.
+fn against(fault: Fault, client: &str, args: impl Fn(&str, &str) -> Vec<String>) {
+    let image = blank_pgm(&format!("{client}-{fault:?}"));
+    let (addr, server) = fake_server(fault);
+    let args = args(&addr, &image);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, took) = run(&argv);
+    assert_clean_failure(&format!("{client} vs {fault:?}"), &out, took);
+    drop(server);
 }
 
-#[test]
-fn tee_client_fails_cleanly_on_a_faulty_enclave() {
-    against_every_fault("tee-client", |addr, image| {
+fn tee_client_against(fault: Fault) {
+    against(fault, "tee-client", |addr, image| {
         let m = "ab".repeat(32);
         let args = ["tee-client", "--enclave", addr, "--measurement", &m];
-        let rest = ["--allow-simulated", "--image", image, "--timeout", "2"];
+        let rest = [
+            "--allow-simulated",
+            "--image",
+            image,
+            "--timeout",
+            &timeout_arg(),
+        ];
         args.iter().chain(&rest).map(|s| s.to_string()).collect()
     });
 }
 
-#[test]
-fn he_client_fails_cleanly_on_a_faulty_server() {
-    let ca = he_certs("faults").join("ca.pem");
+fn he_client_against(fault: Fault) {
+    let ca = he_certs(&format!("faults-{fault:?}")).join("ca.pem");
     let ca = ca.to_str().expect("utf8");
-    against_every_fault("he-client", |addr, image| {
+    against(fault, "he-client", |addr, image| {
         [
             "he-client",
             "--server",
@@ -124,11 +142,41 @@ fn he_client_fails_cleanly_on_a_faulty_server() {
             "--image",
             image,
             "--timeout",
-            "2",
+            &timeout_arg(),
         ]
         .map(String::from)
         .to_vec()
     });
+}
+
+#[test]
+fn tee_client_fails_cleanly_when_the_enclave_closes() {
+    tee_client_against(Fault::Close);
+}
+
+#[test]
+fn tee_client_fails_cleanly_when_the_enclave_sends_garbage() {
+    tee_client_against(Fault::Garbage);
+}
+
+#[test]
+fn tee_client_fails_cleanly_when_the_enclave_stalls() {
+    tee_client_against(Fault::Stall);
+}
+
+#[test]
+fn he_client_fails_cleanly_when_the_server_closes() {
+    he_client_against(Fault::Close);
+}
+
+#[test]
+fn he_client_fails_cleanly_when_the_server_sends_garbage() {
+    he_client_against(Fault::Garbage);
+}
+
+#[test]
+fn he_client_fails_cleanly_when_the_server_stalls() {
+    he_client_against(Fault::Stall);
 }
 
 #[test]
@@ -145,7 +193,9 @@ fn tee_client_fails_cleanly_when_nothing_listens() {
         "--measurement",
         &"ab".repeat(32),
         "--image",
-        &blank_pgm(),
+        &blank_pgm("no-server"),
+        "--timeout",
+        &timeout_arg(),
     ]);
-    assert_clean_failure("tee-client, no server", &out, took, Duration::from_secs(20));
+    assert_clean_failure("tee-client, no server", &out, took);
 }

@@ -25,12 +25,12 @@ use ppml_nn::backend::Backend;
 use ppml_nn::{engine, Model, Tensor};
 use ppml_tls::{Connector, Trust};
 
-use common::{he_certs, he_server_identity, listen_addr, mnist, temp_path, Server, REPO};
+use common::{he_certs, he_server_identity, listen_addr, mnist, no_hang, temp_path, Server, REPO};
 
 /// A client waits at most this long on any read or write, queued or not.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// What only the load tests ask of a server process: its memory, and its exit on its own.
+/// What only the load tests ask of a server process: its memory.
 impl Server {
     /// Resident memory of the server process in KiB.
     fn rss_kib(&self) -> u64 {
@@ -51,18 +51,6 @@ impl Server {
             .nth(1)
             .and_then(|v| v.parse().ok())
             .expect("a size in kB")
-    }
-
-    /// Waits for the process to exit on its own; its status, or a failure after `limit`.
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.try_wait() {
-                return s;
-            }
-            assert!(t.elapsed() < limit, "server process did not stop");
-            thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 
@@ -130,14 +118,17 @@ struct HeServer {
     tls: Connector,
 }
 
+/// The idle timeout of the servers under load: longer than any session here takes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 fn he_server(max_sessions: usize) -> HeServer {
-    he_server_with(max_sessions, 300)
+    he_server_with(max_sessions, IDLE_TIMEOUT)
 }
 
-fn he_server_with(max_sessions: usize, idle_timeout_s: u64) -> HeServer {
-    let certs = he_certs(&format!("load-{max_sessions}-{idle_timeout_s}"));
+fn he_server_with(max_sessions: usize, idle_timeout: Duration) -> HeServer {
+    let idle = idle_timeout.as_secs().to_string();
+    let certs = he_certs(&format!("load-{max_sessions}-{idle}"));
     let n = max_sessions.to_string();
-    let idle = idle_timeout_s.to_string();
     let mut args = vec![
         "he-server",
         "--model",
@@ -207,6 +198,8 @@ fn he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest() 
         let (addr, tls, m, want) = (addr.clone(), tls.clone(), m.clone(), want.clone());
         thread::spawn(move || he_session(&addr, &tls, &m, &[2], &want))
     };
+    // A window for a wrong server to serve it: a right one never does while both are held,
+    // however slow the machine, so this pause cannot make the check flake.
     thread::sleep(Duration::from_secs(2));
     assert!(
         !third.is_finished(),
@@ -225,19 +218,26 @@ fn a_silent_client_loses_its_session_after_the_idle_timeout() {
     let want = plain_logits(&m, &[0], 0.0);
     // 5 s: the talking client below is silent too while it generates its keys, which takes
     // well under a second on an idle machine but longer on a loaded one.
-    let server = he_server_with(1, 5);
+    let idle_timeout = Duration::from_secs(5);
+    let server = he_server_with(1, idle_timeout);
     // Takes the only session and says nothing, not even a TLS hello: the server must close it
-    // after about 5 s.
+    // after about 5 s. The read gives up long after that: its timeout is a hang, not a close.
     let mut silent = std::net::TcpStream::connect(&server.addr).expect("connect");
     silent
-        .set_read_timeout(Some(Duration::from_secs(40)))
+        .set_read_timeout(Some(no_hang(idle_timeout)))
         .expect("timeout");
     let t = Instant::now();
     let mut buf = [0u8; 64];
-    let closed = matches!(std::io::Read::read(&mut silent, &mut buf), Ok(0) | Err(_));
+    let closed = match std::io::Read::read(&mut silent, &mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
     assert!(
-        closed && t.elapsed() < Duration::from_secs(20),
-        "held for {:?}",
+        closed,
+        "held for {:?} (idle timeout {idle_timeout:?})",
         t.elapsed()
     );
     // The place is free again for a client that talks.
@@ -285,19 +285,22 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
     for r in 0..3 {
         let spans = round(sessions + 1, 3 + r);
         served += spans.len();
-        // Sessions overlapping at each session's start, as the clients saw them.
+        // Sessions overlapping at each session's start, as the clients saw them: a client's
+        // span lies within the server's session, so the count never exceeds the server's.
         for &(s, _) in &spans {
             let open = spans.iter().filter(|&&(a, b)| a <= s && s < b).count();
             most_at_once = most_at_once.max(open);
         }
     }
     let after = server.process.peak_rss_kib();
-    let took = start.elapsed();
     eprintln!(
-        "he-server load: {served} sessions in {took:.1?}; peak RSS {warm} KiB after warm-up, \
-         {after} KiB at the end; at most {most_at_once} sessions at once"
+        "he-server load: {served} sessions in {:.1?}; peak RSS {warm} KiB after warm-up, \
+         {after} KiB at the end; at most {most_at_once} sessions at once",
+        start.elapsed()
     );
-    assert!(most_at_once >= 2, "no two sessions ran at once");
+    // That sessions do run side by side is checked without timing by
+    // `he_server_serves_sessions_concurrently_up_to_its_bound_and_queues_the_rest`; how many
+    // overlapped here depends on the scheduler, only the bound does not.
     assert!(
         most_at_once <= sessions,
         "{most_at_once} sessions at once (bound {sessions})"
@@ -310,10 +313,14 @@ fn he_server_under_load_answers_every_client_its_own_logits_and_memory_stays_fla
         "peak RSS grew from {warm} KiB to {after} KiB over {} sessions",
         served - 2 * (sessions + 1)
     );
-    assert!(took < Duration::from_secs(300), "took {took:?}");
 }
 
 // --- ppml party: one deployment, many clients ------------------------------------------------
+
+/// How long a party waits for a peer's message (the deployment's `timeout_ms`).
+const PARTY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a party keeps trying to reach its peers (the deployment's `connect_timeout_ms`).
+const PARTY_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Certificates and a `parties.toml` for mpc3 on free loopback ports, in a fresh directory.
 fn mpc3_deployment() -> PathBuf {
@@ -324,9 +331,11 @@ fn mpc3_deployment() -> PathBuf {
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
-    let mut t =
-        "protocol = \"mpc3\"\ntimeout_ms = 20000\nconnect_timeout_ms = 30000\nca = \"ca.pem\"\n"
-            .to_string();
+    let mut t = format!(
+        "protocol = \"mpc3\"\ntimeout_ms = {}\nconnect_timeout_ms = {}\nca = \"ca.pem\"\n",
+        PARTY_TIMEOUT.as_millis(),
+        PARTY_CONNECT_TIMEOUT.as_millis()
+    );
     for i in 0..3 {
         t += &format!(
             "[[party]]\naddress = \"127.0.0.1:{}\"\ncert = \"party-{i}.pem\"\nkey = \"party-{i}.key\"\n",
@@ -346,7 +355,10 @@ fn wait_ready(files: &[PathBuf], parties: &mut [Server]) {
         for p in parties.iter_mut() {
             assert!(p.try_wait().is_none(), "a party exited before it was ready");
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "parties not ready");
+        assert!(
+            t.elapsed() < no_hang(PARTY_CONNECT_TIMEOUT),
+            "parties not ready"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -456,7 +468,7 @@ fn mpc_parties_serve_many_clients_at_once_with_their_own_answers_and_flat_memory
         assert!(status.success());
     }
     for p in &mut parties {
-        let status = p.wait(Duration::from_secs(30));
+        let status = p.wait(no_hang(PARTY_TIMEOUT));
         assert!(status.success(), "a party failed: {status}");
     }
     assert!(

@@ -5,6 +5,8 @@
     reason = "test helpers shared by several test binaries"
 )]
 
+pub mod noise;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -102,7 +102,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn receiver_gets_the_chosen_key_only() -> Result<()> {
+    fn receiver_gets_the_chosen_key_and_not_the_other() -> Result<()> {
         let (mut a, mut b) = memory_pair(Duration::from_secs(10));
         let choices: Vec<bool> = (0..16).map(|i| i % 3 == 1).collect();
         let c2 = choices.clone();

@@ -219,7 +219,17 @@ mod tests {
         }
         let ones = c1.iter().filter(|&&c| c).count();
         assert!((100..200).contains(&ones), "{ones} of 300 choices set");
-        assert_ne!(p1[0], p2[0]);
+        // Fresh: no message of the second extension repeats one of the first.
+        let first: std::collections::HashSet<u128> = p1.iter().flatten().copied().collect();
+        assert_eq!(
+            first.len(),
+            2 * p1.len(),
+            "a message repeats within an extension"
+        );
+        assert!(
+            p2.iter().flatten().all(|m| !first.contains(m)),
+            "the second extension repeats a message of the first"
+        );
         Ok(())
     }
 }

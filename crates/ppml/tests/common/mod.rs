@@ -11,8 +11,19 @@ use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use ppml_nn::idx::{load_mnist, Dataset, Split};
+
+/// How many times a configured timeout a test waits before it calls a step hung. Generous on
+/// purpose: the deadline catches a hang (a step that would never end), never slowness, so a
+/// loaded machine cannot trip it; speed is measured by the benchmarks.
+pub const NO_HANG_FACTOR: u32 = 5;
+
+/// The deadline for a step bounded by `timeout`: [`NO_HANG_FACTOR`] times it.
+pub fn no_hang(timeout: Duration) -> Duration {
+    timeout * NO_HANG_FACTOR
+}
 
 /// The repository root: `ppml` runs there, as a user would after cloning.
 pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -140,6 +151,18 @@ impl Server {
     /// The exit status if the process has exited, without waiting.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("wait")
+    }
+
+    /// Waits for the process to exit on its own; its status, or a failure after `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.try_wait() {
+                return s;
+            }
+            assert!(t.elapsed() < limit, "server process did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
