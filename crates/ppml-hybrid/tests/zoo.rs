@@ -3,22 +3,8 @@
 
 use ppml_hybrid::HybridBackend;
 use ppml_nn::backend::Backend;
-use ppml_nn::{engine, zoo, Tensor};
-
-/// Deterministic inputs that look like normalised MNIST digits (mostly background, some ink).
-fn images(n: usize, seed: usize) -> Tensor {
-    let data = (0..n * 784)
-        .map(|i| {
-            let h = (i * 2_654_435_761 + seed * 97) % 1000;
-            if h < 700 {
-                -0.4242
-            } else {
-                (h as f32 / 1000.0) * 2.8 - 0.4242
-            }
-        })
-        .collect();
-    Tensor::new(vec![n, 1, 28, 28], data).expect("shape")
-}
+use ppml_nn::testing::{assert_agrees_with_plain, max_abs_diff, synthetic_digits};
+use ppml_nn::{engine, zoo};
 
 fn check(name: &str, n: usize) {
     let mut model = zoo::architecture(name).expect("zoo");
@@ -26,45 +12,17 @@ fn check(name: &str, n: usize) {
     // The OTs of one query of `n` images are made at setup.
     let mut backend = HybridBackend::new().with_pool(n, 1);
     backend.setup(&model).expect("setup");
-    let x = images(n, name.len());
+    let x = synthetic_digits(n, name.len());
     let want = engine::forward(&model, &x).expect("plain");
     let (got, stats) = backend.infer(&x).expect("infer");
-    assert_eq!(got.shape(), want.shape());
-    let scale = want
-        .data()
-        .iter()
-        .fold(0f32, |m, v| m.max(v.abs()))
-        .max(1.0);
-    let err = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    // Fixed point with 16 fractional bits: a few ulps per layer, amplified by the weights.
-    assert!(
-        err < 2e-3 * scale,
-        "{name}: max error {err} (scale {scale})"
-    );
-    for (i, (g, w)) in got.argmax_rows().iter().zip(want.argmax_rows()).enumerate() {
-        if *g != w {
-            let row = want.item(i);
-            assert!(
-                (row[*g] - row[w]).abs() <= 2.0 * err,
-                "{name}: image {i} disagrees"
-            );
-        }
-    }
+    let (_, scale) = assert_agrees_with_plain(name, &got, &want);
     // The first query found its OTs made ahead: their cost is reported apart.
     assert!(stats.bytes_sent > 0 && stats.rounds > 0 && stats.client_bytes == stats.bytes_sent);
     assert!(!stats.offline_on_demand && stats.offline_time.as_secs_f64() > 0.0);
     assert!(stats.offline_bytes > 0);
     // The second makes its own while it runs: same online messages, plus the offline ones.
     let (again, on_demand) = backend.infer(&x).expect("infer");
-    let drift = again
-        .data()
-        .iter()
-        .zip(got.data())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let drift = max_abs_diff(&again, &got);
     assert!(drift < 2e-3 * scale, "{name}: second query off by {drift}");
     assert!(on_demand.offline_on_demand && on_demand.offline_bytes == 0);
     assert_eq!(

@@ -3,58 +3,17 @@
 
 use ppml_mpc::{Comparison, MpcBackend, MpcConfig, MpcError, Protocol};
 use ppml_nn::backend::Backend;
+use ppml_nn::testing::{assert_agrees_with_plain, synthetic_digits};
 use ppml_nn::{engine, zoo, Tensor};
-
-/// Deterministic inputs that look like normalised MNIST digits (mostly background, some ink).
-fn images(n: usize, seed: usize) -> Tensor {
-    let data = (0..n * 784)
-        .map(|i| {
-            let h = (i * 2_654_435_761 + seed * 97) % 1000;
-            if h < 700 {
-                -0.4242
-            } else {
-                (h as f32 / 1000.0) * 2.8 - 0.4242
-            }
-        })
-        .collect();
-    Tensor::new(vec![n, 1, 28, 28], data).expect("shape")
-}
 
 fn check(backend: &mut dyn Backend, name: &str, n: usize) {
     let mut model = zoo::architecture(name).expect("zoo");
     zoo::init_weights(&mut model, 3);
     backend.setup(&model).expect("setup");
-    let x = images(n, name.len());
+    let x = synthetic_digits(n, name.len());
     let want = engine::forward(&model, &x).expect("plain");
     let (got, stats) = backend.infer(&x).expect("infer");
-    assert_eq!(got.shape(), want.shape());
-    let scale = want
-        .data()
-        .iter()
-        .fold(0f32, |m, v| m.max(v.abs()))
-        .max(1.0);
-    let err = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    // Fixed point with 16 fractional bits: a few ulps per layer, amplified by the weights.
-    assert!(
-        err < 2e-3 * scale,
-        "{} {name}: max error {err} (scale {scale})",
-        backend.name()
-    );
-    // Predictions agree unless the top two plain logits are closer than the error.
-    for (i, (g, w)) in got.argmax_rows().iter().zip(want.argmax_rows()).enumerate() {
-        if *g != w {
-            let row = want.item(i);
-            assert!(
-                (row[*g] - row[w]).abs() <= 2.0 * err,
-                "{} {name}: image {i} disagrees",
-                backend.name()
-            );
-        }
-    }
+    assert_agrees_with_plain(&format!("{} {name}", backend.name()), &got, &want);
     assert!(stats.bytes_sent > 0 && stats.rounds > 0);
 }
 
@@ -147,7 +106,7 @@ fn material_made_ahead(protocol: Protocol, comparison: Comparison) {
     // Five one-image queries: the pool of two is refilled in the background; a batch of two
     // makes its material online.
     for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {
-        let x = images(n, k);
+        let x = synthetic_digits(n, k);
         let want = engine::forward(&model, &x).expect("plain");
         let (got, stats) = b.infer(&x).expect("infer");
         assert_eq!(
@@ -189,7 +148,7 @@ fn mpc3_fss_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
 #[test]
 fn misuse_is_reported_not_panicked() {
     let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
-    assert!(b.infer(&images(1, 0)).is_err());
+    assert!(b.infer(&synthetic_digits(1, 0)).is_err());
     let mut model = zoo::architecture("mlp").expect("zoo");
     zoo::init_weights(&mut model, 1);
     b.setup(&model).expect("setup");

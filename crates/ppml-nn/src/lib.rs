@@ -8,7 +8,9 @@
 //! - [`engine`]: the f32 reference engine (plain inference);
 //! - [`backend`]: the [`backend::Backend`] trait that ties backends to the CLI and benchmark, and
 //!   [`backend::PlainBackend`];
-//! - [`eval`]: the one evaluation loop that measures every backend alike.
+//! - [`eval`]: the one evaluation loop that measures every backend alike;
+//! - [`testing`]: deterministic inputs and the one "agrees with plain" check of the backends'
+//!   tests.
 
 pub mod backend;
 pub mod engine;
@@ -19,6 +21,7 @@ pub mod image;
 pub mod io;
 pub mod model;
 pub mod tensor;
+pub mod testing;
 pub mod zoo;
 
 pub use error::{NnError, Result};
