@@ -3,6 +3,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::*;
 use crate::model::Normalization;
+use crate::model::{Conv2d, Linear, Pool2d};
 
 fn model(layers: Vec<Layer>, input: [usize; 3]) -> Model {
     Model {
