@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     b.infer(&x)?;
                 }
                 let ms = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
-                if b.name() == "plain" {
+                if b.is_plain() {
                     plain_ms = ms;
                 }
                 let err = y
