@@ -251,7 +251,7 @@ mod tests {
             let rows = predicted.len() - self.rows_missing;
             let mut logits = Tensor::zeros(vec![rows, 10]);
             for (row, &p) in predicted.iter().take(rows).enumerate() {
-                let label = if self.seen % self.every == 0 {
+                let label = if self.seen.is_multiple_of(self.every) {
                     (p + 1) % 10
                 } else {
                     p
