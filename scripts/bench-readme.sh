@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build -q --release --workspace --all-targets
 target/release/ppml bench --out out/bench "$@" > /dev/null
 mkdir -p docs/bench
-cp out/bench/slowdown.svg out/bench/accuracy.svg out/bench/results.json docs/bench/
+cp out/bench/*.svg out/bench/results.json docs/bench/
 python3 - <<'PY'
 import re
 readme = open("README.md").read()

@@ -55,6 +55,7 @@ __all__ = [
     "ModelError",
     "PeerError",
     "ProtocolError",
+    "SetupFacts",
     "SetupReport",
     "ZooEntry",
     "backend",
@@ -85,12 +86,34 @@ class ZooEntry:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetupFacts:
+    """What a backend's setup chose, typed; each backend fills what applies to it (plain: none)."""
+
+    mode: Optional[str]
+    """he: ``latency``, ``throughput`` or ``auto`` (latency for one image, throughput for more)."""
+    isolation: Optional[str]
+    """tee: the label of the verified evidence, e.g. ``simulated (no hardware isolation)``."""
+    ring_degree: Optional[int]
+    """he, hybrid: the degree N of the lattice encryption's ring."""
+    latency_input_ciphertexts: Optional[int]
+    """he: ciphertexts encrypting one image in latency mode."""
+    throughput_input_ciphertexts: Optional[int]
+    """he: ciphertexts encrypting one batch in throughput mode."""
+    comparison: Optional[str]
+    """mpc2, mpc3: ``bit-decomposition`` or ``fss``."""
+    fractional_bits: Optional[int]
+    """mpc2, mpc3: fractional bits of the fixed-point encoding."""
+
+
+@dataclasses.dataclass(frozen=True)
 class SetupReport:
     """What a backend's one-time setup cost (keys, dealer material, attestation)."""
 
     seconds: float
     bytes_sent: int
+    facts: SetupFacts
     notes: List[str]
+    """The same facts and more, for people (not to be parsed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +151,8 @@ class EvalReport:
     """Seconds spent making that material."""
     on_demand_calls: int
     """Calls that found no material made ahead and made it while the client waited."""
+    facts: SetupFacts
+    """What the backend's setup chose (mode, isolation, ring degree, comparison, ...)."""
     notes: List[str]
 
     def to_dict(self) -> Dict[str, Any]:
@@ -141,6 +166,7 @@ class EvalReport:
     def _from_json(cls, text: str) -> "EvalReport":
         d = json.loads(text)
         d.setdefault("agreement", None)
+        d["facts"] = SetupFacts(**d["facts"])
         return cls(**d)
 
 
@@ -199,8 +225,8 @@ class Backend:
 
     def setup(self, model: Model) -> SetupReport:
         """One-time work for ``model``, reported apart from inference."""
-        seconds, bytes_sent, notes = self._inner.setup(model)
-        return SetupReport(seconds, bytes_sent, notes)
+        seconds, bytes_sent, facts, notes = self._inner.setup(model)
+        return SetupReport(seconds, bytes_sent, SetupFacts(**json.loads(facts)), notes)
 
     def infer(self, images: np.ndarray) -> Tuple[np.ndarray, CallStats]:
         """Classifies ``images`` end to end: ``(logits float32 [n, classes], stats)``.

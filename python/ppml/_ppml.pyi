@@ -58,8 +58,8 @@ class Backend:
     ) -> None: ...
     @property
     def name(self) -> str: ...
-    def setup(self, model: Model) -> Tuple[float, int, List[str]]:
-        """``(seconds, bytes_sent, notes)``."""
+    def setup(self, model: Model) -> Tuple[float, int, str, List[str]]:
+        """``(seconds, bytes_sent, facts as a JSON object, notes)``."""
     def infer(self, images: npt.ArrayLike) -> Tuple[npt.NDArray[np.float32], int, int]:
         """``(logits, bytes_sent, rounds)``."""
     def evaluate(

@@ -201,8 +201,8 @@ impl PyBackend {
     }
 
     /// One-time work for `model` (keys, dealer material, attestation), reported apart from
-    /// inference: `(seconds, bytes_sent, notes)`.
-    fn setup(&self, py: Python<'_>, model: &PyModel) -> PyResult<(f64, u64, Vec<String>)> {
+    /// inference: `(seconds, bytes_sent, facts as a JSON object, notes)`.
+    fn setup(&self, py: Python<'_>, model: &PyModel) -> PyResult<(f64, u64, String, Vec<String>)> {
         let m = Arc::clone(&model.model);
         let report = self.worker.run(py, None, move |backend, _| {
             let t = Instant::now();
@@ -213,7 +213,9 @@ impl PyBackend {
         })??;
         self.set_model(&model.model)?;
         let (seconds, r) = report;
-        Ok((seconds, r.bytes_sent, r.notes))
+        let facts = serde_json::to_string(&r.facts)
+            .map_err(|e| Failure::new(Kind::Backend, format!("setup facts: {e}")))?;
+        Ok((seconds, r.bytes_sent, facts, r.notes))
     }
 
     /// Classifies `images` end to end (the client's encryption or sharing and decryption

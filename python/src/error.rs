@@ -179,6 +179,8 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Kind {
             BenchError::Backend { source, .. } => classify(source.as_ref()),
             BenchError::Write { .. } => Kind::File,
             BenchError::Config(_) => Kind::Input,
+            // Drawing a chart fails only on a bug of ours, never on the caller's input.
+            BenchError::Chart(_) => Kind::Backend,
         };
     }
     if err.downcast_ref::<std::io::Error>().is_some() {

@@ -59,6 +59,7 @@ impl Backend for HeRemote {
         let report = SetupReport {
             seconds: t.elapsed().as_secs_f64(),
             bytes_sent: client.setup_bytes(),
+            facts: client.facts(),
             notes: vec![format!("client of the he-server at {}", self.addr)],
         };
         self.client = Some(client);

@@ -54,6 +54,8 @@ def test_setup_report_and_float_inputs(cnn, test_set):
     b = ppml.backend("mpc2")
     setup = b.setup(cnn)
     assert setup.seconds >= 0 and isinstance(setup.notes, list)
+    assert setup.facts.comparison == "bit-decomposition" and setup.facts.fractional_bits == 16
+    assert setup.facts.mode is None and setup.facts.ring_degree is None
     x = test_set.images[:64]
     plain = cnn.predict(x)
     for images in (x, normalise(x)):
@@ -72,8 +74,10 @@ def test_evaluate_defaults_and_progress(cnn):
     assert set(report.to_dict()) == {
         "model", "backend", "n", "batch", "accuracy", "seconds", "latency_ms", "latency_p95_ms",
         "throughput_img_per_s", "setup_seconds", "setup_bytes", "bytes_sent", "rounds",
-        "client_bytes", "offline_bytes", "offline_seconds", "on_demand_calls", "notes",
+        "client_bytes", "offline_bytes", "offline_seconds", "on_demand_calls", "facts", "notes",
     }
+    # Plain chooses nothing: every fact is absent (null in the JSON).
+    assert set(report.to_dict()["facts"].values()) == {None}
 
 
 def test_bench_rows():
@@ -151,6 +155,7 @@ def test_client_of_a_running_he_server(cnn, test_set):
             b.infer(test_set.images[:1])
         setup = b.setup(cnn)
         assert setup.bytes_sent > 0 and addr in setup.notes[0]
+        assert setup.facts.mode == "auto" and setup.facts.ring_degree >= 4096
         x = test_set.images[:20]
         logits, stats = b.infer(x)
         assert np.mean(logits.argmax(1) == cnn.predict(x).argmax(1)) >= 0.95

@@ -19,7 +19,7 @@ use ppml_mpc::{Comparison, MpcBackend, PartiesConfig, Protocol};
 use ppml_nn::eval::{self, EvalReport};
 use ppml_nn::idx::Dataset;
 use ppml_nn::Model;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::BenchError;
 
@@ -37,7 +37,7 @@ pub struct DeployedConfig {
 }
 
 /// One model under one protocol over one link profile.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeployedResult {
     /// The model.
     pub model: String,

@@ -26,6 +26,9 @@ pub enum BenchError {
         /// The error.
         source: std::io::Error,
     },
+    /// A chart could not be drawn.
+    #[error("drawing a chart: {0}")]
+    Chart(String),
     /// A bad configuration.
     #[error("{0}")]
     Config(String),

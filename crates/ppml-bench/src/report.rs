@@ -1,21 +1,37 @@
-//! The report's forms: a Markdown table, JSON, CSV and SVG charts.
+//! The report's forms: a Markdown table, JSON, CSV, and the [`charts`](crate::charts).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::{BenchError, PairResult, Report};
+use ppml_nn::backend::SetupFacts;
 
-/// The mode a backend reported in its setup notes (`tee_label=...` or `mode=...`).
-fn mode(r: &PairResult) -> Option<&str> {
-    r.latency
-        .as_ref()
-        .or(r.throughput.as_ref())?
-        .notes
-        .iter()
-        .find_map(|n| {
-            n.strip_prefix("tee_label=")
-                .or_else(|| n.strip_prefix("mode="))
-        })
+use crate::{charts, BenchError, PairResult, Report};
+
+/// What a setup chose that changes what the figures mean, in words: the mode, the isolation,
+/// the comparison ("" when it says none of these, as plain's).
+fn describe(facts: &SetupFacts) -> String {
+    [
+        facts.mode.as_ref().map(|m| format!("{m} mode")),
+        facts.isolation.clone(),
+        facts.comparison.as_ref().map(|c| format!("{c} comparison")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// [`describe`] for the pair's latency and throughput runs, each description once (HE runs
+/// them in different modes).
+fn setup_chose(r: &PairResult) -> Option<String> {
+    let mut said: Vec<String> = Vec::new();
+    for run in [&r.latency, &r.throughput].into_iter().flatten() {
+        let d = describe(&run.facts);
+        if !d.is_empty() && !said.contains(&d) {
+            said.push(d);
+        }
+    }
+    (!said.is_empty()).then(|| said.join(" / "))
 }
 
 /// One row's cells, in the column order of [`COLUMNS`].
@@ -27,7 +43,7 @@ fn cells(r: &PairResult) -> Vec<String> {
     vec![
         r.model.clone(),
         r.backend.clone(),
-        match (&r.skipped, mode(r)) {
+        match (&r.skipped, setup_chose(r)) {
             (Some(why), _) => format!("not run: {why}"),
             (None, Some(m)) => format!("{}, {m}", r.model_run),
             (None, None) if r.model_run != r.model => r.model_run.clone(),
@@ -188,140 +204,8 @@ pub fn csv(report: &Report) -> String {
     s
 }
 
-/// A grouped bar chart: one group per model, one bar per backend.
-fn grouped_bars(title: &str, y_label: &str, rows: &[(String, String, f64)], log: bool) -> String {
-    let mut groups: Vec<&str> = Vec::new();
-    let mut series: Vec<&str> = Vec::new();
-    for (g, s, _) in rows {
-        if !groups.contains(&g.as_str()) {
-            groups.push(g);
-        }
-        if !series.contains(&s.as_str()) {
-            series.push(s);
-        }
-    }
-    let (w, h, left, top, bottom) = (760.0, 420.0, 70.0, 40.0, 70.0);
-    let plot_h = h - top - bottom;
-    let values: Vec<f64> = rows.iter().map(|r| r.2).filter(|v| *v > 0.0).collect();
-    let max = values.iter().copied().fold(f64::MIN, f64::max).max(1e-9);
-    let (lo, hi) = if log {
-        let min = values.iter().copied().fold(f64::MAX, f64::min).min(1.0);
-        (
-            min.log10().floor(),
-            max.log10().ceil().max(min.log10().floor() + 1.0),
-        )
-    } else {
-        (0.0, max * 1.05)
-    };
-    let y = |v: f64| {
-        let t = if log { v.max(1e-12).log10() } else { v };
-        top + plot_h * (1.0 - ((t - lo) / (hi - lo)).clamp(0.0, 1.0))
-    };
-    let palette = [
-        "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860",
-    ];
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" \
-         fill=\"white\"/>\n<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
-        w / 2.0
-    );
-    // Axis ticks.
-    let ticks: Vec<f64> = if log {
-        (lo as i32..=hi as i32).map(|e| 10f64.powi(e)).collect()
-    } else {
-        (0..=5).map(|i| hi * f64::from(i) / 5.0).collect()
-    };
-    for t in ticks {
-        let ty = y(t);
-        let label = if log {
-            format!("{t}")
-        } else {
-            format!("{t:.2}")
-        };
-        let _ = writeln!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
-            w - 10.0,
-            left - 5.0,
-            ty + 4.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        "<text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">{y_label}</text>",
-        top + plot_h / 2.0
-    );
-    let group_w = (w - left - 20.0) / groups.len().max(1) as f64;
-    let bar_w = group_w * 0.8 / series.len().max(1) as f64;
-    for (gi, g) in groups.iter().enumerate() {
-        let gx = left + group_w * gi as f64 + group_w * 0.1;
-        for (si, ser) in series.iter().enumerate() {
-            if let Some((_, _, v)) = rows.iter().find(|r| r.0 == *g && r.1 == *ser) {
-                let (x, top_y) = (gx + bar_w * si as f64, y(*v));
-                let _ = writeln!(
-                    s,
-                    "<rect x=\"{x:.1}\" y=\"{top_y:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
-                     fill=\"{}\"><title>{g} {ser}: {v:.4}</title></rect>",
-                    bar_w * 0.9,
-                    (top + plot_h - top_y).max(0.0),
-                    palette[si % palette.len()]
-                );
-            }
-        }
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{g}</text>",
-            gx + group_w * 0.4,
-            top + plot_h + 18.0
-        );
-    }
-    for (si, ser) in series.iter().enumerate() {
-        let lx = left + 110.0 * si as f64;
-        let ly = h - 22.0;
-        let _ = writeln!(
-            s,
-            "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{}\"/>\
-             <text x=\"{}\" y=\"{ly}\">{ser}</text>",
-            ly - 10.0,
-            palette[si % palette.len()],
-            lx + 16.0
-        );
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-/// Chart of latency slowdown against plain, log scale.
-pub fn slowdown_svg(report: &Report) -> String {
-    let rows: Vec<_> = report
-        .results
-        .iter()
-        .filter_map(|r| Some((r.model.clone(), r.backend.clone(), r.latency_slowdown?)))
-        .collect();
-    grouped_bars(
-        "Single-image latency relative to plain inference (log scale)",
-        "slowdown (x plain)",
-        &rows,
-        true,
-    )
-}
-
-/// Chart of accuracy per backend and model.
-pub fn accuracy_svg(report: &Report) -> String {
-    let rows: Vec<_> = report
-        .results
-        .iter()
-        .filter_map(|r| {
-            let acc = r.throughput.as_ref()?.accuracy;
-            Some((r.model.clone(), r.backend.clone(), acc))
-        })
-        .collect();
-    grouped_bars("Test accuracy per backend", "accuracy", &rows, false)
-}
-
-/// Writes `results.json`, `results.csv`, `report.md`, `slowdown.svg` and `accuracy.svg` to `dir`.
+/// Writes `results.json`, `results.csv`, `report.md` and the [`charts::all`] (`slowdown.svg`,
+/// `accuracy.svg`, `throughput.svg`, `communication.svg`) to `dir`.
 pub fn write_all(report: &Report, dir: &Path) -> Result<(), BenchError> {
     let write = |name: &str, body: String| {
         let path = dir.join(name);
@@ -336,6 +220,138 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<(), BenchError> {
     write("results.json", json)?;
     write("results.csv", csv(report))?;
     write("report.md", markdown(report))?;
-    write("slowdown.svg", slowdown_svg(report))?;
-    write("accuracy.svg", accuracy_svg(report))
+    for (name, svg) in charts::all(report)? {
+        write(name, svg)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn row<'a>(table: &'a str, model: &str, backend: &str) -> Vec<&'a str> {
+        let prefix = format!("| {model} | {backend} |");
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no row {prefix} in\n{table}"));
+        line.trim_matches('|').split(" | ").map(str::trim).collect()
+    }
+
+    #[test]
+    fn run_as_says_what_the_setup_chose_from_its_typed_facts() {
+        let md = markdown(&fixtures::report());
+        assert_eq!(row(&md, "cnn", "plain")[2], "as is");
+        assert_eq!(
+            row(&md, "cnn", "tee")[2],
+            "cnn, simulated (no hardware isolation)"
+        );
+        assert_eq!(row(&md, "cnn", "mpc2")[2], "cnn, fss comparison");
+        assert_eq!(
+            row(&md, "mlp", "he")[2],
+            "mlp-sq, throughput mode; no latency: no latency mode"
+        );
+        assert_eq!(row(&md, "mlp", "hybrid")[2], "not run: not in this build");
+    }
+
+    #[test]
+    fn each_mode_of_a_pair_is_named_once() {
+        let mut r = fixtures::report().results.swap_remove(4);
+        let mut latency = r.throughput.clone().expect("he ran");
+        latency.facts.mode = Some("latency".into());
+        r.latency = Some(latency);
+        assert_eq!(
+            setup_chose(&r).as_deref(),
+            Some("latency mode / throughput mode")
+        );
+        r.latency = r.throughput.clone();
+        assert_eq!(setup_chose(&r).as_deref(), Some("throughput mode"));
+        let all = SetupFacts {
+            mode: Some("auto".into()),
+            isolation: Some("sgx (DCAP quote)".into()),
+            comparison: Some("fss".into()),
+            ring_degree: Some(8192),
+            ..SetupFacts::default()
+        };
+        // The ring degree changes no figure's meaning: it stays in the JSON.
+        assert_eq!(
+            describe(&all),
+            "auto mode, sgx (DCAP quote), fss comparison"
+        );
+        assert_eq!(describe(&SetupFacts::default()), "");
+    }
+
+    #[test]
+    fn table_cells_are_derived_from_the_measurements() {
+        let md = markdown(&fixtures::report());
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        // Header, separator and one row per pair, each with every column.
+        assert_eq!(lines.len(), 2 + 6);
+        assert_eq!(lines[1].matches("---|").count(), COLUMNS.len());
+        for l in lines.iter().filter(|l| !l.starts_with("|---")) {
+            assert_eq!(l.matches(" | ").count() + 1, COLUMNS.len(), "{l}");
+        }
+        let mpc2 = row(&md, "cnn", "mpc2");
+        let cell = |name: &str| mpc2[COLUMNS.iter().position(|c| *c == name).expect(name)];
+        assert_eq!(cell("accuracy"), "97.00%");
+        assert_eq!(cell("agreement"), "99.00%");
+        assert_eq!(cell("latency vs plain"), "500.0");
+        assert_eq!(cell("throughput vs plain"), "100.0");
+        // 30 MB over 10 single-image calls, 40 rounds over 10 images.
+        assert_eq!(cell("MB/image"), "3.000");
+        assert_eq!(cell("rounds/image"), "4");
+        let he = row(&md, "mlp", "he");
+        assert_eq!(
+            he[COLUMNS
+                .iter()
+                .position(|c| *c == "latency ms (median)")
+                .expect("col")],
+            "-"
+        );
+        assert!(md.contains("Commit: 0123abc."), "{md}");
+    }
+
+    #[test]
+    fn csv_quotes_cells_with_commas() {
+        let csv = csv(&fixtures::report());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 6);
+        assert!(lines[0].starts_with("model,backend,run as,"));
+        assert!(
+            lines[2].starts_with("cnn,tee,\"cnn, simulated (no hardware isolation)\","),
+            "{}",
+            lines[2]
+        );
+    }
+
+    #[test]
+    fn files_are_written_with_typed_facts_in_the_json() {
+        let dir = std::env::temp_dir().join(format!("ppml-bench-report-{}", std::process::id()));
+        write_all(&fixtures::report(), &dir).expect("write");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("json"))
+                .expect("valid JSON");
+        let tee = &json["results"][1];
+        assert_eq!(tee["backend"], "tee");
+        assert_eq!(
+            tee["latency"]["facts"]["isolation"],
+            "simulated (no hardware isolation)"
+        );
+        assert_eq!(tee["latency"]["facts"]["mode"], serde_json::Value::Null);
+        assert_eq!(
+            json["results"][4]["throughput"]["facts"]["ring_degree"],
+            8192
+        );
+        for chart in ["slowdown", "accuracy", "throughput", "communication"] {
+            let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).expect(chart);
+            assert!(
+                svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+                "{chart}"
+            );
+        }
+        assert!(dir.join("results.csv").is_file() && dir.join("report.md").is_file());
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ppml_nn::eval::{self, EvalReport};
 use ppml_nn::idx::Dataset;
 use ppml_nn::{io, Model};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::deployed::{DeployedConfig, DeployedResult};
 use crate::error::BenchError;
@@ -36,7 +36,7 @@ pub struct BenchConfig {
 }
 
 /// One model under one backend.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PairResult {
     /// The model asked for.
     pub model: String,
@@ -62,8 +62,8 @@ pub struct PairResult {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// A whole benchmark run.
-#[derive(Clone, Debug, Serialize)]
+/// A whole benchmark run (`results.json`; it loads again for [`crate::charts`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// CPU model and core count.
     pub machine: String,

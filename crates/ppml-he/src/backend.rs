@@ -103,6 +103,7 @@ impl HeBackend {
             client.setup_bytes()
         ));
         let bytes_sent = client.setup_bytes();
+        let facts = client.facts();
         self.session = Some(Session {
             client,
             _server: server,
@@ -110,6 +111,7 @@ impl HeBackend {
         Ok(SetupReport {
             seconds: start.elapsed().as_secs_f64(),
             bytes_sent,
+            facts,
             notes,
         })
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ppml_ckks::{Ciphertext, CkksParameters, Complex, Encoder, SecretKey};
-use ppml_nn::backend::CallStats;
+use ppml_nn::backend::{CallStats, SetupFacts};
 use ppml_nn::model::Normalization;
 use ppml_nn::Tensor;
 use ppml_tls::{ClientStream, Connector};
@@ -326,6 +326,29 @@ impl HeClient {
     /// Images per throughput call (the slots, twice over with complex packing).
     pub fn batch_capacity(&self) -> usize {
         self.client.batch_capacity()
+    }
+
+    /// What the session set up, typed: the mode its calls use (`auto` only when the server set
+    /// up both modes), the ring degree and the input ciphertexts of each mode the calls use.
+    pub fn facts(&self) -> SetupFacts {
+        let mode = match (self.mode, self.latency, self.throughput) {
+            (Mode::Auto, true, false) => Mode::Latency,
+            (Mode::Auto, false, _) => Mode::Throughput,
+            (mode, _, _) => mode,
+        };
+        let (params, spec) = (&self.client.params, &self.client.spec);
+        SetupFacts {
+            mode: Some(mode.name().to_string()),
+            ring_degree: Some(params.degree()),
+            latency_input_ciphertexts: spec
+                .latency
+                .as_ref()
+                .filter(|_| mode != Mode::Throughput)
+                .map(|l| l.placement.ciphertexts(params.slots())),
+            throughput_input_ciphertexts: (mode != Mode::Latency && self.throughput)
+                .then_some(spec.needed.len()),
+            ..SetupFacts::default()
+        }
     }
 
     /// Bytes on the wire during setup, both ways: the TLS handshake, the spec and the evaluation

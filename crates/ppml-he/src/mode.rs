@@ -12,6 +12,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name the setup reports (`throughput`, `latency`, `auto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Throughput => "throughput",
+            Mode::Latency => "latency",
+            Mode::Auto => "auto",
+        }
+    }
+
     /// Wire code.
     pub fn code(self) -> u8 {
         match self {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ppml_he::{HeBackend, Mode};
-use ppml_nn::backend::Backend;
+use ppml_nn::backend::{Backend, SetupFacts};
 use ppml_nn::{engine, idx, zoo, Model, Tensor};
 
 fn root() -> PathBuf {
@@ -36,8 +36,8 @@ fn images(m: &Model, n: usize) -> Tensor {
 
 /// Runs `backend` on `x` and checks logits against the plain engine: max error below
 /// `tol * (1 + max |logit|)` and the same argmax wherever the plain margin exceeds the error.
-/// Returns the setup notes.
-fn check(backend: &mut HeBackend, m: &Model, x: &Tensor, tol: f64) -> Vec<String> {
+/// Returns what the setup chose.
+fn check(backend: &mut HeBackend, m: &Model, x: &Tensor, tol: f64) -> SetupFacts {
     let t = Instant::now();
     let setup = backend.setup(m).expect("setup");
     eprintln!("setup {:.2}s {:?}", t.elapsed().as_secs_f64(), setup.notes);
@@ -82,7 +82,7 @@ fn check(backend: &mut HeBackend, m: &Model, x: &Tensor, tol: f64) -> Vec<String
             assert_eq!(ppml_nn::tensor::argmax(g), ppml_nn::tensor::argmax(w));
         }
     }
-    setup.notes
+    setup.facts
 }
 
 #[test]
@@ -114,7 +114,13 @@ fn auto_picks_latency_for_one_image() {
     let m = model("cnn");
     let mut he = HeBackend::auto();
     assert_eq!(he.mode(), Mode::Auto);
-    check(&mut he, &m, &images(&m, 1), 1e-3);
+    let facts = check(&mut he, &m, &images(&m, 1), 1e-3);
+    // Both modes set up, each with its own input ciphertexts, on one ring.
+    assert_eq!(facts.mode.as_deref(), Some("auto"), "{facts:?}");
+    // Complex packing holds two images in each of the N/2 slots.
+    assert_eq!(facts.ring_degree, he.slots());
+    assert!(facts.latency_input_ciphertexts.is_some_and(|n| n >= 1));
+    assert!(facts.throughput_input_ciphertexts.is_some_and(|n| n >= 1));
 }
 
 #[test]
@@ -168,11 +174,9 @@ fn lenet_sq_throughput_plan_holds_at_most_the_memory_budget() {
     };
     let (peak, budget) = (gib("at most "), gib("(budget "));
     assert!(peak > 0.0 && peak <= budget, "{note}");
-    assert!(
-        setup.notes.iter().any(|n| n.contains("N=16384")),
-        "{:?}",
-        setup.notes
-    );
+    assert_eq!(setup.facts.ring_degree, Some(16384), "{:?}", setup.notes);
+    assert_eq!(setup.facts.mode.as_deref(), Some("throughput"));
+    assert_eq!(setup.facts.latency_input_ciphertexts, None);
 }
 
 #[test]
@@ -189,9 +193,9 @@ fn lenet_sq_latency_matches_plain() {
     // Its first convolution's 11,520 outputs exceed the 8192 slots: the grid layout spreads
     // them over four ciphertexts (one per pooling phase).
     let m = model("lenet-sq");
-    let notes = check(&mut HeBackend::latency(), &m, &images(&m, 2), 1e-3);
-    assert!(
-        notes.iter().any(|n| n.contains("4 input ciphertext(s)")),
-        "{notes:?}"
-    );
+    let facts = check(&mut HeBackend::latency(), &m, &images(&m, 2), 1e-3);
+    assert_eq!(facts.latency_input_ciphertexts, Some(4), "{facts:?}");
+    assert_eq!(facts.mode.as_deref(), Some("latency"));
+    // Latency mode's calls never use throughput mode's ciphertexts.
+    assert_eq!(facts.throughput_input_ciphertexts, None);
 }

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
+use ppml_nn::backend::{Backend, BackendError, CallStats, SetupFacts, SetupReport};
 use ppml_nn::{Model, Tensor};
 use ppml_rlwe::Params;
 use ppml_tls::{Acceptor, Ca, Connector, Trust};
@@ -185,6 +185,10 @@ impl HybridBackend {
         Ok(SetupReport {
             seconds: t.elapsed().as_secs_f64(),
             bytes_sent: handshake + made.bytes,
+            facts: SetupFacts {
+                ring_degree: Some(params.degree()),
+                ..SetupFacts::default()
+            },
             notes,
         })
     }

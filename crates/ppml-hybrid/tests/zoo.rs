@@ -11,7 +11,9 @@ fn check(name: &str, n: usize) {
     zoo::init_weights(&mut model, 3);
     // The OTs of one query of `n` images are made at setup.
     let mut backend = HybridBackend::new().with_pool(n, 1);
-    backend.setup(&model).expect("setup");
+    let setup = backend.setup(&model).expect("setup");
+    // The ring of the RLWE encryption behind the linear layers, the one fact hybrid reports.
+    assert_eq!(setup.facts.ring_degree, Some(8192), "{:?}", setup.notes);
     let x = synthetic_digits(n, name.len());
     let want = engine::forward(&model, &x).expect("plain");
     let (got, stats) = backend.infer(&x).expect("infer");

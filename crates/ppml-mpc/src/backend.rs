@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
+use ppml_nn::backend::{Backend, BackendError, CallStats, SetupFacts, SetupReport};
 use ppml_nn::{Model, Tensor};
 
 use crate::client::{Client, Opened};
@@ -203,6 +203,11 @@ impl MpcBackend {
         Ok(SetupReport {
             seconds: start.elapsed().as_secs_f64(),
             bytes_sent: opened.startup_bytes + opened.session_bytes + opened.offline_bytes,
+            facts: SetupFacts {
+                comparison: Some(self.setting.comparison.name().to_string()),
+                fractional_bits: Some(fp.frac_bits()),
+                ..SetupFacts::default()
+            },
             notes,
         })
     }

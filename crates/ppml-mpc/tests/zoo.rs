@@ -103,6 +103,11 @@ fn material_made_ahead(protocol: Protocol, comparison: Comparison) {
         setup.notes.iter().any(|n| n.starts_with("offline phase")),
         "{setup:?}"
     );
+    assert_eq!(setup.facts.comparison.as_deref(), Some(comparison.name()));
+    assert_eq!(
+        setup.facts.fractional_bits,
+        Some(MpcConfig::default().frac_bits)
+    );
     // Five one-image queries: the pool of two is refilled in the background; a batch of two
     // makes its material online.
     for (k, n) in [1, 1, 1, 2, 1, 1].into_iter().enumerate() {

@@ -2,6 +2,8 @@
 
 use std::error::Error;
 
+use serde::{Deserialize, Serialize};
+
 use crate::{engine, Model, Tensor};
 
 /// The error a backend reports: its own crate's typed error, boxed at this boundary.
@@ -14,8 +16,35 @@ pub struct SetupReport {
     pub seconds: f64,
     /// Bytes sent during setup, all parties together.
     pub bytes_sent: u64,
-    /// Human-readable facts about the setup (parameters chosen, evidence mode, ...).
+    /// What the setup chose, as typed fields for programs (the bench's table and charts).
+    pub facts: SetupFacts,
+    /// Human-readable facts about the setup (parameters chosen, evidence mode, ...): for people,
+    /// not to be parsed.
     pub notes: Vec<String>,
+}
+
+/// What a backend's setup chose, for programs: each backend fills the fields that apply to it and
+/// leaves the others `None` (plain fills none). [`SetupReport::notes`] says the same and more for
+/// people.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupFacts {
+    /// The packing calls use, as the backend names it (`he`: `latency`, `throughput`, or `auto`:
+    /// latency for one image, throughput for more).
+    pub mode: Option<String>,
+    /// What isolates the computation from its host, as the verified evidence is labelled (`tee`:
+    /// `simulated (no hardware isolation)` or `sgx (DCAP quote)`).
+    pub isolation: Option<String>,
+    /// Degree N of the polynomial ring of the lattice encryption (`he`: CKKS; `hybrid`: RLWE).
+    pub ring_degree: Option<usize>,
+    /// Ciphertexts encrypting one image in latency mode (`he`, when latency mode is set up).
+    pub latency_input_ciphertexts: Option<usize>,
+    /// Ciphertexts encrypting one batch in throughput mode (`he`, when throughput mode is set up).
+    pub throughput_input_ciphertexts: Option<usize>,
+    /// The secure comparison behind ReLU and max-pooling (`mpc2`, `mpc3`: `bit-decomposition`
+    /// or `fss`).
+    pub comparison: Option<String>,
+    /// Fractional bits of the fixed-point encoding (`mpc2`, `mpc3`).
+    pub fractional_bits: Option<u32>,
 }
 
 /// Communication of one inference call.
@@ -41,6 +70,11 @@ pub struct CallStats {
 pub trait Backend {
     /// The backend's name as the CLI spells it (`plain`, `he`, `mpc2`, ...).
     fn name(&self) -> &str;
+    /// Whether this backend is plain inference itself, the reference others are compared with
+    /// (the evaluation loop then reports no agreement: it would compare the backend with itself).
+    fn is_plain(&self) -> bool {
+        false
+    }
     /// One-time work before queries, reported as setup and never hidden in query times.
     fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError>;
     /// Classifies a batch of preprocessed images `[n, c, h, w]` end to end as the user waits
@@ -57,6 +91,10 @@ pub struct PlainBackend {
 impl Backend for PlainBackend {
     fn name(&self) -> &str {
         "plain"
+    }
+
+    fn is_plain(&self) -> bool {
+        true
     }
 
     fn setup(&mut self, model: &Model) -> Result<SetupReport, BackendError> {

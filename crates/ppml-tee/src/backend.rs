@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use ppml_nn::backend::{Backend, BackendError, CallStats, SetupReport};
+use ppml_nn::backend::{Backend, BackendError, CallStats, SetupFacts, SetupReport};
 use ppml_nn::{Model, Tensor};
 
 use crate::client::TeeClient;
@@ -136,10 +136,15 @@ impl Backend for TeeBackend {
         }
         notes.push(format!("model={} (digest verified)", info.name));
         let bytes_sent = client.handshake_bytes() + client.channel_bytes();
+        let facts = SetupFacts {
+            isolation: Some(client.attestation().mode.label().to_string()),
+            ..SetupFacts::default()
+        };
         self.client = Some(client);
         Ok(SetupReport {
             seconds: t.elapsed().as_secs_f64(),
             bytes_sent,
+            facts,
             notes,
         })
     }

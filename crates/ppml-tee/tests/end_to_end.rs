@@ -63,6 +63,10 @@ fn backend_gives_the_plain_logits(name: &str) {
         .notes
         .iter()
         .any(|n| n.contains("simulated (no hardware isolation)")));
+    assert_eq!(
+        report.facts.isolation.as_deref(),
+        Some(TeeMode::Simulated.label())
+    );
     assert!(report.bytes_sent > 0);
     let (logits, stats) = b.infer(&x).unwrap();
     let plain = engine::forward(&m, &x).unwrap();

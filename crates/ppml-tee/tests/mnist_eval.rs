@@ -37,6 +37,11 @@ fn agrees_with_plain(name: &str, images: usize) {
     assert_eq!(r.agreement, Some(1.0), "{name}");
     assert!(r.notes.iter().any(|n| n == "tee_mode=simulated"), "{name}");
     assert!(r.notes.iter().any(|n| n == "attested=true"), "{name}");
+    assert_eq!(
+        r.facts.isolation.as_deref(),
+        Some("simulated (no hardware isolation)"),
+        "{name}"
+    );
     eprintln!(
         "{name}: n={} accuracy={:.4} agreement={:?} throughput={:.0} img/s setup={:.1} ms",
         r.n,

@@ -23,7 +23,14 @@ fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
     let table = stdout(&o);
     assert!(table.contains("| model | backend |"), "{table}");
 
-    for file in ["results.csv", "report.md", "slowdown.svg", "accuracy.svg"] {
+    for file in [
+        "results.csv",
+        "report.md",
+        "slowdown.svg",
+        "accuracy.svg",
+        "throughput.svg",
+        "communication.svg",
+    ] {
         let body = std::fs::read_to_string(out.join(file)).expect(file);
         assert!(!body.is_empty(), "{file} is empty");
     }

@@ -106,7 +106,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     report::write_all(&report, &args.out)?;
     print!("{}", report::markdown(&report));
     eprintln!(
-        "wrote {}/{{results.json,results.csv,report.md,slowdown.svg,accuracy.svg}}",
+        "wrote {}/{{results.json,results.csv,report.md,slowdown.svg,accuracy.svg,throughput.svg,communication.svg}}",
         args.out.display()
     );
     Ok(())
