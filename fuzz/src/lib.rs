@@ -80,10 +80,18 @@ pub fn tee_server_hello(data: &[u8]) {
     }
 }
 
-/// MPC transport frames (inside TLS), with a small bound on the announced size.
+/// MPC transport frames (inside TLS), with a small bound on the announced size, each decoded as
+/// a client's message to a party and as a party's message to a client.
 pub fn mpc_frame(data: &[u8]) {
+    use ppml_mpc::messages::{ToClient, ToParty};
     let mut r = data;
-    while let Ok(Some(_)) = ppml_mpc::link::read_frame(&mut r, 1 << 12) {}
+    while let Ok(Some(frame)) = ppml_wire::frame::read_word_frame(&mut r, 1 << 12) {
+        if let Ok(m) = ToParty::decode(&frame) {
+            // A decoded message is exactly its frame.
+            assert_eq!(m.encode(), frame);
+        }
+        let _ = ToClient::decode(frame);
+    }
 }
 
 /// `parties.toml` deployment files.
@@ -141,8 +149,8 @@ pub fn tls_pem(data: &[u8]) {
 }
 
 /// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input as little-endian words,
-/// the model plan (as the client decodes it), the client's upload and public key (as the server
-/// decodes them), a result (as the client decrypts it) and a packed bit vector.
+/// the model plan (as the client decodes it), a client's request, the client's upload and public
+/// key (as the server decodes them), a result (as the client decrypts it) and a packed bit vector.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
@@ -155,15 +163,9 @@ pub fn hybrid(data: &[u8]) {
     }) else {
         return;
     };
-    let words: Vec<u64> = data
-        .chunks(8)
-        .map(|c| {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(b)
-        })
-        .collect();
+    let words = ppml_wire::words_from_bytes(data);
     let _ = ppml_hybrid::plan::Plan::from_words(&words);
+    let _ = ppml_hybrid::session::Request::from_words(&words);
     let _ = ppml_rlwe::Ciphertext::from_upload(params, &words);
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);

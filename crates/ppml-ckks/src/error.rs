@@ -163,3 +163,15 @@ pub enum CkksError {
 
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, CkksError>;
+
+impl From<ppml_wire::WireError> for CkksError {
+    fn from(e: ppml_wire::WireError) -> Self {
+        use ppml_wire::WireError as W;
+        let reason = match e {
+            W::Trailing { .. } => "trailing bytes",
+            W::TooLarge { .. } => "length above its bound",
+            _ => "truncated input",
+        };
+        CkksError::Malformed { reason }
+    }
+}

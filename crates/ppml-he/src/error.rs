@@ -73,3 +73,16 @@ pub enum HeError {
 
 /// Result with [`HeError`].
 pub type Result<T, E = HeError> = std::result::Result<T, E>;
+
+impl From<ppml_wire::WireError> for HeError {
+    fn from(e: ppml_wire::WireError) -> Self {
+        use ppml_wire::WireError as W;
+        match e {
+            W::TooLarge { len, max } => HeError::FrameTooLarge { len, max },
+            W::Trailing { .. } => HeError::Malformed("trailing bytes"),
+            W::CutShort { .. } => HeError::Malformed("connection closed inside a frame"),
+            W::Io(e) => HeError::Io(e),
+            _ => HeError::Malformed("truncated message"),
+        }
+    }
+}

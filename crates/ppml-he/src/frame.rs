@@ -5,69 +5,66 @@
 
 use std::io::{Read, Write};
 
+use ppml_wire::{frame, Cursor, Writer};
+
 use crate::error::{HeError, Result};
-use crate::wire::{Reader, Writer};
+use crate::wire::{ReadLen, WriteLen};
 
 /// Largest frame accepted (1 GiB: a full throughput batch of `cnn` is about 140 MB).
 pub const MAX_FRAME: u64 = 1 << 30;
 /// Most blobs (ciphertexts) in one frame.
 pub const MAX_BLOBS: usize = 1 << 20;
 
+/// What a frame carries, its first byte (1 to 8, in this order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Tag {
+    /// Client to server: the mode byte.
     Hello = 1,
-    Spec = 2,
-    Keys = 3,
-    Ready = 4,
-    Batch = 5,
-    One = 6,
-    Result = 7,
-    Error = 8,
+    /// Server to client: the [`crate::spec::ClientSpec`].
+    Spec,
+    /// Client to server: the relinearisation and Galois keys, as blobs.
+    Keys,
+    /// Server to client: the keys are installed (empty).
+    Ready,
+    /// Client to server: a throughput batch of ciphertexts, as blobs.
+    Batch,
+    /// Client to server: one latency-mode ciphertext, as a blob.
+    One,
+    /// Server to client: the output ciphertexts, as blobs.
+    Result,
+    /// Server to client: why the session ends (UTF-8).
+    Error,
 }
 
 impl Tag {
+    const ALL: [Tag; 8] = [
+        Tag::Hello,
+        Tag::Spec,
+        Tag::Keys,
+        Tag::Ready,
+        Tag::Batch,
+        Tag::One,
+        Tag::Result,
+        Tag::Error,
+    ];
+
     fn from_u8(t: u8) -> Result<Self> {
-        Ok(match t {
-            1 => Tag::Hello,
-            2 => Tag::Spec,
-            3 => Tag::Keys,
-            4 => Tag::Ready,
-            5 => Tag::Batch,
-            6 => Tag::One,
-            7 => Tag::Result,
-            8 => Tag::Error,
-            _ => return Err(HeError::Malformed("unknown frame tag")),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|&tag| tag as u8 == t)
+            .ok_or(HeError::Malformed("unknown frame tag"))
     }
 }
 
 pub(crate) fn write_frame(s: &mut impl Write, tag: Tag, payload: &[u8]) -> Result<()> {
-    let mut head = [tag as u8; 9];
-    head[1..].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    s.write_all(&head)?;
-    s.write_all(payload)?;
-    Ok(s.flush()?)
+    Ok(frame::write_tagged_frame(s, tag as u8, payload)?)
 }
 
 pub(crate) fn read_frame(s: &mut impl Read) -> Result<(Tag, Vec<u8>)> {
-    let mut head = [0u8; 9];
-    s.read_exact(&mut head)?;
-    let tag = Tag::from_u8(head[0])?;
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&head[1..]);
-    let len = u64::from_le_bytes(len);
-    if len > MAX_FRAME {
-        return Err(HeError::FrameTooLarge {
-            len,
-            max: MAX_FRAME,
-        });
-    }
-    let mut buf = Vec::new();
-    s.take(len).read_to_end(&mut buf)?;
-    if buf.len() as u64 != len {
-        return Err(HeError::Malformed("connection closed inside a frame"));
-    }
+    let (tag, buf) = frame::read_tagged_frame(s, MAX_FRAME)?
+        .ok_or_else(|| HeError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
+    let tag = Tag::from_u8(tag)?;
     if tag == Tag::Error {
         return Err(HeError::Remote(String::from_utf8_lossy(&buf).into_owned()));
     }
@@ -80,9 +77,10 @@ pub(crate) fn read_frame(s: &mut impl Read) -> Result<(Tag, Vec<u8>)> {
 /// tag byte (1 hello, 2 spec, 3 keys, 4 ready, 5 batch, 6 one, 7 result) and the payload.
 ///
 /// # Errors
-/// [`HeError::Malformed`] for an unknown tag or a stream that ends inside the frame,
-/// [`HeError::FrameTooLarge`] for a length above [`MAX_FRAME`], [`HeError::Remote`] with the
-/// peer's message for an error frame (tag 8), and [`HeError::Io`] if the header is cut short.
+/// [`HeError::Malformed`] for an unknown tag or a stream that ends inside the frame (header or
+/// payload), [`HeError::FrameTooLarge`] for a length above [`MAX_FRAME`], [`HeError::Remote`]
+/// with the peer's message for an error frame (tag 8), and [`HeError::Io`] if the stream ends
+/// before the frame or fails.
 ///
 /// This is the decoder of untrusted bytes behind [`crate::serve`] and [`crate::HeClient`]; it is public so
 /// that it can be fuzzed (`fuzz` target `he_frame`) and used by tools that inspect traffic.
@@ -110,17 +108,17 @@ pub(crate) fn expect(tag: Tag, want: Tag) -> Result<()> {
 
 pub(crate) fn blobs(items: &[Vec<u8>]) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u32(items.len());
+    w.len32(items.len());
     items.iter().for_each(|b| w.blob(b));
-    w.out
+    w.into_bytes()
 }
 
 pub(crate) fn unblobs(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut r = Reader::new(payload);
+    let mut r = Cursor::new(payload);
     let n = r.u32_max(MAX_BLOBS, "too many blobs in a frame")?;
     let out = (0..n)
         .map(|_| r.blob().map(<[u8]>::to_vec))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     r.finish()?;
     Ok(out)
 }
@@ -177,9 +175,9 @@ mod tests {
         let mut lying = Writer::default();
         lying.u32(2);
         lying.u32(1 << 30);
-        assert!(unblobs(&lying.out).is_err());
+        assert!(unblobs(&lying.into_bytes()).is_err());
         let mut many = Writer::default();
-        many.u32(MAX_BLOBS + 1);
-        assert!(unblobs(&many.out).is_err());
+        many.len32(MAX_BLOBS + 1);
+        assert!(unblobs(&many.into_bytes()).is_err());
     }
 }

@@ -3,11 +3,12 @@
 
 use ppml_ckks::CkksParameters;
 use ppml_nn::model::Normalization;
+use ppml_wire::{Cursor, Writer};
 
 use crate::error::{HeError, Result};
 use crate::layout::{Grid, Placement};
 use crate::plan::{InputLayout, Plan};
-use crate::wire::{Reader, Writer};
+use crate::wire::{ReadLen, WriteLen};
 
 /// What the server tells the client at setup: parameters and the public shape of the plan
 /// (the architecture; no weights).
@@ -57,7 +58,7 @@ fn write_layout(w: &mut Writer, l: &InputLayout) {
         InputLayout::Im2col(c) => {
             w.u8(1);
             for v in [c.in_channels, c.out_channels, c.kernel, c.stride, c.padding] {
-                w.u32(v);
+                w.len32(v);
             }
         }
     }
@@ -67,7 +68,7 @@ fn write_placement(w: &mut Writer, p: &Placement) {
     match p {
         Placement::Periodic { len } => {
             w.u8(0);
-            w.u32(*len);
+            w.len32(*len);
         }
         Placement::Grid(g) => {
             w.u8(1);
@@ -79,13 +80,13 @@ fn write_placement(w: &mut Writer, p: &Placement) {
                 g.row_stride,
                 g.block,
             ] {
-                w.u32(v);
+                w.len32(v);
             }
         }
     }
 }
 
-fn read_placement(r: &mut Reader<'_>) -> Result<Placement> {
+fn read_placement(r: &mut Cursor<'_>) -> Result<Placement> {
     match r.u8()? {
         0 => Ok(Placement::Periodic {
             len: r.u32_max(MAX_ITEMS, "latency input length out of range")?,
@@ -109,7 +110,7 @@ fn read_placement(r: &mut Reader<'_>) -> Result<Placement> {
     }
 }
 
-fn read_layout(r: &mut Reader<'_>) -> Result<InputLayout> {
+fn read_layout(r: &mut Cursor<'_>) -> Result<InputLayout> {
     match r.u8()? {
         0 => Ok(InputLayout::Pixels),
         1 => {
@@ -162,21 +163,21 @@ impl ClientSpec {
     /// Serialises the spec.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.out.extend_from_slice(SPEC_MAGIC);
+        w.bytes(SPEC_MAGIC);
         w.blob(&self.params);
-        self.image.iter().for_each(|&d| w.u32(d));
-        w.u32(self.normalization.mean.to_bits() as usize);
-        w.u32(self.normalization.std.to_bits() as usize);
+        self.image.iter().for_each(|&d| w.len32(d));
+        w.f32(self.normalization.mean);
+        w.f32(self.normalization.std);
         write_layout(&mut w, &self.layout);
-        w.u32(self.input_len);
-        w.u32(self.level);
-        w.u32(self.outputs);
-        w.u32(self.needed.len());
-        self.needed.iter().for_each(|&j| w.u32(j as usize));
-        w.u32(self.rotations.len());
+        w.len32(self.input_len);
+        w.len32(self.level);
+        w.len32(self.outputs);
+        w.len32(self.needed.len());
+        self.needed.iter().for_each(|&j| w.u32(j));
+        w.len32(self.rotations.len());
         self.rotations.iter().for_each(|&(r, level)| {
             w.i64(r);
-            w.u32(level);
+            w.len32(level);
         });
         match &self.latency {
             None => w.u8(0),
@@ -187,13 +188,13 @@ impl ClientSpec {
             }
         }
         w.u8(u8::from(self.complex_packing));
-        w.out
+        w.into_bytes()
     }
 
     /// Decodes and validates a spec (sizes, ranges, the parameters' security).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(bytes);
-        if r.blob_fixed(4)? != SPEC_MAGIC {
+        let mut r = Cursor::new(bytes);
+        if r.take(4)? != SPEC_MAGIC {
             return Err(HeError::Malformed("not a client spec"));
         }
         let params = r.blob()?.to_vec();
@@ -207,7 +208,7 @@ impl ClientSpec {
         }
         let mut norm = [0f32; 2];
         for v in &mut norm {
-            *v = f32::from_bits(r.u32()? as u32);
+            *v = r.f32()?;
         }
         let [mean, std] = norm;
         if !(mean.is_finite() && std.is_finite() && std > 0.0) {

@@ -3,11 +3,12 @@
 //! (`ppml hybrid-server` and its client).
 //!
 //! Messages: the server sends its model's public [`Plan`]; the client sends its RLWE public key;
-//! both run the base OTs. Then the client sends requests: `[OFFLINE, n]`, both parties make the
-//! random OTs of a forward pass over `n` images and add them to their pools (input-independent:
-//! this is the offline phase, which may run long before the query); `[QUERY, n]` and the
-//! forward pass over `n` images, which consumes the pools' oldest OTs, after which the server
-//! sends its shares of the logits; `[BYE]` ends the session.
+//! both run the base OTs. Then the client sends [`Request`]s: [`Request::Offline`], both parties
+//! make the random OTs of a forward pass over `n` images and add them to their pools
+//! (input-independent: this is the offline phase, which may run long before the query);
+//! [`Request::Query`] and the forward pass over `n` images, which consumes the pools' oldest
+//! OTs, after which the server sends its shares of the logits; [`Request::Bye`] ends the
+//! session.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,11 +27,57 @@ pub const MAX_IMAGES_PER_CALL: u64 = 1 << 16;
 /// each on the server, 17 on the client): the server refuses an offline request beyond it.
 pub const MAX_POOL_OTS: usize = 48 << 20;
 
-/// Request tags.
+/// Request tags (the first word).
 mod tag {
     pub const BYE: u64 = 0;
     pub const OFFLINE: u64 = 1;
     pub const QUERY: u64 = 2;
+}
+
+/// A client's request to the server, one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Both parties make the random OTs of a forward pass over `images` images.
+    Offline {
+        /// Images, 1 to [`MAX_IMAGES_PER_CALL`].
+        images: u64,
+    },
+    /// A forward pass over `images` images.
+    Query {
+        /// Images, 1 to [`MAX_IMAGES_PER_CALL`].
+        images: u64,
+    },
+    /// The session is over.
+    Bye,
+}
+
+impl Request {
+    /// The message's words.
+    pub fn to_words(self) -> Vec<u64> {
+        match self {
+            Request::Offline { images } => vec![tag::OFFLINE, images],
+            Request::Query { images } => vec![tag::QUERY, images],
+            Request::Bye => vec![tag::BYE],
+        }
+    }
+
+    /// Decodes a message.
+    ///
+    /// # Errors
+    /// [`HybridError::InvalidContent`] for an unknown tag, a length that does not fit it, or an
+    /// image count outside 1 to [`MAX_IMAGES_PER_CALL`].
+    pub fn from_words(words: &[u64]) -> Result<Self> {
+        let images = |n: u64| (1..=MAX_IMAGES_PER_CALL).contains(&n);
+        match *words {
+            [tag::BYE] => Ok(Request::Bye),
+            [tag::OFFLINE, n] if images(n) => Ok(Request::Offline { images: n }),
+            [tag::QUERY, n] if images(n) => Ok(Request::Query { images: n }),
+            _ => Err(HybridError::InvalidContent {
+                what: "request header",
+                index: 0,
+            }),
+        }
+    }
 }
 
 /// Cost of one phase of a request, as the client sees it.
@@ -123,7 +170,12 @@ impl ClientSession {
         }
         let p = &mut self.party;
         let (s0, t0) = (p.stats(), Instant::now());
-        p.link.send(vec![tag::OFFLINE, images as u64])?;
+        p.link.send(
+            Request::Offline {
+                images: images as u64,
+            }
+            .to_words(),
+        )?;
         p.ot.extend(p.link.as_mut(), count)?;
         Ok(PhaseCost::since(p.stats(), s0, t0.elapsed().as_secs_f64()))
     }
@@ -145,7 +197,12 @@ impl ClientSession {
         let need = self.plan.ot_count(images);
         p.ot.check(need)?;
         let (s0, t0) = (p.stats(), Instant::now());
-        p.link.send(vec![tag::QUERY, images as u64])?;
+        p.link.send(
+            Request::Query {
+                images: images as u64,
+            }
+            .to_words(),
+        )?;
         let role = LinearRole::Client(&self.sk);
         let y = p.forward(&self.plan, &self.params, &role, x, images)?;
         let y0 = p.link.recv_exact("logit shares", y.len())?;
@@ -158,7 +215,7 @@ impl ClientSession {
 
     /// Tells the server the session is over.
     pub fn close(mut self) -> Result<()> {
-        self.party.link.send(vec![tag::BYE])
+        self.party.link.send(Request::Bye.to_words())
     }
 }
 
@@ -194,25 +251,15 @@ impl ServerSession {
     pub fn serve(&mut self) -> Result<u64> {
         let mut served = 0;
         loop {
-            let head = self.party.link.recv()?;
-            let (kind, images) = match head[..] {
-                [tag::BYE] => return Ok(served),
-                [kind @ (tag::OFFLINE | tag::QUERY), n]
-                    if (1..=MAX_IMAGES_PER_CALL).contains(&n) =>
-                {
-                    (kind, n as usize)
-                }
-                _ => {
-                    return Err(HybridError::InvalidContent {
-                        what: "request header",
-                        index: 0,
-                    })
-                }
+            let (offline, images) = match Request::from_words(&self.party.link.recv()?)? {
+                Request::Bye => return Ok(served),
+                Request::Offline { images } => (true, images as usize),
+                Request::Query { images } => (false, images as usize),
             };
             let plan = self.model.plan();
             let count = plan.ot_count(images);
             let p = &mut self.party;
-            if kind == tag::OFFLINE {
+            if offline {
                 let (pairs, pads) = p.ot.left();
                 if pairs + pads + pooled(count) > MAX_POOL_OTS {
                     return Err(HybridError::PoolFull {
@@ -230,5 +277,33 @@ impl ServerSession {
             p.link.send(y)?;
             served += images as u64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_bad_headers_are_refused() -> Result<()> {
+        for r in [
+            Request::Offline { images: 1 },
+            Request::Query {
+                images: MAX_IMAGES_PER_CALL,
+            },
+            Request::Bye,
+        ] {
+            assert_eq!(Request::from_words(&r.to_words())?, r);
+        }
+        for bad in [
+            &[][..],
+            &[tag::QUERY, 0],
+            &[tag::OFFLINE, MAX_IMAGES_PER_CALL + 1],
+            &[tag::BYE, 1],
+            &[3, 1],
+        ] {
+            assert!(Request::from_words(bad).is_err());
+        }
+        Ok(())
     }
 }

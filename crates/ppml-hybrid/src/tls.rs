@@ -1,6 +1,6 @@
 //! The link over TLS 1.3 on TCP (`ppml-tls`: the server proves a certificate of the deployment's
-//! CA and its name; the client is anonymous, as an HE client is). Frames are an 8-byte
-//! little-endian word count and the words. A reader thread drains incoming frames into a
+//! CA and its name; the client is anonymous, as an HE client is). Frames are `ppml-wire`'s word
+//! frames: an 8-byte little-endian word count and the words. A reader thread drains incoming frames into a
 //! channel, so that both parties sending large messages at once cannot deadlock; a frame
 //! announcing more than [`MAX_FRAME_WORDS`] ends the session (memory grows with bytes
 //! received, never with an announced size).
@@ -11,14 +11,14 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use ppml_tls::{Acceptor, Connector, TlsWriter};
+use ppml_wire::frame::{read_word_frame, write_word_frame};
+use ppml_wire::WireError;
 
 use crate::error::{HybridError, Result};
 use crate::link::{Counter, Link, LinkStats};
 
 /// Largest frame accepted (1 GiB).
 pub const MAX_FRAME_WORDS: u64 = 1 << 27;
-/// Bytes read at a time into a frame.
-const READ_CHUNK: usize = 1 << 20;
 /// Longest wait for a TCP connection and a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,51 +31,19 @@ pub struct TlsLink {
     counter: Counter,
 }
 
-/// Reads one frame; `Ok(None)` at a clean end of stream before a frame.
+/// Reads one frame (`ppml-wire`'s word frame of at most [`MAX_FRAME_WORDS`]); `Ok(None)` at a
+/// clean end of stream before a frame.
 pub fn read_frame(r: &mut impl Read, peer: &'static str) -> Result<Option<Vec<u64>>> {
-    let closed = |e: std::io::Error| HybridError::LinkClosed {
-        peer,
-        reason: e.to_string(),
-    };
-    let mut head = [0u8; 8];
-    let mut got = 0;
-    while got < 8 {
-        match r.read(&mut head[got..]).map_err(closed)? {
-            0 if got == 0 => return Ok(None),
-            0 => {
-                return Err(HybridError::LinkClosed {
-                    peer,
-                    reason: "stream ended inside a frame header".into(),
-                })
-            }
-            n => got += n,
-        }
-    }
-    let words = u64::from_le_bytes(head);
-    if words > MAX_FRAME_WORDS {
-        return Err(HybridError::InvalidContent {
+    read_word_frame(r, MAX_FRAME_WORDS).map_err(|e| match e {
+        WireError::TooLarge { .. } => HybridError::InvalidContent {
             what: "frame length",
             index: 0,
-        });
-    }
-    let total = 8 * words as usize;
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; READ_CHUNK.min(total)];
-    while bytes.len() < total {
-        let want = (total - bytes.len()).min(buf.len());
-        r.read_exact(&mut buf[..want]).map_err(closed)?;
-        bytes.extend_from_slice(&buf[..want]);
-    }
-    Ok(Some(
-        bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                u64::from_le_bytes(b)
-            })
-            .collect(),
-    ))
+        },
+        e => HybridError::LinkClosed {
+            peer,
+            reason: e.to_string(),
+        },
+    })
 }
 
 fn io_error(peer: &'static str) -> impl Fn(std::io::Error) -> HybridError {
@@ -162,14 +130,7 @@ impl TlsLink {
 impl Link for TlsLink {
     fn send(&mut self, msg: Vec<u64>) -> Result<()> {
         self.counter.sent(msg.len());
-        let io = io_error(self.peer);
-        self.writer
-            .write_all(&(msg.len() as u64).to_le_bytes())
-            .map_err(&io)?;
-        for w in &msg {
-            self.writer.write_all(&w.to_le_bytes()).map_err(&io)?;
-        }
-        self.writer.flush().map_err(io)
+        write_word_frame(&mut self.writer, &[], &msg).map_err(io_error(self.peer))
     }
 
     fn recv(&mut self) -> Result<Vec<u64>> {

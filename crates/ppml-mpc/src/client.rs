@@ -5,13 +5,16 @@
 use std::time::Duration;
 
 use ppml_nn::backend::CallStats;
+use ppml_wire::frame::{read_word_frame, write_word_frame};
+use ppml_wire::WireError;
 
 use crate::error::{MpcError, Result};
-use crate::link::{payload_bytes, read_frame, write_frame, Duplex};
+use crate::link::{payload_bytes, Duplex};
 use crate::mesh::MAX_SESSION_ID;
+use crate::messages::{ToClient, ToParty};
 use crate::prg::Prg;
 use crate::ring;
-use crate::service::{tag, unpacked, Setting};
+use crate::service::Setting;
 use crate::topology::CLIENT_ID;
 use crate::{mpc2, mpc3, Protocol};
 
@@ -55,70 +58,73 @@ impl Client {
         };
         // A fresh random id: it only routes frames (every session draws fresh keys).
         let sid = (Prg::from_os().u64s(1).first().copied().unwrap_or(1) & MAX_SESSION_ID) | 1;
-        let hello = setting.hello(sid, (in_len, classes), pool);
+        let hello = ToParty::Hello(setting.hello(sid, (in_len, classes), pool)).encode();
         let mut opened = Opened::default();
         for i in 0..c.links.len() {
             c.send(i, &hello, &[])?;
             opened.session_bytes += payload_bytes(hello.len());
         }
         for i in 0..c.links.len() {
-            let r = c.recv(i, tag::READY)?;
-            match r.as_slice() {
-                [_, startup, session, offline, nanos] => {
-                    opened.startup_bytes += startup;
-                    opened.session_bytes += session + payload_bytes(r.len());
-                    opened.offline_bytes += offline;
-                    opened.offline_time += Duration::from_nanos(*nanos);
-                }
-                _ => return Err(bad_party(i)),
-            }
+            let (ToClient::Ready(r), words) = c.recv(i)? else {
+                return Err(bad_party(i));
+            };
+            opened.startup_bytes += r.startup_bytes;
+            opened.session_bytes += r.session_bytes + payload_bytes(words);
+            opened.offline_bytes += r.offline_bytes;
+            opened.offline_time += Duration::from_nanos(r.offline_nanos);
         }
         Ok((c, opened))
     }
 
     fn send(&mut self, i: usize, head: &[u64], body: &[u64]) -> Result<()> {
         let link = self.links.get_mut(i).ok_or(bad_party(i))?;
-        write_frame(link, head, body).map_err(|_| MpcError::Disconnected {
+        write_word_frame(link, head, body).map_err(|_| MpcError::Disconnected {
             party: CLIENT_ID,
             peer: i,
         })
     }
 
-    /// The next frame from party `i`, which must carry `want` (an error frame becomes
+    /// The next message from party `i` and its length in words (an error message becomes
     /// [`MpcError::Remote`]).
-    fn recv(&mut self, i: usize, want: u64) -> Result<Vec<u64>> {
+    fn recv(&mut self, i: usize) -> Result<(ToClient, usize)> {
         let (wait, max) = (self.wait, self.max_frame_words);
         let link = self.links.get_mut(i).ok_or(bad_party(i))?;
         let _ = link.set_read_timeout(Some(wait));
-        let frame = read_frame(link, max).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => MpcError::Timeout {
-                party: CLIENT_ID,
-                peer: i,
-                timeout: wait,
-            },
-            _ => MpcError::Disconnected {
-                party: CLIENT_ID,
-                peer: i,
-            },
-        })?;
-        match frame {
-            Some(f) if f.first() == Some(&want) => Ok(f),
-            Some(f) if f.first() == Some(&tag::ERROR) => Err(MpcError::Remote {
-                party: i,
-                message: unpacked(&f),
-            }),
-            Some(_) => Err(bad_party(i)),
-            None => Err(MpcError::Disconnected {
-                party: CLIENT_ID,
-                peer: i,
-            }),
+        let gone = MpcError::Disconnected {
+            party: CLIENT_ID,
+            peer: i,
+        };
+        let frame = read_word_frame(link, max)
+            .map_err(|e| match e {
+                WireError::Io(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    MpcError::Timeout {
+                        party: CLIENT_ID,
+                        peer: i,
+                        timeout: wait,
+                    }
+                }
+                _ => MpcError::Disconnected {
+                    party: CLIENT_ID,
+                    peer: i,
+                },
+            })?
+            .ok_or(gone)?;
+        let words = frame.len();
+        match ToClient::decode(frame).map_err(|_| bad_party(i))? {
+            ToClient::Error(message) => Err(MpcError::Remote { party: i, message }),
+            m => Ok((m, words)),
         }
     }
 
     /// Classifies `n` encoded images `x`: returns the `n * classes` output words and the
     /// query's traffic (every party's, the client's included) and critical-path rounds.
     pub(crate) fn query(&mut self, x: &[u64], n: usize) -> Result<(Vec<u64>, CallStats)> {
-        let head = [tag::QUERY, n as u64];
+        let head = ToParty::Query { images: n as u64 }.encode();
         let mut sent = 0;
         match self.setting.protocol {
             Protocol::Mpc2 => {
@@ -148,22 +154,21 @@ impl Client {
             ..CallStats::default()
         };
         for i in 0..self.links.len() {
-            let r = self.recv(i, tag::RESULT)?;
-            let [_, bytes, rounds, offline, nanos, on_demand, out @ ..] = r.as_slice() else {
+            let (ToClient::Result(r), _) = self.recv(i)? else {
                 return Err(bad_party(i));
             };
-            stats.offline_bytes += offline;
-            stats.offline_time += Duration::from_nanos(*nanos);
-            stats.offline_on_demand |= *on_demand != 0;
+            stats.offline_bytes += r.offline_bytes;
+            stats.offline_time += Duration::from_nanos(r.offline_nanos);
+            stats.offline_on_demand |= r.on_demand;
             if self.setting.inputs(i) > 0 {
-                if out.len() != y.len() {
+                if r.y.len() != y.len() {
                     return Err(bad_party(i));
                 }
-                ring::add_assign(&mut y, out);
+                ring::add_assign(&mut y, &r.y);
             }
-            stats.bytes_sent += bytes + payload_bytes(out.len());
-            stats.client_bytes += payload_bytes(out.len());
-            stats.rounds = stats.rounds.max(*rounds);
+            stats.bytes_sent += r.bytes_sent + payload_bytes(r.y.len());
+            stats.client_bytes += payload_bytes(r.y.len());
+            stats.rounds = stats.rounds.max(r.rounds);
         }
         // The client's two sequential steps: the shares out, the results back.
         stats.rounds += 2;
@@ -173,7 +178,7 @@ impl Client {
     /// Ends the session (the parties' session threads finish; the parties go on serving).
     pub(crate) fn close(&mut self) {
         for i in 0..self.links.len() {
-            let _ = self.send(i, &[tag::BYE], &[]);
+            let _ = self.send(i, &ToParty::Bye.encode(), &[]);
         }
     }
 }

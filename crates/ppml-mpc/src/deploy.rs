@@ -46,13 +46,13 @@ use ppml_nn::Model;
 use crate::client::{Client, Opened};
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
-use crate::link::write_frame;
 use crate::link::Duplex;
 use crate::mesh::{Closer, LinkReader, LinkWriter, Mesh};
+use crate::messages::ToClient;
 use crate::net::{Accepted, TlsNode, TlsStream};
 use crate::plan::plan;
 use crate::ring::FixedPoint;
-use crate::service::{error_frame, PartyState, SessionLimits, Setting};
+use crate::service::{PartyState, SessionLimits, Setting};
 use crate::topology::CLIENT_ID;
 
 /// How a party process runs.
@@ -298,11 +298,7 @@ fn serve(
         let mut conn = match client_rx.recv_timeout(Duration::from_millis(20)) {
             Ok(c) if may_start => c,
             Ok(mut c) => {
-                let _ = write_frame(
-                    &mut c,
-                    &error_frame("this party serves no more sessions"),
-                    &[],
-                );
+                let _ = ToClient::Error("this party serves no more sessions".into()).write(&mut c);
                 continue;
             }
             Err(RecvTimeoutError::Timeout) => continue,
@@ -314,11 +310,8 @@ fn serve(
                 max = options.max_sessions,
                 "busy: a client was refused"
             );
-            let _ = write_frame(
-                &mut conn,
-                &error_frame("the parties are busy: too many sessions; try again"),
-                &[],
-            );
+            let _ = ToClient::Error("the parties are busy: too many sessions; try again".into())
+                .write(&mut conn);
             continue;
         }
         started += 1;

@@ -149,6 +149,7 @@ pub mod linalg;
 pub mod link;
 mod material;
 mod mesh;
+pub mod messages;
 mod mpc2;
 mod mpc3;
 pub mod net;

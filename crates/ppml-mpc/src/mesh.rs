@@ -13,8 +13,10 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use ppml_wire::frame::{read_word_frame, write_word_frame};
+
 use crate::error::{MpcError, Result};
-use crate::link::{in_memory_pair, payload_bytes, read_frame, write_frame};
+use crate::link::{in_memory_pair, payload_bytes};
 use crate::transport::{Transport, TransportStats};
 
 /// A session's id on the mesh (chosen by the client, unique among the sessions in flight).
@@ -138,7 +140,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Sorts the frames arriving from `from` into their sessions' mailboxes until the link ends.
 fn pump(boxes: &Mutex<Mailboxes>, from: usize, mut r: LinkReader, max_words: u64) {
     loop {
-        match read_frame(&mut r, max_words.saturating_add(1)) {
+        match read_word_frame(&mut r, max_words.saturating_add(1)) {
             Ok(Some(mut words)) if !words.is_empty() => {
                 let tag = words.remove(0);
                 let mut b = lock(boxes);
@@ -289,7 +291,7 @@ impl Mesh {
                 party: self.id,
                 peer: to,
             })?;
-        write_frame(&mut **lock(w), &[sid], msg).map_err(|e| match e.kind() {
+        write_word_frame(&mut **lock(w), &[sid], msg).map_err(|e| match e.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => MpcError::Timeout {
                 party: self.id,
                 peer: to,

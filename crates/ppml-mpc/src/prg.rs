@@ -36,14 +36,7 @@ impl PrgKey {
 impl PrgKey {
     /// The key as four words (to send it to the party it is shared with).
     pub(crate) fn to_words(&self) -> Vec<u64> {
-        self.0
-            .chunks_exact(8)
-            .map(|c| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(c);
-                u64::from_le_bytes(w)
-            })
-            .collect()
+        ppml_wire::words_from_bytes(&self.0)
     }
 
     /// The key of four words from [`PrgKey::to_words`] (missing words are zero).

@@ -5,41 +5,30 @@
 //! pairs) and a client of a deployment (over TLS): every byte and round a backend reports is
 //! counted on a link, never computed.
 //!
-//! Client frames are words: `[HELLO, version, session, protocol, frac_bits, comparison,
-//! in_len, classes, pool_batch]` -> `[READY, startup_bytes, session_bytes, offline_bytes,
-//! offline_nanos]`; then per query `[QUERY, n]` followed by the party's input share frames (two
-//! under `mpc3`, one at an `mpc2` party, none at the dealer) -> `[RESULT, bytes_sent, rounds,
-//! offline_bytes, offline_nanos, on_demand, y...]`; `[BYE]` ends the session. Any failure is
-//! answered by `[ERROR, message...]` and ends that session only. The offline figures are the
-//! material made ahead ([`crate::material`]) that the query used, reported by party 2.
+//! Client frames are words, typed in [`crate::messages`]: a [`Hello`] -> [`Ready`]; then per
+//! query [`ToParty::Query`] followed by the party's input share frames (two under `mpc3`, one at
+//! an `mpc2` party, none at the dealer) -> a [`QueryResult`]; [`ToParty::Bye`] ends the
+//! session. Any failure is answered by [`ToClient::Error`] and ends that session only. The
+//! offline figures are the material made ahead ([`crate::material`]) that the query used,
+//! reported by party 2.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ppml_nn::Model;
+use ppml_wire::frame::read_word_frame;
+use ppml_wire::WireError;
 
 use crate::comparison::Comparator;
 use crate::error::{MpcError, Result};
-use crate::link::{read_frame, write_frame, Duplex};
+use crate::link::Duplex;
 use crate::material::{counters, Made, Provider, Source};
 use crate::mesh::{Mesh, SessionId, SessionNet, MAX_SESSION_ID, STARTUP};
+use crate::messages::{Hello, QueryResult, Ready, ToClient, ToParty, VERSION};
 use crate::plan::{plan, Step};
 use crate::ring::FixedPoint;
 use crate::transport::{Transport, TransportStats};
 use crate::{mpc2, mpc3, Comparison, Protocol};
-
-/// Version of the client protocol below.
-pub(crate) const VERSION: u64 = 1;
-
-/// Client frame tags.
-pub(crate) mod tag {
-    pub(crate) const HELLO: u64 = 1;
-    pub(crate) const READY: u64 = 2;
-    pub(crate) const QUERY: u64 = 3;
-    pub(crate) const RESULT: u64 = 4;
-    pub(crate) const ERROR: u64 = 5;
-    pub(crate) const BYE: u64 = 6;
-}
 
 /// What all parties of a deployment and its clients agree on.
 #[derive(Clone, Copy, Debug)]
@@ -73,26 +62,22 @@ impl Setting {
         }
     }
 
-    /// The hello frame of session `sid` for a model with `in_len` inputs and `classes`
-    /// outputs, asking for material made ahead for queries of `pool` images (0: none).
+    /// The hello of session `sid` for a model with `in_len` inputs and `classes` outputs,
+    /// asking for material made ahead for queries of `pool` images (0: none).
     pub(crate) fn hello(
         &self,
         sid: SessionId,
         (in_len, classes): (usize, usize),
         pool: usize,
-    ) -> Vec<u64> {
-        let [p, f, c] = self.words();
-        vec![
-            tag::HELLO,
-            VERSION,
-            sid,
-            p,
-            f,
-            c,
-            in_len as u64,
-            classes as u64,
-            pool as u64,
-        ]
+    ) -> Hello {
+        Hello {
+            version: VERSION,
+            session: sid,
+            setting: self.words(),
+            in_len: in_len as u64,
+            classes: classes as u64,
+            pool: pool as u64,
+        }
     }
 }
 
@@ -139,35 +124,9 @@ pub struct SessionReport {
     pub stats: TransportStats,
 }
 
-/// An error frame telling the client why its session ended.
-pub(crate) fn error_frame(message: &str) -> Vec<u64> {
-    let bytes = message.as_bytes();
-    let mut out = vec![tag::ERROR, bytes.len() as u64];
-    out.extend(bytes.chunks(8).map(|c| {
-        let mut w = [0u8; 8];
-        w[..c.len()].copy_from_slice(c);
-        u64::from_le_bytes(w)
-    }));
-    out
-}
-
 /// A duration in whole nanoseconds, saturated to a word.
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The message of an error frame (lossy on invalid UTF-8; bounded by the frame).
-pub(crate) fn unpacked(frame: &[u64]) -> String {
-    let len = frame
-        .get(1)
-        .map_or(0, |&l| usize::try_from(l).unwrap_or(usize::MAX));
-    let bytes: Vec<u8> = frame
-        .iter()
-        .skip(2)
-        .flat_map(|w| w.to_le_bytes())
-        .take(len)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl PartyState {
@@ -235,7 +194,7 @@ impl PartyState {
             if let Some(n) = &net {
                 n.abort();
             }
-            let _ = write_frame(conn, &error_frame(&e.to_string()), &[]);
+            let _ = ToClient::Error(e.to_string()).write(conn);
         }
         r
     }
@@ -252,29 +211,39 @@ impl PartyState {
         let read = |conn: &mut dyn Duplex, wait: Duration| -> Result<Option<Vec<u64>>> {
             conn.set_read_timeout(Some(wait))
                 .map_err(|_| bad("connection failed"))?;
-            read_frame(&mut *conn, limits.max_frame_words).map_err(|e| match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            read_word_frame(&mut *conn, limits.max_frame_words).map_err(|e| match e {
+                WireError::Io(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     bad("client silent beyond the timeout")
                 }
-                std::io::ErrorKind::FileTooLarge => bad("frame too large"),
+                WireError::TooLarge { .. } => bad("frame too large"),
                 _ => bad("connection failed"),
             })
         };
         let hello = read(conn, limits.timeout)?.ok_or(bad("closed before hello"))?;
-        let expected = self.setting.hello(0, (self.in_len, self.classes), 0);
-        if hello.len() != expected.len() || hello[..2] != expected[..2] {
+        let ToParty::Hello(hello) = ToParty::decode(&hello).map_err(bad)? else {
+            return Err(bad("not a hello"));
+        };
+        if hello.version != VERSION {
             return Err(bad("not a hello of this version"));
         }
-        if hello[3..8] != expected[3..8] {
+        let expected = self.setting.hello(0, (self.in_len, self.classes), 0);
+        if (hello.setting, hello.in_len, hello.classes)
+            != (expected.setting, expected.in_len, expected.classes)
+        {
             return Err(bad(
                 "protocol, fixed point, comparison or model shape differ from the parties'",
             ));
         }
-        let sid = hello[2];
+        let sid = hello.session;
         if sid == STARTUP || sid > MAX_SESSION_ID {
             return Err(bad("session id out of range"));
         }
-        let pool = usize::try_from(hello[8])
+        let pool = usize::try_from(hello.pool)
             .ok()
             .filter(|&b| (b as u64).saturating_mul(self.in_len as u64) <= limits.max_frame_words)
             .ok_or(bad("pool batch size out of range"))?;
@@ -316,24 +285,20 @@ impl PartyState {
                 bytes: a.bytes + m.bytes,
                 time: a.time + m.time,
             });
-            write_frame(
-                &mut *conn,
-                &[
-                    tag::READY,
-                    self.startup.bytes_sent,
-                    opened.bytes_sent,
-                    offline.bytes,
-                    nanos(offline.time),
-                ],
-                &[],
-            )
+            ToClient::Ready(Ready {
+                startup_bytes: self.startup.bytes_sent,
+                session_bytes: opened.bytes_sent,
+                offline_bytes: offline.bytes,
+                offline_nanos: nanos(offline.time),
+            })
+            .write(&mut *conn)
             .map_err(|_| bad("connection failed"))?;
             let mut queries = 0;
             while let Some(q) = read(conn, limits.idle)? {
-                match q.as_slice() {
-                    [tag::BYE] => break,
-                    [tag::QUERY, n] => {
-                        let n = usize::try_from(*n).map_err(|_| bad("batch too large"))?;
+                match ToParty::decode(&q).map_err(bad)? {
+                    ToParty::Bye => break,
+                    ToParty::Query { images: n } => {
+                        let n = usize::try_from(n).map_err(|_| bad("batch too large"))?;
                         let len = n
                             .checked_mul(self.in_len)
                             .filter(|&l| n > 0 && (l as u64) <= limits.max_frame_words)
@@ -354,22 +319,19 @@ impl PartyState {
                         let before = net.stats();
                         let y = self.query(net, &mut session, inputs, (n, source), &cmp)?;
                         let after = net.stats();
-                        write_frame(
-                            &mut *conn,
-                            &[
-                                tag::RESULT,
-                                after.bytes_sent - before.bytes_sent,
-                                after.rounds - before.rounds,
-                                made.bytes,
-                                nanos(made.time),
-                                u64::from(on_demand),
-                            ],
-                            &y,
-                        )
+                        ToClient::Result(QueryResult {
+                            bytes_sent: after.bytes_sent - before.bytes_sent,
+                            rounds: after.rounds - before.rounds,
+                            offline_bytes: made.bytes,
+                            offline_nanos: nanos(made.time),
+                            on_demand,
+                            y,
+                        })
+                        .write(&mut *conn)
                         .map_err(|_| bad("connection failed"))?;
                         queries += 1;
                     }
-                    _ => return Err(bad("unexpected frame")),
+                    ToParty::Hello(_) => return Err(bad("unexpected frame")),
                 }
             }
             Ok(SessionReport {

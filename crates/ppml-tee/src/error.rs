@@ -159,3 +159,17 @@ pub enum TeeError {
 
 /// Result with [`TeeError`].
 pub type Result<T, E = TeeError> = std::result::Result<T, E>;
+
+/// A message that does not decode (a field past its end, trailing bytes) is a protocol error.
+impl From<ppml_wire::WireError> for TeeError {
+    fn from(e: ppml_wire::WireError) -> Self {
+        TeeError::Protocol(e.to_string())
+    }
+}
+
+/// A quote that does not decode is malformed.
+impl From<ppml_wire::WireError> for AttestationError {
+    fn from(e: ppml_wire::WireError) -> Self {
+        AttestationError::Malformed(e.to_string())
+    }
+}

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ppml_wire::Cursor;
+
 use crate::error::AttestationError;
 
 /// Bytes of the quote header.
@@ -180,7 +182,7 @@ impl Quote {
                 bytes.len()
             )));
         }
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Cursor::new(bytes);
         let header = QuoteHeader {
             version: r.u16()?,
             att_key_type: r.u16()?,
@@ -236,7 +238,7 @@ impl Quote {
             },
             signature_data,
         };
-        Ok((quote, r.pos))
+        Ok((quote, r.position()))
     }
 }
 
@@ -267,49 +269,6 @@ fn encode_body(b: &ReportBody, out: &mut Vec<u8>) {
     out.extend_from_slice(&b.isv_svn.to_le_bytes());
     out.extend_from_slice(&[0; 60]);
     out.extend_from_slice(&b.report_data);
-}
-
-/// A bounds-checked little-endian reader.
-pub(crate) struct Reader<'a> {
-    pub(crate) bytes: &'a [u8],
-    pub(crate) pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], AttestationError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                malformed(format!(
-                    "needs {n} bytes at offset {}, has {}",
-                    self.pos,
-                    self.bytes.len()
-                ))
-            })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), AttestationError> {
-        self.take(n).map(|_| ())
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], AttestationError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-
-    pub(crate) fn u16(&mut self) -> Result<u16, AttestationError> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, AttestationError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
 }
 
 #[cfg(test)]

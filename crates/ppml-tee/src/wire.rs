@@ -1,42 +1,40 @@
 //! Bytes on the stream: length-prefixed handshake messages, encrypted frames, and the
 //! request/response messages carried inside frames. Every decoder is total and bounded.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 
 use ppml_nn::model::Normalization;
 use ppml_nn::Tensor;
+use ppml_wire::{frame, Cursor, WireError, Writer};
 
 use crate::channel::{parse_header, HEADER_LEN};
 use crate::error::FrameError;
 use crate::handshake::{Session, MAX_HANDSHAKE_LEN};
 use crate::{Result, TeeError};
 
-/// Reads until `buf` is full; `Ok(n < buf.len())` only on end of stream.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// A frame-level wire error as the channel's: a stream that ends counts the `already` bytes of
+/// the frame read before the part that was cut short.
+fn frame_error(e: WireError, already: usize) -> TeeError {
+    match e {
+        WireError::CutShort { got, expected } => FrameError::Truncated {
+            got: already + got as usize,
+            expected: already + expected as usize,
         }
+        .into(),
+        WireError::TooLarge { len, max } => FrameError::TooLarge { len, max }.into(),
+        WireError::Io(e) => TeeError::Io(e),
+        e => proto(e.to_string()),
     }
-    Ok(got)
 }
 
-/// Reads exactly `len` bytes without trusting `len` for the allocation up front.
-fn read_body<R: Read>(r: &mut R, len: usize, already: usize) -> Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(len.min(1 << 20));
-    r.take(len as u64).read_to_end(&mut body)?;
-    if body.len() < len {
-        return Err(FrameError::Truncated {
-            got: already + body.len(),
-            expected: already + len,
-        }
-        .into());
-    }
-    Ok(body)
+/// Reads a header of `N` bytes (a clean end of stream is `Ok(None)`).
+fn read_head<const N: usize>(r: &mut impl Read) -> Result<Option<[u8; N]>> {
+    frame::read_head(r).map_err(|e| frame_error(e, 0))
+}
+
+/// Reads the `len` bytes after a header of `already` bytes, growing as they arrive.
+fn read_body(r: &mut impl Read, len: usize, already: usize) -> Result<Vec<u8>> {
+    frame::read_body(r, len as u64, len as u64).map_err(|e| frame_error(e, already))
 }
 
 /// Writes a handshake message with its `u32` big-endian length.
@@ -53,11 +51,10 @@ pub fn write_handshake<W: Write>(w: &mut W, msg: &[u8]) -> Result<u64> {
 
 /// Reads a handshake message (at most [`MAX_HANDSHAKE_LEN`] bytes).
 pub fn read_handshake<R: Read>(r: &mut R) -> Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    let got = read_full(r, &mut len)?;
-    if got < 4 {
-        return Err(FrameError::Truncated { got, expected: 4 }.into());
-    }
+    let len = read_head::<4>(r)?.ok_or(FrameError::Truncated {
+        got: 0,
+        expected: 4,
+    })?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_HANDSHAKE_LEN {
         return Err(FrameError::TooLarge {
@@ -101,18 +98,9 @@ impl<S: Read + Write> SecureStream<S> {
     /// Receives and decrypts the next frame; `None` when the peer closed the stream cleanly
     /// between frames. Any rejected frame is an error and the session should end.
     pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
-        let mut header = [0u8; HEADER_LEN];
-        let got = read_full(&mut self.stream, &mut header)?;
-        if got == 0 {
+        let Some(header) = read_head::<HEADER_LEN>(&mut self.stream)? else {
             return Ok(None);
-        }
-        if got < HEADER_LEN {
-            return Err(FrameError::Truncated {
-                got,
-                expected: HEADER_LEN,
-            }
-            .into());
-        }
+        };
         let h = parse_header(&header, self.session.opener.max_frame())?;
         let body = read_body(&mut self.stream, h.len, HEADER_LEN)?;
         self.bytes_received += (HEADER_LEN + body.len()) as u64;
@@ -186,105 +174,63 @@ fn proto(reason: impl Into<String>) -> TeeError {
     TeeError::Protocol(reason.into())
 }
 
-fn put_tensor(t: &Tensor, out: &mut Vec<u8>) -> Result<()> {
+fn put_tensor(t: &Tensor, w: &mut Writer) -> Result<()> {
     if t.shape().len() > MAX_RANK {
         return Err(proto(format!("tensor of rank {}", t.shape().len())));
     }
-    out.push(t.shape().len() as u8);
+    w.u8(t.shape().len() as u8);
     for &d in t.shape() {
-        let d = u32::try_from(d).map_err(|_| proto("tensor dimension over u32"))?;
-        out.extend_from_slice(&d.to_le_bytes());
+        w.u32(u32::try_from(d).map_err(|_| proto("tensor dimension over u32"))?);
     }
-    out.reserve(t.data().len() * 4);
-    for v in t.data() {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    w.reserve(t.data().len() * 4);
+    t.data().iter().for_each(|&v| w.f32(v));
     Ok(())
 }
 
-fn put_string(s: &str, out: &mut Vec<u8>) {
+fn put_string(s: &str, w: &mut Writer) {
     let b = &s.as_bytes()[..s.len().min(MAX_STRING)];
-    out.extend_from_slice(&(b.len() as u16).to_le_bytes());
-    out.extend_from_slice(b);
+    w.u16(b.len() as u16);
+    w.bytes(b);
 }
 
-struct Cursor<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.b.len() < n {
-            return Err(proto(format!(
-                "message truncated: needs {n} more bytes, has {}",
-                self.b.len()
-            )));
-        }
-        let (head, tail) = self.b.split_at(n);
-        self.b = tail;
-        Ok(head)
+fn get_tensor(c: &mut Cursor<'_>) -> Result<Tensor> {
+    let rank = c.u8()? as usize;
+    if rank > MAX_RANK {
+        return Err(proto(format!("tensor of rank {rank}")));
     }
-
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn tensor(&mut self) -> Result<Tensor> {
-        let rank = self.u8()? as usize;
-        if rank > MAX_RANK {
-            return Err(proto(format!("tensor of rank {rank}")));
-        }
-        let mut shape = Vec::with_capacity(rank);
-        let mut n: usize = 1;
-        for _ in 0..rank {
-            let d = self.u32()? as usize;
-            n = n
-                .checked_mul(d)
-                .ok_or_else(|| proto("tensor size overflows"))?;
-            shape.push(d);
-        }
-        let bytes = n
-            .checked_mul(4)
+    let mut shape = Vec::with_capacity(rank);
+    let mut n: usize = 1;
+    for _ in 0..rank {
+        let d = c.u32()? as usize;
+        n = n
+            .checked_mul(d)
             .ok_or_else(|| proto("tensor size overflows"))?;
-        let data = self
-            .take(bytes)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Tensor::new(shape, data).map_err(|e| proto(e.to_string()))
+        shape.push(d);
     }
+    let bytes = n
+        .checked_mul(4)
+        .ok_or_else(|| proto("tensor size overflows"))?;
+    let data = c
+        .take(bytes)?
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Tensor::new(shape, data).map_err(|e| proto(e.to_string()))
+}
 
-    fn string(&mut self) -> Result<String> {
-        let n = self.u16()? as usize;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| proto("string is not UTF-8"))
-    }
-
-    fn end(&self) -> Result<()> {
-        if self.b.is_empty() {
-            Ok(())
-        } else {
-            Err(proto(format!("{} trailing bytes", self.b.len())))
-        }
-    }
+fn get_string(c: &mut Cursor<'_>) -> Result<String> {
+    let n = c.u16()? as usize;
+    String::from_utf8(c.take(n)?.to_vec()).map_err(|_| proto("string is not UTF-8"))
 }
 
 impl Request {
     /// The bytes of `Request::Infer(images)` without copying `images` into a request first.
     pub fn encode_infer(images: &Tensor) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(1 + TENSOR_HEADER_MAX + images.data().len() * 4);
-        out.push(T_INFER);
-        put_tensor(images, &mut out)?;
-        Ok(out)
+        let mut w = Writer::new();
+        w.reserve(1 + TENSOR_HEADER_MAX + images.data().len() * 4);
+        w.u8(T_INFER);
+        put_tensor(images, &mut w)?;
+        Ok(w.into_bytes())
     }
 
     /// The message bytes.
@@ -297,13 +243,13 @@ impl Request {
 
     /// Parses message bytes.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        let mut c = Cursor { b };
+        let mut c = Cursor::new(b);
         let r = match c.u8()? {
-            T_INFER => Request::Infer(c.tensor()?),
+            T_INFER => Request::Infer(get_tensor(&mut c)?),
             T_INFO => Request::Info,
             t => return Err(proto(format!("unknown request type {t:#x}"))),
         };
-        c.end()?;
+        c.finish()?;
         Ok(r)
     }
 }
@@ -311,46 +257,43 @@ impl Request {
 impl Response {
     /// The message bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut w = Writer::new();
         match self {
             Response::Logits(t) => {
-                out.push(T_LOGITS);
-                put_tensor(t, &mut out)?;
+                w.u8(T_LOGITS);
+                put_tensor(t, &mut w)?;
             }
             Response::Info(i) => {
-                out.push(T_INFO_REPLY);
-                put_string(&i.name, &mut out);
-                for d in i.input {
-                    out.extend_from_slice(&d.to_le_bytes());
-                }
-                out.extend_from_slice(&i.classes.to_le_bytes());
-                out.extend_from_slice(&i.normalization.mean.to_le_bytes());
-                out.extend_from_slice(&i.normalization.std.to_le_bytes());
-                out.extend_from_slice(&i.digest);
+                w.u8(T_INFO_REPLY);
+                put_string(&i.name, &mut w);
+                i.input.iter().for_each(|&d| w.u32(d));
+                w.u32(i.classes);
+                w.f32(i.normalization.mean);
+                w.f32(i.normalization.std);
+                w.bytes(&i.digest);
             }
             Response::Error(m) => {
-                out.push(T_ERROR);
-                put_string(m, &mut out);
+                w.u8(T_ERROR);
+                put_string(m, &mut w);
             }
         }
-        Ok(out)
+        Ok(w.into_bytes())
     }
 
     /// Parses message bytes.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        let mut c = Cursor { b };
+        let mut c = Cursor::new(b);
         let r = match c.u8()? {
-            T_LOGITS => Response::Logits(c.tensor()?),
+            T_LOGITS => Response::Logits(get_tensor(&mut c)?),
             T_INFO_REPLY => {
-                let name = c.string()?;
+                let name = get_string(&mut c)?;
                 let input = [c.u32()?, c.u32()?, c.u32()?];
                 let classes = c.u32()?;
-                let (mean, std) = (f32::from_bits(c.u32()?), f32::from_bits(c.u32()?));
+                let (mean, std) = (c.f32()?, c.f32()?);
                 if !(mean.is_finite() && std.is_finite() && std > 0.0) {
                     return Err(proto(format!("normalisation mean {mean}, std {std}")));
                 }
-                let mut digest = [0u8; 32];
-                digest.copy_from_slice(c.take(32)?);
+                let digest = c.array()?;
                 Response::Info(ModelInfo {
                     name,
                     input,
@@ -359,10 +302,10 @@ impl Response {
                     digest,
                 })
             }
-            T_ERROR => Response::Error(c.string()?),
+            T_ERROR => Response::Error(get_string(&mut c)?),
             t => return Err(proto(format!("unknown response type {t:#x}"))),
         };
-        c.end()?;
+        c.finish()?;
         Ok(r)
     }
 }
