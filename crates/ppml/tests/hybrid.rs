@@ -99,6 +99,26 @@ fn client_and_server_as_separate_processes_over_tls_agree_with_plain_and_need_no
     assert!(status.success(), "server did not exit cleanly: {status}");
 }
 
+/// `ppml eval` of one `mlp` image under hybrid against the server at `addr`, trusting the CA
+/// certificate `ca` (none: no `--ca` flag).
+fn eval_one_image(addr: &str, ca: Option<&str>) -> std::process::Output {
+    let mut args = vec![
+        "eval",
+        "--model",
+        "mlp",
+        "--backend",
+        "hybrid",
+        "--server",
+        addr,
+        "--limit",
+        "1",
+    ];
+    if let Some(ca) = ca {
+        args.extend(["--ca", ca]);
+    }
+    ppml(&args)
+}
+
 #[test]
 fn a_client_refuses_a_server_it_does_not_trust_and_fails_clearly_without_one() {
     let dir = certs("trust");
@@ -106,19 +126,7 @@ fn a_client_refuses_a_server_it_does_not_trust_and_fails_clearly_without_one() {
     let mut server = server(&dir, "mlp");
     let addr = listen_addr(&server.line());
     // The server's certificate does not chain to this CA: the handshake fails, no image leaves.
-    let out = ppml(&[
-        "eval",
-        "--model",
-        "mlp",
-        "--backend",
-        "hybrid",
-        "--server",
-        &addr,
-        "--ca",
-        &path(&other, "ca.pem"),
-        "--limit",
-        "1",
-    ]);
+    let out = eval_one_image(&addr, Some(&path(&other, "ca.pem")));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
     let failed = server
@@ -126,19 +134,7 @@ fn a_client_refuses_a_server_it_does_not_trust_and_fails_clearly_without_one() {
         .expect("the server reports the failed session");
     assert!(failed.contains("session with"), "{failed}");
     // No server at all.
-    let out = ppml(&[
-        "eval",
-        "--model",
-        "mlp",
-        "--backend",
-        "hybrid",
-        "--server",
-        "127.0.0.1:1",
-        "--ca",
-        &path(&dir, "ca.pem"),
-        "--limit",
-        "1",
-    ]);
+    let out = eval_one_image("127.0.0.1:1", Some(&path(&dir, "ca.pem")));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("connecting to 127.0.0.1:1"),
@@ -146,17 +142,7 @@ fn a_client_refuses_a_server_it_does_not_trust_and_fails_clearly_without_one() {
         stderr(&out)
     );
     // --server without --ca is refused before anything is sent.
-    let out = ppml(&[
-        "eval",
-        "--model",
-        "mlp",
-        "--backend",
-        "hybrid",
-        "--server",
-        &addr,
-        "--limit",
-        "1",
-    ]);
+    let out = eval_one_image(&addr, None);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--ca"), "{}", stderr(&out));
 }
