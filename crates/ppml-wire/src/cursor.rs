@@ -139,14 +139,22 @@ impl<'a> Cursor<'a> {
 
 /// The little-endian words of `bytes`, the last one padded with zero bytes.
 pub fn words_from_bytes(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks(8)
-        .map(|c| {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(w)
-        })
-        .collect()
+    // Whole words through `chunks_exact`, whose fixed length compiles to plain loads; a
+    // variable-length copy per word costs a `memmove` call each (5% of an mpc3 `lenet` query).
+    let whole = bytes.chunks_exact(8);
+    let tail = whole.remainder();
+    let mut words = Vec::with_capacity(bytes.len().div_ceil(8));
+    words.extend(whole.map(|c| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    }));
+    if !tail.is_empty() {
+        let mut w = [0u8; 8];
+        w[..tail.len()].copy_from_slice(tail);
+        words.push(u64::from_le_bytes(w));
+    }
+    words
 }
 
 #[cfg(test)]
