@@ -168,18 +168,7 @@ pub fn report() -> Report {
             // The bench compares with plain on mlp-sq, which has no row of its own.
             (0.05, 40_000.0),
         ),
-        PairResult {
-            model: "mlp".into(),
-            model_run: "mlp".into(),
-            backend: "hybrid".into(),
-            skipped: Some("not in this build".into()),
-            latency: None,
-            latency_skipped: None,
-            throughput: None,
-            latency_slowdown: None,
-            throughput_slowdown: None,
-            peak_rss_mib: None,
-        },
+        PairResult::unmeasured("mlp", "mlp", "hybrid", Some("not in this build".into())),
     ];
     Report {
         machine: "test machine, 2 cores".into(),

@@ -62,6 +62,29 @@ pub struct PairResult {
     pub peak_rss_mib: Option<f64>,
 }
 
+impl PairResult {
+    /// A pair with nothing measured yet: `skipped` says why it will not be, if it will not.
+    pub fn unmeasured(
+        model: &str,
+        model_run: &str,
+        backend: &str,
+        skipped: Option<String>,
+    ) -> Self {
+        Self {
+            model: model.into(),
+            model_run: model_run.into(),
+            backend: backend.into(),
+            skipped,
+            latency: None,
+            latency_skipped: None,
+            throughput: None,
+            latency_slowdown: None,
+            throughput_slowdown: None,
+            peak_rss_mib: None,
+        }
+    }
+}
+
 /// A whole benchmark run (`results.json`; it loads again for [`crate::charts`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -157,18 +180,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let mut result = PairResult {
-            model: asked.to_string(),
-            model_run: model.name.clone(),
-            backend: kind.name().into(),
-            skipped,
-            latency: None,
-            latency_skipped: None,
-            throughput: None,
-            latency_slowdown: None,
-            throughput_slowdown: None,
-            peak_rss_mib: None,
-        };
+        let mut result = PairResult::unmeasured(asked, &model.name, kind.name(), skipped);
         if result.skipped.is_some() {
             return Ok(result);
         }
