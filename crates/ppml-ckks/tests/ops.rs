@@ -65,13 +65,18 @@ fn encoding_rejects_bad_inputs() {
 
 #[test]
 fn linear_ops_match_plain() {
+    let mut rng = common::rng("linear_ops_match_plain");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
     let (a, b) = (values(n, 3), values(n, 4));
     let (l, s) = (k.params.max_level(), k.params.scale());
-    let ca = k.pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
-    let cb = k.sk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let ca =
+        k.pk.encrypt_with_rng(&enc.encode(&a, l, s).unwrap(), &mut rng)
+            .unwrap();
+    let cb =
+        k.sk.encrypt_with_rng(&enc.encode(&b, l, s).unwrap(), &mut rng)
+            .unwrap();
     let pb = enc.encode(&b, l, s).unwrap();
     let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
     let zip = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
@@ -115,13 +120,18 @@ fn linear_ops_match_plain() {
 
 #[test]
 fn multiplicative_ops_match_plain() {
+    let mut rng = common::rng("multiplicative_ops_match_plain");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
     let (a, b) = (values(n, 5), values(n, 6));
     let (l, s) = (k.params.max_level(), k.params.scale());
-    let ca = k.pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
-    let cb = k.pk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let ca =
+        k.pk.encrypt_with_rng(&enc.encode(&a, l, s).unwrap(), &mut rng)
+            .unwrap();
+    let cb =
+        k.pk.encrypt_with_rng(&enc.encode(&b, l, s).unwrap(), &mut rng)
+            .unwrap();
     let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
     let prod: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
     // |a|, |b| <= 1: a product's error is at most each factor's error, plus the key switch and
@@ -179,18 +189,23 @@ fn multiplicative_ops_match_plain() {
 /// inputs' magnitude.
 #[test]
 fn precision_at_scale_2_40() {
+    let mut rng = common::rng("precision_at_scale_2_40");
     let params = Preset::N8192Depth2.build().unwrap();
-    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
-    let pk = sk.public_key().unwrap();
-    let rlk = sk.relinearization_key().unwrap();
+    let sk = ppml_ckks::SecretKey::generate_with_rng(&params, &mut rng);
+    let pk = sk.public_key_with_rng(&mut rng);
+    let rlk = sk.relinearization_key_with_rng(&mut rng);
     let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
     let n = params.slots();
     let magnitude = 8.0;
     let a: Vec<f64> = values(n, 7).iter().map(|x| x * magnitude).collect();
     let b: Vec<f64> = values(n, 8).iter().map(|x| x * magnitude).collect();
     let (l, s) = (params.max_level(), params.scale());
-    let ca = pk.encrypt(&enc.encode(&a, l, s).unwrap()).unwrap();
-    let cb = pk.encrypt(&enc.encode(&b, l, s).unwrap()).unwrap();
+    let ca = pk
+        .encrypt_with_rng(&enc.encode(&a, l, s).unwrap(), &mut rng)
+        .unwrap();
+    let cb = pk
+        .encrypt_with_rng(&enc.encode(&b, l, s).unwrap(), &mut rng)
+        .unwrap();
     let c = ev.mul_relin_rescale(&ca, &cb, &rlk).unwrap();
     let d = enc.decode(&sk.decrypt(&c).unwrap()).unwrap();
     let prod: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
@@ -200,14 +215,16 @@ fn precision_at_scale_2_40() {
 
 #[test]
 fn rotations_by_powers_of_two_and_random_steps() {
+    let mut rng = common::rng("rotations_by_powers_of_two_and_random_steps");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
     let a = values(n, 9);
     let ca =
-        k.sk.encrypt(
+        k.sk.encrypt_with_rng(
             &enc.encode(&a, k.params.max_level(), k.params.scale())
                 .unwrap(),
+            &mut rng,
         )
         .unwrap();
     let dec = |c: &ppml_ckks::Ciphertext| enc.decode(&k.sk.decrypt(c).unwrap()).unwrap();
@@ -248,6 +265,7 @@ fn rotations_by_powers_of_two_and_random_steps() {
 
 #[test]
 fn conjugation() {
+    let mut rng = common::rng("conjugation");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
@@ -258,9 +276,10 @@ fn conjugation() {
         .map(|(&a, &b)| Complex::new(a, b))
         .collect();
     let ct =
-        k.pk.encrypt(
+        k.pk.encrypt_with_rng(
             &enc.encode_complex(&z, k.params.max_level(), k.params.scale())
                 .unwrap(),
+            &mut rng,
         )
         .unwrap();
     let d = enc
@@ -277,18 +296,18 @@ fn conjugation() {
 
 #[test]
 fn galois_keys_restricted_to_a_level_rotate_below_it_and_are_smaller() {
+    let mut rng = common::rng("galois_keys_restricted_to_a_level_rotate_below_it_and_are_smaller");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
     let a = values(n, 31);
     // Step 3 for ciphertexts up to level 2, step 5 at every level (twice: the higher wins).
     let gk =
-        k.sk.galois_keys_at_levels(&[(3, 2), (5, 1), (5, 6)], false)
-            .unwrap();
+        k.sk.galois_keys_at_levels_with_rng(&[(3, 2), (5, 1), (5, 6)], false, &mut rng);
     assert!(gk.supports_rotation_at(3, 2) && !gk.supports_rotation_at(3, 3));
     assert!(gk.supports_rotation_at(5, 6));
-    let at = |level: usize| {
-        k.sk.encrypt(&enc.encode(&a, level, k.params.scale()).unwrap())
+    let mut at = |level: usize| {
+        k.sk.encrypt_with_rng(&enc.encode(&a, level, k.params.scale()).unwrap(), &mut rng)
             .unwrap()
     };
     let want: Vec<f64> = (0..n).map(|i| a[(i + 3) % n]).collect();
@@ -324,7 +343,9 @@ fn galois_keys_restricted_to_a_level_rotate_below_it_and_are_smaller() {
     let bytes = gk.to_bytes();
     let back = ppml_ckks::GaloisKeys::from_bytes(&k.params, &bytes).unwrap();
     assert!(back == gk);
-    let full = k.sk.galois_keys(&[3, 5], false).unwrap().to_bytes();
+    let full =
+        k.sk.galois_keys_with_rng(&[3, 5], false, &mut rng)
+            .to_bytes();
     assert!(
         bytes.len() * 10 < full.len() * 7,
         "{} vs {}",
@@ -350,6 +371,7 @@ fn transform_bound(params: &ppml_ckks::CkksParameters, terms: usize) -> f64 {
 
 #[test]
 fn bsgs_matrix_vector_product() {
+    let mut rng = common::rng("bsgs_matrix_vector_product");
     use std::collections::BTreeMap;
     let params = Preset::N4096Depth1.build().unwrap();
     let n = params.slots();
@@ -361,12 +383,12 @@ fn bsgs_matrix_vector_product() {
         .map(|(k, &i)| (i, values(n, 100 + k as u64)))
         .collect();
     let lt = ppml_ckks::LinearTransform::new(&params, &diagonals, 1, params.scale(), 0).unwrap();
-    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
-    let gk = sk.galois_keys(&lt.required_rotations(), false).unwrap();
+    let sk = ppml_ckks::SecretKey::generate_with_rng(&params, &mut rng);
+    let gk = sk.galois_keys_with_rng(&lt.required_rotations(), false, &mut rng);
     let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
     let x = values(n, 12);
     let ct = sk
-        .encrypt(&enc.encode(&x, 1, params.scale()).unwrap())
+        .encrypt_with_rng(&enc.encode(&x, 1, params.scale()).unwrap(), &mut rng)
         .unwrap();
     let y = ev
         .rescale(&ev.linear_transform(&ct, &lt, &gk).unwrap())
@@ -382,6 +404,7 @@ fn bsgs_matrix_vector_product() {
 
 #[test]
 fn summed_transforms_over_two_inputs() {
+    let mut rng = common::rng("summed_transforms_over_two_inputs");
     use std::collections::BTreeMap;
     let params = Preset::N4096Depth1.build().unwrap();
     let n = params.slots();
@@ -400,12 +423,12 @@ fn summed_transforms_over_two_inputs() {
     let lt_b = ppml_ckks::LinearTransform::new(&params, &b, 1, params.scale(), n1).unwrap();
     let mut rotations = lt_a.required_rotations();
     rotations.extend(lt_b.required_rotations());
-    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
-    let gk = sk.galois_keys(&rotations, false).unwrap();
+    let sk = ppml_ckks::SecretKey::generate_with_rng(&params, &mut rng);
+    let gk = sk.galois_keys_with_rng(&rotations, false, &mut rng);
     let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
     let (x0, x1) = (values(n, 21), values(n, 22));
-    let encrypt = |x: &[f64]| {
-        sk.encrypt(&enc.encode(x, 1, params.scale()).unwrap())
+    let mut encrypt = |x: &[f64]| {
+        sk.encrypt_with_rng(&enc.encode(x, 1, params.scale()).unwrap(), &mut rng)
             .unwrap()
     };
     let (c0, c1) = (encrypt(&x0), encrypt(&x1));
@@ -440,6 +463,7 @@ fn summed_transforms_over_two_inputs() {
 
 #[test]
 fn fused_plaintext_products_equal_the_separate_ones() {
+    let mut rng = common::rng("fused_plaintext_products_equal_the_separate_ones");
     // A 40-bit prime (tfhe-ntt's modular multiply-accumulate) and a 28-bit one (lazy 64-bit
     // sums), with more terms than one lazy group holds: the result must be bit-identical to
     // multiplying and adding one term at a time.
@@ -450,13 +474,16 @@ fn fused_plaintext_products_equal_the_separate_ones() {
         .scale_bits(28)
         .build_arc()
         .unwrap();
-    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
+    let sk = ppml_ckks::SecretKey::generate_with_rng(&params, &mut rng);
     let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
     let n = params.slots();
     let cts: Vec<_> = (0..3)
         .map(|k| {
-            sk.encrypt(&enc.encode(&values(n, 40 + k), 1, params.scale()).unwrap())
-                .unwrap()
+            sk.encrypt_with_rng(
+                &enc.encode(&values(n, 40 + k), 1, params.scale()).unwrap(),
+                &mut rng,
+            )
+            .unwrap()
         })
         .collect();
     let pts: Vec<_> = (0..150)
@@ -485,25 +512,32 @@ fn fused_plaintext_products_equal_the_separate_ones() {
 /// with a fresh encryption of x encoded at scale q_level so that the scale stays put (the way to
 /// avoid scale drift when primes are not exactly 2^bits), then a sum with a fresh ciphertext.
 fn depth_l_circuit(preset: Preset) {
+    let mut rng = common::rng("depth_l_circuit");
     let params = preset.build().unwrap();
-    let sk = ppml_ckks::SecretKey::generate(&params).unwrap();
-    let pk = sk.public_key().unwrap();
-    let rlk = sk.relinearization_key().unwrap();
+    let sk = ppml_ckks::SecretKey::generate_with_rng(&params, &mut rng);
+    let pk = sk.public_key_with_rng(&mut rng);
+    let rlk = sk.relinearization_key_with_rng(&mut rng);
     let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
     let n = params.slots();
     let x: Vec<f64> = values(n, 13).iter().map(|v| 0.9 + 0.1 * v.abs()).collect();
     let (l, s) = (params.max_level(), params.scale());
-    let mut c = pk.encrypt(&enc.encode(&x, l, s).unwrap()).unwrap();
+    let mut c = pk
+        .encrypt_with_rng(&enc.encode(&x, l, s).unwrap(), &mut rng)
+        .unwrap();
     let mut want = x.clone();
     for level in (1..=l).rev() {
         let q = params.chain()[level] as f64;
-        let y = pk.encrypt(&enc.encode(&x, level, q).unwrap()).unwrap();
+        let y = pk
+            .encrypt_with_rng(&enc.encode(&x, level, q).unwrap(), &mut rng)
+            .unwrap();
         c = ev.mul_relin_rescale(&c, &y, &rlk).unwrap();
         want.iter_mut().zip(&x).for_each(|(w, v)| *w *= v);
     }
     assert_eq!(c.level(), 0);
     assert!((c.scale() / s - 1.0).abs() < 1e-9);
-    let y = pk.encrypt(&enc.encode(&x, l, c.scale()).unwrap()).unwrap();
+    let y = pk
+        .encrypt_with_rng(&enc.encode(&x, l, c.scale()).unwrap(), &mut rng)
+        .unwrap();
     let c = ev.add(&c, &y).unwrap();
     want.iter_mut().zip(&x).for_each(|(w, v)| *w += v);
     let got = enc.decode(&sk.decrypt(&c).unwrap()).unwrap();
@@ -552,6 +586,7 @@ mod depth_l_circuit_at_every_preset {
 
 #[test]
 fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
+    let mut rng = common::rng("weighted_sums_match_plain_on_narrow_and_wide_primes");
     // N8192Depth6: 26- and 31-bit primes (lazy 64-bit accumulation); N16384Depth8: 40- and
     // 50-bit primes (reduced products).
     for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
@@ -562,7 +597,10 @@ fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
         let xs: Vec<Vec<f64>> = (0..3).map(|j| values(n, 10 + j)).collect();
         let cts: Vec<_> = xs
             .iter()
-            .map(|x| k.sk.encrypt(&enc.encode(x, l, s).unwrap()).unwrap())
+            .map(|x| {
+                k.sk.encrypt_with_rng(&enc.encode(x, l, s).unwrap(), &mut rng)
+                    .unwrap()
+            })
             .collect();
         // A long row (beyond one lazy-reduction group), a short one, and an empty one.
         let long: Vec<(u32, f64)> = (0..1500u32)
@@ -634,10 +672,13 @@ fn weighted_sums_match_plain_on_narrow_and_wide_primes() {
 
 #[test]
 fn weighted_sums_reject_bad_shapes() {
+    let mut rng = common::rng("weighted_sums_reject_bad_shapes");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let (l, s) = (k.params.max_level(), k.params.scale());
-    let ct = k.sk.encrypt(&enc.encode(&[1.0], l, s).unwrap()).unwrap();
+    let ct =
+        k.sk.encrypt_with_rng(&enc.encode(&[1.0], l, s).unwrap(), &mut rng)
+            .unwrap();
     let low = ev.drop_to_level(&ct, l - 1).unwrap();
     let none: [ppml_ckks::Ciphertext; 0] = [];
     assert!(ev.weighted_sums(&none, &[], 1.0, &[]).is_err());
@@ -659,13 +700,16 @@ fn weighted_sums_reject_bad_shapes() {
 
 #[test]
 fn fused_encode_encrypt_decrypts_and_round_trips() {
+    let mut rng = common::rng("fused_encode_encrypt_decrypts_and_round_trips");
     for preset in [Preset::N8192Depth6, Preset::N16384Depth8] {
         let k = keys(preset);
         let enc = Encoder::new(&k.params);
         let n = k.params.slots();
         let v = values(n, 21);
         let (l, s) = (k.params.max_level() - 1, k.params.scale());
-        let ct = k.sk.encrypt_values(&enc, &v, l, s).unwrap();
+        let ct =
+            k.sk.encrypt_values_with_rng(&enc, &v, l, s, &mut rng)
+                .unwrap();
         assert_eq!(ct.level(), l);
         // Seed-compressed on the wire, expanded identically on decoding.
         let back = ppml_ckks::Ciphertext::from_bytes(&k.params, &ct.to_bytes()).unwrap();
@@ -673,12 +717,16 @@ fn fused_encode_encrypt_decrypts_and_round_trips() {
         let got = enc.decode(&k.sk.decrypt(&back).unwrap()).unwrap();
         let tol = noise::fresh_secret(&k.params, s).bound(&k.params);
         assert!(max_err(&got, &v) < tol, "{preset:?}");
-        assert!(k.sk.encrypt_values(&enc, &v, l + 2, s).is_err());
+        assert!(k
+            .sk
+            .encrypt_values_with_rng(&enc, &v, l + 2, s, &mut rng)
+            .is_err());
     }
 }
 
 #[test]
 fn real_and_imaginary_parts_square_independently() {
+    let mut rng = common::rng("real_and_imaginary_parts_square_independently");
     let k = keys(Preset::N8192Depth6);
     let (enc, ev) = (Encoder::new(&k.params), Evaluator::new(&k.params));
     let n = k.params.slots();
@@ -690,7 +738,7 @@ fn real_and_imaginary_parts_square_independently() {
         .collect();
     let (l, s) = (k.params.max_level(), k.params.scale());
     let ct =
-        k.sk.encrypt(&enc.encode_complex(&z, l, s).unwrap())
+        k.sk.encrypt_with_rng(&enc.encode_complex(&z, l, s).unwrap(), &mut rng)
             .unwrap();
     let dec = |c: &ppml_ckks::Ciphertext| enc.decode_complex(&k.sk.decrypt(c).unwrap()).unwrap();
     let bound = |e: noise::Error| e.bound(&k.params);

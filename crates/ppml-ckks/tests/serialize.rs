@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{keys, max_err, values};
+use common::{keys, max_err, noise, values};
 use ppml_ckks::{
     Ciphertext, CkksError, CkksParameters, Encoder, Evaluator, GaloisKeys, Plaintext, Preset,
     PublicKey, RelinearizationKey,
@@ -10,6 +10,7 @@ use ppml_ckks::{
 
 #[test]
 fn round_trips() {
+    let mut rng = common::rng("round_trips");
     let k = keys(Preset::N4096Depth1);
     let p = &k.params;
     let (enc, ev) = (Encoder::new(p), Evaluator::new(p));
@@ -22,8 +23,8 @@ fn round_trips() {
     assert_eq!(Plaintext::from_bytes(p, &pt.to_bytes()).unwrap(), pt);
 
     // A fresh symmetric ciphertext travels as (c0, seed): about half the size.
-    let ct_sym = k.sk.encrypt(&pt).unwrap();
-    let ct_pk = k.pk.encrypt(&pt).unwrap();
+    let ct_sym = k.sk.encrypt_with_rng(&pt, &mut rng).unwrap();
+    let ct_pk = k.pk.encrypt_with_rng(&pt, &mut rng).unwrap();
     let (b_sym, b_pk) = (ct_sym.to_bytes(), ct_pk.to_bytes());
     assert!(
         b_sym.len() * 10 < b_pk.len() * 6,
@@ -43,7 +44,7 @@ fn round_trips() {
 
     // Deserialised keys work.
     let c = ev
-        .mul_relin_rescale(&pk.encrypt(&pt).unwrap(), &ct_sym, &rlk)
+        .mul_relin_rescale(&pk.encrypt_with_rng(&pt, &mut rng).unwrap(), &ct_sym, &rlk)
         .unwrap();
     let c = ev.rotate(&c, 1, &gk).unwrap();
     let got = enc
@@ -54,16 +55,28 @@ fn round_trips() {
         )
         .unwrap();
     let want: Vec<f64> = (0..x.len()).map(|i| x[(i + 1) % x.len()].powi(2)).collect();
-    assert!(max_err(&got, &want) < 1e-3);
+    // The product of a public-key and a secret-key encryption (|x| <= 1), then a rotation at
+    // the product's level and scale.
+    let s = p.scale();
+    let product = noise::product(
+        p,
+        1,
+        s,
+        noise::fresh_public(p, s).plus(noise::fresh_secret(p, s)),
+    );
+    let rotated = product.plus(noise::key_switch(p, 0, c.scale()));
+    let (e, bound) = (max_err(&got, &want), rotated.bound(p));
+    assert!(e < bound, "{e} (bound {bound})");
 }
 
 #[test]
 fn malformed_inputs_are_rejected() {
+    let mut rng = common::rng("malformed_inputs_are_rejected");
     let k = keys(Preset::N4096Depth1);
     let p = &k.params;
     let enc = Encoder::new(p);
     let pt = enc.encode(&values(p.slots(), 2), 1, p.scale()).unwrap();
-    let ct = k.pk.encrypt(&pt).unwrap();
+    let ct = k.pk.encrypt_with_rng(&pt, &mut rng).unwrap();
     let bytes = ct.to_bytes();
     let malformed =
         |r: Result<Ciphertext, CkksError>| matches!(r, Err(CkksError::Malformed { .. }));
@@ -121,11 +134,12 @@ fn malformed_inputs_are_rejected() {
 
 #[test]
 fn random_corruptions_never_panic() {
+    let mut rng = common::rng("random_corruptions_never_panic");
     let k = keys(Preset::N4096Depth1);
     let p = &k.params;
     let enc = Encoder::new(p);
     let pt = enc.encode(&values(p.slots(), 3), 0, p.scale()).unwrap();
-    let bytes = k.sk.encrypt(&pt).unwrap().to_bytes();
+    let bytes = k.sk.encrypt_with_rng(&pt, &mut rng).unwrap().to_bytes();
     let mut x = 0x1234_5678_9abc_def0u64;
     for _ in 0..300 {
         let mut b = bytes.clone();

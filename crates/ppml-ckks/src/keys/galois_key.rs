@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rand::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
 use crate::error::{CkksError, Result};
 use crate::keys::{KeySwitchingKey, SecretKey};
 use crate::params::CkksParameters;
 use crate::poly;
-use crate::sampling;
 
 /// One key per Galois element g (X -> X^g), with the NTT-slot permutation that applies it. Each
 /// key serves ciphertexts up to its own level ([`crate::SecretKey::galois_keys_at_levels`]).
@@ -26,7 +26,12 @@ pub struct GaloisKeys {
 impl GaloisKeys {
     /// Keys for left rotations by `(step, level)` serving ciphertexts up to `level`, and for
     /// conjugation at the top level if asked.
-    pub(crate) fn new(sk: &SecretKey, steps: &[(i64, usize)], conjugate: bool) -> Result<Self> {
+    pub(crate) fn new<R: RngCore + CryptoRng>(
+        sk: &SecretKey,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> Self {
         let p = sk.params();
         // Galois element -> the highest level asked for it.
         let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
@@ -40,20 +45,19 @@ impl GaloisKeys {
             let e = elements.entry(g).or_insert(level);
             *e = (*e).max(level);
         }
-        let mut rng = sampling::os_rng()?;
         let mut keys = BTreeMap::new();
         for (g, level) in elements {
             let perm = p.galois_permutation(g);
             let mut s_g = poly::permute(&sk.ntt, &perm);
-            let mut ksk = KeySwitchingKey::new(sk, &s_g, level, &mut rng);
+            let mut ksk = KeySwitchingKey::new(sk, &s_g, level, rng);
             s_g.zeroize();
             ksk.enter_rotated_frame(&perm);
             keys.insert(g, (ksk, perm));
         }
-        Ok(Self {
+        Self {
             params: Arc::clone(p),
             keys,
-        })
+        }
     }
 
     /// The parameters.

@@ -24,24 +24,23 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    pub(crate) fn new(sk: &SecretKey) -> Result<Self> {
-        let mut rng = sampling::os_rng()?;
+    pub(crate) fn new<R: RngCore + CryptoRng>(sk: &SecretKey, rng: &mut R) -> Self {
         let p = sk.params();
         let idx: Vec<usize> = (0..p.moduli.len()).collect();
         let m = mods(p, &idx);
-        let seed = sampling::fresh_seed(&mut rng);
+        let seed = sampling::fresh_seed(rng);
         let a = sampling::uniform_from_seed(&seed, 0, &m, p.degree());
-        let e = sampling::cbd_error(&mut rng, p.degree());
+        let e = sampling::cbd_error(rng, p.degree());
         let mut b = sampling::small_to_ntt(&e, &m);
         let mut as_ = poly::mul(&m, &a, &sk.ntt);
         poly::sub_assign(&m, &mut b, &as_);
         zeroize::Zeroize::zeroize(&mut as_);
-        Ok(Self {
+        Self {
             params: Arc::clone(p),
             seed,
             b,
             a,
-        })
+        }
     }
 
     /// The parameters.

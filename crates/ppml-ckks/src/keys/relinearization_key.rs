@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
+use rand::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
-use crate::error::Result;
 use crate::keys::{KeySwitchingKey, SecretKey};
 use crate::params::CkksParameters;
 use crate::poly::{self, mods};
-use crate::sampling;
 
 /// Key switching from s^2 to s.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,14 +16,13 @@ pub struct RelinearizationKey {
 }
 
 impl RelinearizationKey {
-    pub(crate) fn new(sk: &SecretKey) -> Result<Self> {
+    pub(crate) fn new<R: RngCore + CryptoRng>(sk: &SecretKey, rng: &mut R) -> Self {
         let p = sk.params();
         let all: Vec<usize> = (0..p.moduli.len()).collect();
         let mut s2 = poly::mul(&mods(p, &all), &sk.ntt, &sk.ntt);
-        let mut rng = sampling::os_rng()?;
-        let ksk = KeySwitchingKey::new(sk, &s2, p.max_level(), &mut rng);
+        let ksk = KeySwitchingKey::new(sk, &s2, p.max_level(), rng);
         s2.zeroize();
-        Ok(Self { ksk })
+        Self { ksk }
     }
 
     /// The parameters.

@@ -110,11 +110,24 @@ impl SecretKey {
         level: usize,
         scale: f64,
     ) -> Result<Ciphertext> {
+        let mut rng = sampling::os_rng()?;
+        self.encrypt_values_with_rng(encoder, values, level, scale, &mut rng)
+    }
+
+    /// [`Self::encrypt_values`] with an explicit RNG.
+    pub fn encrypt_values_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        encoder: &crate::Encoder,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         let slots: Vec<crate::Complex> = values
             .iter()
             .map(|&r| crate::Complex::new(r, 0.0))
             .collect();
-        self.encrypt_complex_values(encoder, &slots, level, scale)
+        self.encrypt_complex_values_with_rng(encoder, &slots, level, scale, rng)
     }
 
     /// [`Self::encrypt_values`] for complex slots.
@@ -125,10 +138,22 @@ impl SecretKey {
         level: usize,
         scale: f64,
     ) -> Result<Ciphertext> {
+        let mut rng = sampling::os_rng()?;
+        self.encrypt_complex_values_with_rng(encoder, values, level, scale, &mut rng)
+    }
+
+    /// [`Self::encrypt_complex_values`] with an explicit RNG.
+    pub fn encrypt_complex_values_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        encoder: &crate::Encoder,
+        values: &[crate::Complex],
+        level: usize,
+        scale: f64,
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         CkksParameters::check_same(&self.params, encoder.params())?;
         let mut coeffs = zeroize::Zeroizing::new(encoder.coefficients(values, level, scale)?);
-        let mut rng = sampling::os_rng()?;
-        self.encrypt_message(level, scale, &mut rng, |_, e| {
+        self.encrypt_message(level, scale, rng, |_, e| {
             coeffs
                 .iter_mut()
                 .zip(e)
@@ -188,22 +213,45 @@ impl SecretKey {
         Ok(Plaintext::from_parts(Arc::clone(p), acc, level, ct.scale()))
     }
 
-    /// The public key.
+    /// The public key, sampled with the operating system's CSPRNG.
     pub fn public_key(&self) -> Result<crate::PublicKey> {
-        crate::PublicKey::new(self)
+        Ok(self.public_key_with_rng(&mut sampling::os_rng()?))
     }
 
-    /// The relinearisation key.
+    /// [`Self::public_key`] from the given cryptographic RNG.
+    pub fn public_key_with_rng<R: RngCore + CryptoRng>(&self, rng: &mut R) -> crate::PublicKey {
+        crate::PublicKey::new(self, rng)
+    }
+
+    /// The relinearisation key, sampled with the operating system's CSPRNG.
     pub fn relinearization_key(&self) -> Result<crate::RelinearizationKey> {
-        crate::RelinearizationKey::new(self)
+        Ok(self.relinearization_key_with_rng(&mut sampling::os_rng()?))
+    }
+
+    /// [`Self::relinearization_key`] from the given cryptographic RNG.
+    pub fn relinearization_key_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+    ) -> crate::RelinearizationKey {
+        crate::RelinearizationKey::new(self, rng)
     }
 
     /// Galois keys for left rotations by each of `steps` (negative: right) and, if asked, for
-    /// complex conjugation.
+    /// complex conjugation, sampled with the operating system's CSPRNG.
     pub fn galois_keys(&self, steps: &[i64], conjugate: bool) -> Result<crate::GaloisKeys> {
+        Ok(self.galois_keys_with_rng(steps, conjugate, &mut sampling::os_rng()?))
+    }
+
+    /// [`Self::galois_keys`] from the given cryptographic RNG.
+    pub fn galois_keys_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        steps: &[i64],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> crate::GaloisKeys {
         let top = self.params().max_level();
         let steps: Vec<(i64, usize)> = steps.iter().map(|&s| (s, top)).collect();
-        crate::GaloisKeys::new(self, &steps, conjugate)
+        crate::GaloisKeys::new(self, &steps, conjugate, rng)
     }
 
     /// Galois keys for left rotations by `step` of ciphertexts up to `level`, for each
@@ -215,6 +263,16 @@ impl SecretKey {
         steps: &[(i64, usize)],
         conjugate: bool,
     ) -> Result<crate::GaloisKeys> {
-        crate::GaloisKeys::new(self, steps, conjugate)
+        Ok(self.galois_keys_at_levels_with_rng(steps, conjugate, &mut sampling::os_rng()?))
+    }
+
+    /// [`Self::galois_keys_at_levels`] from the given cryptographic RNG.
+    pub fn galois_keys_at_levels_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> crate::GaloisKeys {
+        crate::GaloisKeys::new(self, steps, conjugate, rng)
     }
 }

@@ -1,7 +1,8 @@
-//! Shared test helpers: cached keys per preset.
+//! Shared test helpers: seeded randomness, cached keys per preset.
 #![allow(
     dead_code,
     clippy::unwrap_used,
+    clippy::panic,
     reason = "test helpers shared by several test binaries"
 )]
 
@@ -12,6 +13,38 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ppml_ckks::Preset;
 use ppml_ckks::{CkksParameters, GaloisKeys, PublicKey, RelinearizationKey, SecretKey};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+/// The environment variable that picks the seed of every test's randomness.
+pub const SEED_VAR: &str = "PPML_TEST_SEED";
+
+/// The seed of this run: `PPML_TEST_SEED` if set (a decimal number), else a fixed default, so
+/// that rerunning a failed test replays it, and another draw is one variable away.
+pub fn seed() -> u64 {
+    match std::env::var(SEED_VAR) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR}={v:?} is not a decimal number")),
+        Err(_) => 0x5eed,
+    }
+}
+
+/// The randomness of the test named `test` (key generation and encryption noise): a ChaCha20
+/// stream from [`seed`] and the name, so each test draws its own stream whatever order the
+/// tests run in. Says the seed on stderr, which the harness shows when the test fails.
+pub fn rng(test: &str) -> ChaCha20Rng {
+    let seed = seed();
+    eprintln!("{test}: randomness from {SEED_VAR}={seed}");
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    // FNV-1a of the name: distinct names give distinct streams.
+    let name = test.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    key[8..16].copy_from_slice(&name.to_le_bytes());
+    ChaCha20Rng::from_seed(key)
+}
 
 /// Keys of one parameter set.
 pub struct Keys {
@@ -29,7 +62,7 @@ pub fn steps(slots: usize) -> Vec<i64> {
     s
 }
 
-/// Keys for a preset, generated once per test binary.
+/// Keys for a preset, generated once per test binary from [`rng`].
 pub fn keys(preset: Preset) -> Arc<Keys> {
     static CACHE: OnceLock<Mutex<HashMap<Preset, Arc<Keys>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
@@ -38,10 +71,11 @@ pub fn keys(preset: Preset) -> Arc<Keys> {
         .entry(preset)
         .or_insert_with(|| {
             let params = preset.build().unwrap();
-            let sk = SecretKey::generate(&params).unwrap();
-            let pk = sk.public_key().unwrap();
-            let rlk = sk.relinearization_key().unwrap();
-            let gk = sk.galois_keys(&steps(params.slots()), true).unwrap();
+            let mut rng = rng(&format!("keys of {preset:?}"));
+            let sk = SecretKey::generate_with_rng(&params, &mut rng);
+            let pk = sk.public_key_with_rng(&mut rng);
+            let rlk = sk.relinearization_key_with_rng(&mut rng);
+            let gk = sk.galois_keys_with_rng(&steps(params.slots()), true, &mut rng);
             Arc::new(Keys {
                 params,
                 sk,
