@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use rand::{CryptoRng, RngCore};
+
 use crate::error::{Result, RlweError};
 use crate::keys::{add_message, ntt_mul, words_seed, PublicKey, SEED_WORDS};
 use crate::params::{add_mod, mul_mod, sub_mod, Params, FLOOD_BITS, MAX_L1_BITS};
@@ -103,7 +105,17 @@ impl Accumulator {
     /// The result for the client: the sum minus `mask` (`degree` elements of `Z_2^64`),
     /// re-randomised with a fresh public-key encryption of zero and flooded with uniform noise
     /// of [`FLOOD_BITS`] bits times `t`; `c_0` then `c_1` in coefficient form.
-    pub fn finish(mut self, pk: &PublicKey, mask: &[u64]) -> Result<Vec<u64>> {
+    pub fn finish(self, pk: &PublicKey, mask: &[u64]) -> Result<Vec<u64>> {
+        self.finish_with_rng(pk, mask, &mut os_rng()?)
+    }
+
+    /// [`Self::finish`] with the given cryptographic RNG.
+    pub fn finish_with_rng<R: RngCore + CryptoRng>(
+        mut self,
+        pk: &PublicKey,
+        mask: &[u64],
+        rng: &mut R,
+    ) -> Result<Vec<u64>> {
         let p = self.params.clone();
         let n = p.degree();
         if self.l1 > 1u128 << MAX_L1_BITS {
@@ -119,8 +131,7 @@ impl Accumulator {
                 reason: format!("mask of {} for degree {n}", mask.len()),
             });
         }
-        let mut rng = os_rng()?;
-        let mut u = p.residues_of_signed(&ternary(&mut rng, n));
+        let mut u = p.residues_of_signed(&ternary(rng, n));
         p.fwd(&mut u);
         let pu0 = ntt_mul(&p, &pk.p0, &u);
         let pu1 = ntt_mul(&p, &pk.p1, &u);
@@ -132,12 +143,12 @@ impl Accumulator {
         }
         p.inv(&mut self.c0);
         p.inv(&mut self.c1);
-        let e1 = cbd(&mut rng, n);
-        let e2 = cbd(&mut rng, n);
+        let e1 = cbd(rng, n);
+        let e2 = cbd(rng, n);
         let zero = vec![0u64; n];
         add_message(&p, &mut self.c1, &zero, &e2);
         add_message(&p, &mut self.c0, &zero, &e1);
-        let flood = wide_uniform(&mut rng, n, FLOOD_BITS);
+        let flood = wide_uniform(rng, n, FLOOD_BITS);
         for (i, (q, _)) in p.limbs().enumerate() {
             let t = p.two64(i);
             let qq = i128::from(q);
@@ -189,8 +200,8 @@ mod tests {
         let params = Params::default_set()?;
         let n = params.degree();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let sk = SecretKey::generate(&params)?;
-        let pk = PublicKey::from_words(&params, sk.public_key()?.to_words())?;
+        let sk = SecretKey::generate_with_rng(&params, &mut rng);
+        let pk = PublicKey::from_words(&params, sk.public_key_with_rng(&mut rng)?.to_words())?;
         // Two uploads of full-range ring elements, two sparse plaintexts of 17-bit weights.
         let m1: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
         let m2: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
@@ -201,12 +212,12 @@ mod tests {
             k2[(j * 7 + 3) % n] = (rng.next_u64() % (1 << 17)) as i64 - (1 << 16);
         }
         let mask: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
-        let up1 = Ciphertext::from_upload(&params, &sk.encrypt(&m1)?)?;
-        let up2 = Ciphertext::from_upload(&params, &sk.encrypt(&m2)?)?;
+        let up1 = Ciphertext::from_upload(&params, &sk.encrypt_with_rng(&m1, &mut rng)?)?;
+        let up2 = Ciphertext::from_upload(&params, &sk.encrypt_with_rng(&m2, &mut rng)?)?;
         let mut acc = Accumulator::new(&params);
         acc.add_product(&up1, &PlainPoly::new(&params, &k1)?);
         acc.add_product(&up2, &PlainPoly::new(&params, &k2)?);
-        let res = acc.finish(&pk, &mask)?;
+        let res = acc.finish_with_rng(&pk, &mask, &mut rng)?;
         let got = sk.decrypt(&res)?;
         let want: Vec<u64> = negacyclic(&m1, &k1)
             .iter()
@@ -221,8 +232,9 @@ mod tests {
     #[test]
     fn decoders_reject_bad_lengths_and_unreduced_words_and_the_budget_is_enforced() -> Result<()> {
         let params = Params::default_set()?;
-        let sk = SecretKey::generate(&params)?;
-        let mut up = sk.encrypt(&vec![1u64; params.degree()])?;
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let sk = SecretKey::generate_with_rng(&params, &mut rng);
+        let mut up = sk.encrypt_with_rng(&vec![1u64; params.degree()], &mut rng)?;
         assert!(matches!(
             Ciphertext::from_upload(&params, &up[1..]),
             Err(RlweError::Length { .. })
@@ -233,13 +245,18 @@ mod tests {
             Err(RlweError::Unreduced { index: 10, .. })
         ));
         assert!(sk.decrypt(&[0u64; 5]).is_err());
-        let pk = sk.public_key()?;
+        let pk = sk.public_key_with_rng(&mut rng)?;
         let mut big = vec![0i64; params.degree()];
         big[0] = 1 << 41;
         let mut acc = Accumulator::new(&params);
-        let ct = Ciphertext::from_upload(&params, &sk.encrypt(&vec![0u64; params.degree()])?)?;
+        let ct = Ciphertext::from_upload(
+            &params,
+            &sk.encrypt_with_rng(&vec![0u64; params.degree()], &mut rng)?,
+        )?;
         acc.add_product(&ct, &PlainPoly::new(&params, &big)?);
-        assert!(acc.finish(&pk, &vec![0u64; params.degree()]).is_err());
+        assert!(acc
+            .finish_with_rng(&pk, &vec![0u64; params.degree()], &mut rng)
+            .is_err());
         Ok(())
     }
 }

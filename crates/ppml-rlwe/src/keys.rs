@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use rand::RngCore;
+use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, RlweError};
@@ -81,27 +81,34 @@ pub struct PublicKey {
 }
 
 impl SecretKey {
-    /// A fresh key.
+    /// A fresh key from the operating system's CSPRNG.
     pub fn generate(params: &Arc<Params>) -> Result<Self> {
-        let mut rng = os_rng()?;
-        let s = Zeroizing::new(ternary(&mut rng, params.degree()));
+        Ok(Self::generate_with_rng(params, &mut os_rng()?))
+    }
+
+    /// A fresh key from the given cryptographic RNG.
+    pub fn generate_with_rng<R: RngCore + CryptoRng>(params: &Arc<Params>, rng: &mut R) -> Self {
+        let s = Zeroizing::new(ternary(rng, params.degree()));
         let mut s_ntt = Zeroizing::new(params.residues_of_signed(&s));
         params.fwd(&mut s_ntt);
-        Ok(Self {
+        Self {
             params: params.clone(),
             s_ntt,
-        })
+        }
     }
 
     /// `-a s + m + t e` in coefficient form for a fresh seed; returns (seed, c_0).
-    fn encrypt_raw(&self, m: &[u64]) -> Result<([u8; 32], Vec<u64>)> {
+    fn encrypt_raw<R: RngCore + CryptoRng>(
+        &self,
+        m: &[u64],
+        rng: &mut R,
+    ) -> Result<([u8; 32], Vec<u64>)> {
         let p = &self.params;
         if m.len() != p.degree() {
             return Err(RlweError::Plaintext {
                 reason: format!("{} coefficients for degree {}", m.len(), p.degree()),
             });
         }
-        let mut rng = os_rng()?;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let a = uniform_from_seed(p, seed);
@@ -112,7 +119,7 @@ impl SecretKey {
                 *c = sub_mod(0, *c, q);
             }
         }
-        let e = cbd(&mut rng, p.degree());
+        let e = cbd(rng, p.degree());
         add_message(p, &mut c0, m, &e);
         Ok((seed, c0))
     }
@@ -120,7 +127,16 @@ impl SecretKey {
     /// Encrypts `m` (one coefficient per ring element of `Z_2^64`, `degree` of them): the
     /// upload, a seed and `c_0`.
     pub fn encrypt(&self, m: &[u64]) -> Result<Vec<u64>> {
-        let (seed, c0) = self.encrypt_raw(m)?;
+        self.encrypt_with_rng(m, &mut os_rng()?)
+    }
+
+    /// [`Self::encrypt`] with the given cryptographic RNG.
+    pub fn encrypt_with_rng<R: RngCore + CryptoRng>(
+        &self,
+        m: &[u64],
+        rng: &mut R,
+    ) -> Result<Vec<u64>> {
+        let (seed, c0) = self.encrypt_raw(m, rng)?;
         let mut out = seed_words(&seed);
         out.extend(c0);
         Ok(out)
@@ -128,8 +144,13 @@ impl SecretKey {
 
     /// The public key (an encryption of zero).
     pub fn public_key(&self) -> Result<PublicKey> {
+        self.public_key_with_rng(&mut os_rng()?)
+    }
+
+    /// [`Self::public_key`] with the given cryptographic RNG.
+    pub fn public_key_with_rng<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<PublicKey> {
         let zero = vec![0u64; self.params.degree()];
-        let (seed, c0) = self.encrypt_raw(&zero)?;
+        let (seed, c0) = self.encrypt_raw(&zero, rng)?;
         let mut words = seed_words(&seed);
         words.extend_from_slice(&c0);
         PublicKey::from_words(&self.params, &words)

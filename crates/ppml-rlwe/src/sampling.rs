@@ -1,7 +1,7 @@
 //! Samplers: uniform polynomials from a public seed, ternary secrets, centred binomial errors,
 //! flooding noise. Private randomness is a ChaCha20 stream seeded by the operating system.
 
-use rand::{RngCore, SeedableRng};
+use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::error::{Result, RlweError};
@@ -35,7 +35,7 @@ pub(crate) fn uniform_from_seed(params: &Params, seed: [u8; 32]) -> Vec<u64> {
 }
 
 /// Uniform ternary coefficients.
-pub(crate) fn ternary(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
+pub(crate) fn ternary<R: RngCore + CryptoRng>(rng: &mut R, n: usize) -> Vec<i64> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let w = rng.next_u64();
@@ -50,7 +50,7 @@ pub(crate) fn ternary(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
 }
 
 /// Centred binomial coefficients with parameter [`ERROR_ETA`] (`|e| <= 21`).
-pub(crate) fn cbd(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
+pub(crate) fn cbd<R: RngCore + CryptoRng>(rng: &mut R, n: usize) -> Vec<i64> {
     let mask = (1u64 << ERROR_ETA) - 1;
     (0..n)
         .map(|_| {
@@ -61,7 +61,7 @@ pub(crate) fn cbd(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
 }
 
 /// Integers uniform in `[-2^bits, 2^bits)` (`bits < 127`).
-pub(crate) fn wide_uniform(rng: &mut ChaCha20Rng, n: usize, bits: u32) -> Vec<i128> {
+pub(crate) fn wide_uniform<R: RngCore + CryptoRng>(rng: &mut R, n: usize, bits: u32) -> Vec<i128> {
     let mask = (1u128 << (bits + 1)) - 1;
     (0..n)
         .map(|_| {
