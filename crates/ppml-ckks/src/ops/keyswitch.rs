@@ -501,14 +501,17 @@ pub(crate) fn key_switch(
 mod tests {
     use super::*;
     use crate::{Preset, SecretKey};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
 
     /// The lazy accumulation for small primes equals tfhe-ntt's reduced multiply-accumulate,
     /// on forward-NTT outputs (the digits it sees) and on extreme values.
     #[test]
     fn accumulate_small_matches_reference() {
         let params = Preset::N8192Depth6.build().expect("params");
-        let sk = SecretKey::generate(&params).expect("sk");
-        let rlk = sk.relinearization_key().expect("rlk");
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let sk = SecretKey::generate_with_rng(&params, &mut rng);
+        let rlk = sk.relinearization_key_with_rng(&mut rng);
         let key = &rlk.ksk;
         let n = params.degree();
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
@@ -557,16 +560,17 @@ mod tests {
     #[test]
     fn mod_down_rescale_matches_two_steps() {
         let params = Preset::N8192Depth6.build().expect("params");
-        let sk = SecretKey::generate(&params).expect("sk");
-        let rlk = sk.relinearization_key().expect("rlk");
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let sk = SecretKey::generate_with_rng(&params, &mut rng);
+        let rlk = sk.relinearization_key_with_rng(&mut rng);
         let level = params.max_level();
         let chain: Vec<usize> = (0..=level).collect();
-        let pk = sk.public_key().expect("pk");
+        let pk = sk.public_key_with_rng(&mut rng);
         let enc = crate::Encoder::new(&params);
         let pt = enc
             .encode(&[0.5, 0.25], level, params.scale())
             .expect("encode");
-        let ct = pk.encrypt(&pt).expect("encrypt");
+        let ct = pk.encrypt_with_rng(&pt, &mut rng).expect("encrypt");
         let ev = crate::Evaluator::new(&params);
         let t = ev.mul_no_relin(&ct, &ct).expect("mul");
         let (d, c) = (&t.polys[2], &t.polys[1]);
