@@ -25,7 +25,7 @@ use ppml_gemm::Threads;
 use rayon::prelude::*;
 
 pub use ops::im2col;
-use ops::{conv2d, linear, pool, Order};
+use ops::{conv2d, linear, max_pool, pool, Order};
 
 use crate::model::{Layer, Shape};
 use crate::{Model, NnError, Result, Tensor};
@@ -145,7 +145,21 @@ fn run(
         data: Cow::Borrowed(x),
         order: Order::ItemMajor,
     };
-    for (layer, &next) in layers.iter().zip(shapes) {
+    let mut steps = layers.iter().zip(shapes).peekable();
+    while let Some((layer, &next)) = steps.next() {
+        // A ReLU followed by a max-pool runs as one max-pool that floors its maxima at zero.
+        let pooled = match (layer, steps.peek(), shape) {
+            (Layer::Relu, Some(&(Layer::MaxPool2d(p), &after)), Shape::Chw(c, h, w)) => {
+                Some((max_pool(p, &act.data, c * n, h, w, 0.0), after))
+            }
+            _ => None,
+        };
+        if let Some((data, after)) = pooled {
+            steps.next();
+            act.data = Cow::Owned(data);
+            shape = after;
+            continue;
+        }
         act = step(layer, shape, act, n, threads)?;
         shape = next;
     }
@@ -260,16 +274,7 @@ fn step<'a>(
             Ok(act)
         }
         (Layer::MaxPool2d(p), Shape::Chw(c, h, w)) => Ok(Activations {
-            data: Cow::Owned(pool(
-                p,
-                &act.data,
-                c * n,
-                h,
-                w,
-                f32::NEG_INFINITY,
-                f32::max,
-                |m| m,
-            )),
+            data: Cow::Owned(max_pool(p, &act.data, c * n, h, w, f32::NEG_INFINITY)),
             order: act.order,
         }),
         (Layer::AvgPool2d(p), Shape::Chw(c, h, w)) => {
