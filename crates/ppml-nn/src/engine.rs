@@ -9,6 +9,7 @@
 //!   images, the second convolution's patches alone are 12.8 MB); feature maps inside a pass are
 //!   kept channel-major, `[c, n, h, w]`, so that a convolution is
 //!   `W [out, c*k*k] x im2col [c*k*k, n*oh*ow]`, whose result is already `[out, n, oh, ow]`;
+//!   a ReLU followed by a max-pool runs as one pass, the pool flooring its maxima at zero;
 //! - the dense layers run over each core's share of the batch at once (their weights are read once
 //!   per share), and keep their outputs channel-major too, `[features, n]`, the layout in which
 //!   gemm reads the row-major weights without repacking them.
