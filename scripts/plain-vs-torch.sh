@@ -18,5 +18,7 @@ if ! "$venv/bin/python" -c 'import torch, safetensors, numpy' 2>/dev/null; then
   "$venv/bin/pip" install --quiet -r scripts/plain-vs-torch.requirements.txt
 fi
 
-cargo build --release --quiet -p ppml
+# The whole workspace, as the other scripts and CI build it: `-p ppml` alone unifies features
+# differently and rebuilds a good part of the tree for the same binary.
+cargo build --release --quiet --workspace
 "$venv/bin/python" scripts/plain-vs-torch.py --ppml target/release/ppml "$@"

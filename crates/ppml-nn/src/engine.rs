@@ -9,6 +9,7 @@
 //!   images, the second convolution's patches alone are 12.8 MB); feature maps inside a pass are
 //!   kept channel-major, `[c, n, h, w]`, so that a convolution is
 //!   `W [out, c*k*k] x im2col [c*k*k, n*oh*ow]`, whose result is already `[out, n, oh, ow]`;
+//!   a ReLU followed by a max-pool runs as one pass, the pool flooring its maxima at zero;
 //! - the dense layers run over each core's share of the batch at once (their weights are read once
 //!   per share), and keep their outputs channel-major too, `[features, n]`, the layout in which
 //!   gemm reads the row-major weights without repacking them.
@@ -25,7 +26,7 @@ use ppml_gemm::Threads;
 use rayon::prelude::*;
 
 pub use ops::im2col;
-use ops::{conv2d, linear, pool, Order};
+use ops::{conv2d, linear, max_pool, pool, Order};
 
 use crate::model::{Layer, Shape};
 use crate::{Model, NnError, Result, Tensor};
@@ -145,7 +146,21 @@ fn run(
         data: Cow::Borrowed(x),
         order: Order::ItemMajor,
     };
-    for (layer, &next) in layers.iter().zip(shapes) {
+    let mut steps = layers.iter().zip(shapes).peekable();
+    while let Some((layer, &next)) = steps.next() {
+        // A ReLU followed by a max-pool runs as one max-pool that floors its maxima at zero.
+        let pooled = match (layer, steps.peek(), shape) {
+            (Layer::Relu, Some(&(Layer::MaxPool2d(p), &after)), Shape::Chw(c, h, w)) => {
+                Some((max_pool(p, &act.data, c * n, h, w, 0.0), after))
+            }
+            _ => None,
+        };
+        if let Some((data, after)) = pooled {
+            steps.next();
+            act.data = Cow::Owned(data);
+            shape = after;
+            continue;
+        }
         act = step(layer, shape, act, n, threads)?;
         shape = next;
     }
@@ -260,16 +275,7 @@ fn step<'a>(
             Ok(act)
         }
         (Layer::MaxPool2d(p), Shape::Chw(c, h, w)) => Ok(Activations {
-            data: Cow::Owned(pool(
-                p,
-                &act.data,
-                c * n,
-                h,
-                w,
-                f32::NEG_INFINITY,
-                f32::max,
-                |m| m,
-            )),
+            data: Cow::Owned(max_pool(p, &act.data, c * n, h, w, f32::NEG_INFINITY)),
             order: act.order,
         }),
         (Layer::AvgPool2d(p), Shape::Chw(c, h, w)) => {

@@ -192,6 +192,36 @@ fn multichannel_strided_padded_models_match_the_layer_definitions() {
     }
 }
 
+/// The 2x2 max-pool's own loop on odd sizes (the last row and column dropped), alone and with a
+/// ReLU before it, fused into it: alone, a window of negative values keeps its negative maximum.
+#[test]
+fn max_pools_with_and_without_a_relu_match_the_layer_definitions() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let pool = Layer::MaxPool2d(Pool2d {
+        kernel: 2,
+        stride: 2,
+    });
+    for layers in [
+        vec![pool.clone(), Layer::Flatten],
+        vec![Layer::Relu, pool.clone(), Layer::Flatten],
+    ] {
+        let m = model(layers, [2, 7, 5]);
+        let x = random_images(&m, 3, &mut rng);
+        // Mostly negative inputs, so that flooring the maxima at zero shows when it is wrong.
+        let x = Tensor::new(
+            x.shape().to_vec(),
+            x.data().iter().map(|v| v - 1.5).collect(),
+        )
+        .expect("shape");
+        let got = forward(&m, &x).expect("forward");
+        for i in 0..3 {
+            let want = reference(&m, x.item(i));
+            let got: Vec<f64> = got.item(i).iter().map(|&g| f64::from(g)).collect();
+            assert_eq!(got, want, "{:?}, image {i}", m.layers);
+        }
+    }
+}
+
 #[test]
 fn conv_matches_hand_computed_values() {
     // 1x3x3 input, one 2x2 kernel, stride 1, padding 1 -> 4x4 output.
