@@ -19,6 +19,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("tee_wire", tee_wire),
     ("tee_frame", tee_frame),
     ("tee_server_hello", tee_server_hello),
+    ("tee_hello", tee_hello),
     ("mpc_frame", mpc_frame),
     ("parties_toml", parties_toml),
     ("onnx", onnx),
@@ -77,6 +78,18 @@ pub fn tee_server_hello(data: &[u8]) {
     if let Ok((client, _hello)) = ppml_tee::handshake::ClientHandshake::start() {
         // The report data binds the client's fresh nonce: random bytes never verify.
         assert!(client.finish(data, &policy, 1 << 16).is_err());
+    }
+}
+
+/// Both handshake hellos as the enclave and the client parse them: a decoded hello is exactly
+/// its bytes.
+pub fn tee_hello(data: &[u8]) {
+    use ppml_tee::hello::{ClientHello, ServerHello};
+    if let Ok(h) = ClientHello::decode(data) {
+        assert_eq!(h.encode(), data);
+    }
+    if let Ok(h) = ServerHello::decode(data) {
+        assert_eq!(h.encode().ok().as_deref(), Some(data));
     }
 }
 
