@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("tee_server_hello", tee_server_hello),
     ("tee_hello", tee_hello),
     ("mpc_frame", mpc_frame),
+    ("mpc_mesh_frame", mpc_mesh_frame),
     ("parties_toml", parties_toml),
     ("onnx", onnx),
     ("ckks", ckks),
@@ -104,6 +105,23 @@ pub fn mpc_frame(data: &[u8]) {
             assert_eq!(m.encode(), frame);
         }
         let _ = ToClient::decode(frame);
+    }
+}
+
+/// Frames between the MPC parties (a stream of word frames on a mesh link), each decoded as the
+/// link's reader does: a decoded frame is exactly its header and payload.
+pub fn mpc_mesh_frame(data: &[u8]) {
+    use ppml_mpc::mesh_frame::{header, Body, MeshFrame};
+    let mut r = data;
+    while let Ok(Some(frame)) = ppml_wire::frame::read_word_frame(&mut r, 1 << 12) {
+        if let Ok(m) = MeshFrame::decode(frame.clone()) {
+            let (abort, payload) = match m.body {
+                Body::Abort => (true, Vec::new()),
+                Body::Message(words) => (false, words),
+            };
+            assert_eq!(frame.first(), Some(&header(m.to, abort)));
+            assert_eq!(frame.get(1..), Some(&payload[..]));
+        }
     }
 }
 
