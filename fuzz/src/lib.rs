@@ -181,7 +181,9 @@ pub fn tls_pem(data: &[u8]) {
 
 /// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input as little-endian words,
 /// the model plan (as the client decodes it), a client's request, the client's upload and public
-/// key (as the server decodes them), a result (as the client decrypts it) and a packed bit vector.
+/// key (as the server decodes them), a result (as the client decrypts it), a packed bit vector,
+/// and a linear layer's messages (uploads as the server decodes them, results as the client
+/// decrypts them) of as many images as the words hold.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
@@ -201,4 +203,20 @@ pub fn hybrid(data: &[u8]) {
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);
     let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
+    linear_messages(params, sk, words);
+}
+
+/// A linear layer's messages: one blob per image.
+fn linear_messages(params: &ppml_rlwe::Params, sk: &ppml_rlwe::SecretKey, words: Vec<u64>) {
+    use ppml_hybrid::messages::{result_words, upload_words, LinearResults, LinearUploads};
+    let images = words.len() / upload_words(params);
+    if let Ok(ups) = LinearUploads::decode(params, 1, images, words.clone()) {
+        ups.images(params).for_each(drop);
+    }
+    let images = words.len() / result_words(params);
+    if let Ok(res) = LinearResults::decode(params, 1, images, words) {
+        for ct in res.images().flatten() {
+            let _ = sk.decrypt(ct);
+        }
+    }
 }
