@@ -211,7 +211,7 @@ fn linear_messages(params: &ppml_rlwe::Params, sk: &ppml_rlwe::SecretKey, words:
     use ppml_hybrid::messages::{result_words, upload_words, LinearResults, LinearUploads};
     let images = words.len() / upload_words(params);
     if let Ok(ups) = LinearUploads::decode(params, 1, images, words.clone()) {
-        ups.images(params).for_each(drop);
+        ups.ciphertexts(params).for_each(drop);
     }
     let images = words.len() / result_words(params);
     if let Ok(res) = LinearResults::decode(params, 1, images, words) {

@@ -348,7 +348,7 @@ impl Party {
         let mut rng = Prg::from_os();
         let mut reply = LinearResults::new(params, pack.blocks, images);
         let mut out = Vec::with_capacity(images * geom.out_len());
-        for (img, cts) in up.images(params).enumerate() {
+        for (img, cts) in up.ciphertexts(params).enumerate() {
             let cts = cts?;
             let mut y = layer.plain(&x[img * geom.in_len()..(img + 1) * geom.in_len()], true);
             for b in 0..pack.blocks {

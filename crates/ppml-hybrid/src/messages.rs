@@ -14,6 +14,7 @@
 //! vectors whose length the protocol fixes, received with [`crate::link::Link::recv_exact`]
 //! under their name.
 
+use std::marker::PhantomData;
 use std::slice::ChunksExact;
 
 use ppml_rlwe::{Ciphertext, Params};
@@ -30,33 +31,91 @@ pub fn result_words(params: &Params) -> usize {
     2 * params.poly_words()
 }
 
-/// `images` images of `per_image` blobs of `width` words each.
+/// What a linear layer's message is a batch of.
+pub trait Blob {
+    /// The message's name in errors.
+    const WHAT: &'static str;
+    /// Words of one blob.
+    fn width(params: &Params) -> usize;
+}
+
+/// An RLWE upload: the client's encrypted share of a group of input channels.
+#[derive(Clone, Copy, Debug)]
+pub struct Upload;
+
+impl Blob for Upload {
+    const WHAT: &'static str = "linear uploads";
+    fn width(params: &Params) -> usize {
+        upload_words(params)
+    }
+}
+
+/// An RLWE ciphertext: the server's masked product for a block of output channels.
+#[derive(Clone, Copy, Debug)]
+pub struct Product;
+
+impl Blob for Product {
+    const WHAT: &'static str = "linear results";
+    fn width(params: &Params) -> usize {
+        result_words(params)
+    }
+}
+
+/// A linear layer's message: `images` images of `per_image` blobs `B` each.
 #[derive(Clone, Debug)]
-struct Batch {
+pub struct Batch<B> {
     words: Vec<u64>,
     per_image: usize,
     width: usize,
+    blob: PhantomData<B>,
 }
 
-impl Batch {
-    fn new((per_image, width): (usize, usize), images: usize) -> Self {
+/// The client's encrypted shares of a linear layer's input: per image, one RLWE upload per
+/// group of input channels.
+pub type LinearUploads = Batch<Upload>;
+
+/// The server's masked products of a linear layer: per image, one RLWE ciphertext per block of
+/// output channels.
+pub type LinearResults = Batch<Product>;
+
+impl<B: Blob> Batch<B> {
+    /// An empty message with room for `images` images of `per_image` blobs.
+    pub fn new(params: &Params, per_image: usize, images: usize) -> Self {
+        let width = B::width(params);
         Self {
             words: Vec::with_capacity(images.saturating_mul(per_image).saturating_mul(width)),
             per_image,
             width,
+            blob: PhantomData,
         }
     }
 
-    fn decode(
-        what: &'static str,
-        (per_image, width): (usize, usize),
+    /// Appends the next blob (as [`ppml_rlwe::SecretKey::encrypt`] or
+    /// [`ppml_rlwe::Accumulator::finish`] returns it).
+    pub fn push(&mut self, blob: &[u64]) {
+        self.words.extend_from_slice(blob);
+    }
+
+    /// The message's words.
+    pub fn encode(self) -> Vec<u64> {
+        self.words
+    }
+
+    /// The message of `images` images, `per_image` blobs each.
+    ///
+    /// # Errors
+    /// [`HybridError::Malformed`] if `words` is not exactly that many blobs.
+    pub fn decode(
+        params: &Params,
+        per_image: usize,
         images: usize,
         words: Vec<u64>,
     ) -> Result<Self> {
+        let width = B::width(params);
         let expected = images.saturating_mul(per_image).saturating_mul(width);
         if words.len() != expected || width == 0 {
             return Err(HybridError::Malformed {
-                what,
+                what: B::WHAT,
                 expected,
                 got: words.len(),
             });
@@ -65,11 +124,12 @@ impl Batch {
             words,
             per_image,
             width,
+            blob: PhantomData,
         })
     }
 
-    /// Each image's blobs (none for an empty layer).
-    fn images(&self) -> impl Iterator<Item = ChunksExact<'_, u64>> {
+    /// Each image's blobs, in order (none for an empty layer).
+    pub fn images(&self) -> impl Iterator<Item = ChunksExact<'_, u64>> {
         let image = (self.per_image * self.width).max(1);
         self.words
             .chunks_exact(image)
@@ -77,88 +137,19 @@ impl Batch {
     }
 }
 
-/// The client's encrypted shares of a linear layer's input: per image, one RLWE upload per
-/// group of input channels.
-#[derive(Clone, Debug)]
-pub struct LinearUploads(Batch);
-
 impl LinearUploads {
-    const WHAT: &'static str = "linear uploads";
-
-    /// An empty message with room for `images` images of `groups` uploads.
-    pub fn new(params: &Params, groups: usize, images: usize) -> Self {
-        Self(Batch::new((groups, upload_words(params)), images))
-    }
-
-    /// Appends the next upload (as [`ppml_rlwe::SecretKey::encrypt`] returns it).
-    pub fn push(&mut self, upload: &[u64]) {
-        self.0.words.extend_from_slice(upload);
-    }
-
-    /// The message's words.
-    pub fn encode(self) -> Vec<u64> {
-        self.0.words
-    }
-
-    /// The uploads of `images` images, `groups` each.
-    ///
-    /// # Errors
-    /// [`HybridError::Malformed`] if `words` is not exactly that many uploads.
-    pub fn decode(params: &Params, groups: usize, images: usize, words: Vec<u64>) -> Result<Self> {
-        let shape = (groups, upload_words(params));
-        Batch::decode(Self::WHAT, shape, images, words).map(Self)
-    }
-
     /// Each image's uploads, decoded.
     ///
     /// # Errors
     /// An image's item is [`HybridError::Rlwe`] if one of its uploads is not a valid upload.
-    pub fn images<'a>(
+    pub fn ciphertexts<'a>(
         &'a self,
         params: &'a Params,
     ) -> impl Iterator<Item = Result<Vec<Ciphertext>>> + 'a {
-        self.0.images().map(move |ups| {
+        self.images().map(move |ups| {
             ups.map(|u| Ciphertext::from_upload(params, u).map_err(HybridError::from))
                 .collect()
         })
-    }
-}
-
-/// The server's masked products of a linear layer: per image, one RLWE ciphertext per block of
-/// output channels.
-#[derive(Clone, Debug)]
-pub struct LinearResults(Batch);
-
-impl LinearResults {
-    const WHAT: &'static str = "linear results";
-
-    /// An empty message with room for `images` images of `blocks` ciphertexts.
-    pub fn new(params: &Params, blocks: usize, images: usize) -> Self {
-        Self(Batch::new((blocks, result_words(params)), images))
-    }
-
-    /// Appends the next ciphertext (as [`ppml_rlwe::Accumulator::finish`] returns it).
-    pub fn push(&mut self, ciphertext: &[u64]) {
-        self.0.words.extend_from_slice(ciphertext);
-    }
-
-    /// The message's words.
-    pub fn encode(self) -> Vec<u64> {
-        self.0.words
-    }
-
-    /// The results for `images` images, `blocks` each.
-    ///
-    /// # Errors
-    /// [`HybridError::Malformed`] if `words` is not exactly that many ciphertexts.
-    pub fn decode(params: &Params, blocks: usize, images: usize, words: Vec<u64>) -> Result<Self> {
-        let shape = (blocks, result_words(params));
-        Batch::decode(Self::WHAT, shape, images, words).map(Self)
-    }
-
-    /// Each image's ciphertexts, in block order (their words, checked when decrypted).
-    pub fn images(&self) -> impl Iterator<Item = ChunksExact<'_, u64>> {
-        self.0.images()
     }
 }
 
@@ -192,7 +183,7 @@ mod tests {
         ups.push(&vec![u64::MAX; upload_words(&params)]);
         let ups = LinearUploads::decode(&params, 1, 1, ups.encode())?;
         assert!(matches!(
-            ups.images(&params).next(),
+            ups.ciphertexts(&params).next(),
             Some(Err(HybridError::Rlwe(_)))
         ));
         Ok(())
