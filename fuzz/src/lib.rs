@@ -183,7 +183,8 @@ pub fn tls_pem(data: &[u8]) {
 /// the model plan (as the client decodes it), a client's request, the client's upload and public
 /// key (as the server decodes them), a result (as the client decrypts it), a packed bit vector,
 /// and a linear layer's messages (uploads as the server decodes them, results as the client
-/// decrypts them) of as many images as the words hold.
+/// decrypts them) of as many images as the words hold, and an IKNP extension matrix of as many
+/// blocks as they hold.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
@@ -203,6 +204,11 @@ pub fn hybrid(data: &[u8]) {
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);
     let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
+    let blocks = words.len() / (2 * ppml_hybrid::ot::iknp::KAPPA);
+    if let Ok(m) = ppml_hybrid::ot::iknp::ExtensionMatrix::decode(&words, blocks) {
+        // A decoded matrix is exactly its words.
+        assert_eq!(m.encode(), words);
+    }
     linear_messages(params, sk, words);
 }
 
