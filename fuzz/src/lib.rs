@@ -179,12 +179,12 @@ pub fn tls_pem(data: &[u8]) {
     let _ = ppml_tls::parse_key(data, path);
 }
 
-/// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input as little-endian words,
-/// the model plan (as the client decodes it), a client's request, the client's upload and public
-/// key (as the server decodes them), a result (as the client decrypts it), a packed bit vector,
-/// and a linear layer's messages (uploads as the server decodes them, results as the client
-/// decrypts them) of as many images as the words hold, and an IKNP extension matrix of as many
-/// blocks as they hold.
+/// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input
+/// as little-endian words, the model plan (as the client decodes it), a client's request, the
+/// client's upload and public key (as the server decodes them), a result (as the client
+/// decrypts it), packed bits, OT16 choices (nibbles) and answers (32-bit halves), a linear
+/// layer's messages (uploads as the server decodes them, results as the client decrypts them)
+/// of as many images as the words hold, and an IKNP extension matrix of as many blocks.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
@@ -204,6 +204,8 @@ pub fn hybrid(data: &[u8]) {
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);
     let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
+    let _ = ppml_hybrid::link::unpack::<4>("fuzz", &words, 16 * words.len().saturating_sub(1) + 3);
+    let _ = ppml_hybrid::link::unpack::<32>("fuzz", &words, 2 * words.len().saturating_sub(1) + 1);
     let blocks = words.len() / (2 * ppml_hybrid::ot::iknp::KAPPA);
     if let Ok(m) = ppml_hybrid::ot::iknp::ExtensionMatrix::decode(&words, blocks) {
         // A decoded matrix is exactly its words.
