@@ -204,10 +204,12 @@ pub fn hybrid(data: &[u8]) {
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);
     let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
-    let _ = ppml_hybrid::link::unpack::<4>("fuzz", &words, 16 * words.len().saturating_sub(1) + 3);
-    let _ = ppml_hybrid::link::unpack::<32>("fuzz", &words, 2 * words.len().saturating_sub(1) + 1);
+    let _ = ppml_hybrid::link::unpack::<4>("fuzz", &words, 16 * words.len().saturating_sub(1) + 3)
+        .map(Iterator::count);
+    let _ = ppml_hybrid::link::unpack::<32>("fuzz", &words, 2 * words.len().saturating_sub(1) + 1)
+        .map(Iterator::count);
     let blocks = words.len() / (2 * ppml_hybrid::ot::iknp::KAPPA);
-    if let Ok(m) = ppml_hybrid::ot::iknp::ExtensionMatrix::decode(&words, blocks) {
+    if let Ok(m) = ppml_hybrid::ot::iknp::ExtensionMatrix::decode(words.clone(), blocks) {
         // A decoded matrix is exactly its words.
         assert_eq!(m.encode(), words);
     }

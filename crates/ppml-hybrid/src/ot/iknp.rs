@@ -41,33 +41,33 @@ pub fn transpose128(a: &mut [u128; 128]) {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtensionMatrix {
     blocks: usize,
-    u: Vec<u128>,
+    words: Vec<u64>,
 }
 
 impl ExtensionMatrix {
     const WHAT: &'static str = "IKNP matrix";
 
     /// The matrix of `KAPPA` rows held row after row in `u`.
-    fn new(u: Vec<u128>) -> Self {
+    fn from_rows(u: &[u128]) -> Self {
         Self {
             blocks: u.len() / KAPPA,
-            u,
+            words: u
+                .iter()
+                .flat_map(|b| [*b as u64, (*b >> 64) as u64])
+                .collect(),
         }
     }
 
     /// The message's words.
-    pub fn encode(&self) -> Vec<u64> {
-        self.u
-            .iter()
-            .flat_map(|b| [*b as u64, (*b >> 64) as u64])
-            .collect()
+    pub fn encode(self) -> Vec<u64> {
+        self.words
     }
 
     /// The matrix of a batch of `blocks` blocks per row.
     ///
     /// # Errors
     /// [`HybridError::Malformed`] unless `words` holds exactly `KAPPA` rows of `blocks` blocks.
-    pub fn decode(words: &[u64], blocks: usize) -> Result<Self> {
+    pub fn decode(words: Vec<u64>, blocks: usize) -> Result<Self> {
         let expected = KAPPA.saturating_mul(blocks).saturating_mul(2);
         if words.len() != expected {
             return Err(HybridError::Malformed {
@@ -76,18 +76,17 @@ impl ExtensionMatrix {
                 got: words.len(),
             });
         }
-        let u = words
-            .chunks_exact(2)
-            .map(|w| u128::from(w[0]) | (u128::from(w[1]) << 64))
-            .collect();
-        Ok(Self { blocks, u })
+        Ok(Self { blocks, words })
     }
 
-    /// Row `u_i` (empty past the last row).
-    pub fn row(&self, i: usize) -> &[u128] {
-        self.u
-            .get(i * self.blocks..(i + 1) * self.blocks)
+    /// The blocks of row `u_i` (none past the last row).
+    pub fn row(&self, i: usize) -> impl Iterator<Item = u128> + '_ {
+        let row = 2 * i * self.blocks..2 * (i + 1) * self.blocks;
+        self.words
+            .get(row)
             .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|w| u128::from(w[0]) | (u128::from(w[1]) << 64))
     }
 }
 
@@ -130,7 +129,7 @@ impl IknpSender {
         let mut left = n;
         while left > 0 {
             let blocks = left.div_ceil(KAPPA).min(BATCH_BLOCKS);
-            let u = ExtensionMatrix::decode(&link.recv()?, blocks)?;
+            let u = ExtensionMatrix::decode(link.recv()?, blocks)?;
             let mut q = vec![0u128; KAPPA * blocks];
             for (i, row) in q.chunks_exact_mut(blocks).enumerate() {
                 self.prgs[i].fill_blocks(row);
@@ -197,7 +196,7 @@ impl IknpReceiver {
                     *ub ^= tb ^ rb;
                 }
             }
-            link.send(ExtensionMatrix::new(u).encode())?;
+            link.send(ExtensionMatrix::from_rows(&u).encode())?;
             for (b, rb) in r.iter().enumerate() {
                 let mut m = [0u128; KAPPA];
                 for (i, mi) in m.iter_mut().enumerate() {
@@ -227,13 +226,13 @@ mod tests {
     #[test]
     fn the_matrix_crosses_the_wire_row_by_row_and_wrong_sizes_are_refused() -> Result<()> {
         let u: Vec<u128> = (0..2 * KAPPA as u128).map(|i| i << 64 | (i + 1)).collect();
-        let words = ExtensionMatrix::new(u.clone()).encode();
+        let words = ExtensionMatrix::from_rows(&u).encode();
         assert_eq!(words[..2], [1, 0]);
-        let m = ExtensionMatrix::decode(&words, 2)?;
-        assert_eq!(m.row(1), &u[2..4]);
-        assert!(m.row(KAPPA).is_empty());
+        let m = ExtensionMatrix::decode(words.clone(), 2)?;
+        assert!(m.row(1).eq(u[2..4].iter().copied()));
+        assert_eq!(m.row(KAPPA).count(), 0);
         assert!(matches!(
-            ExtensionMatrix::decode(&words, 3),
+            ExtensionMatrix::decode(words, 3),
             Err(HybridError::Malformed { expected, got, .. }) if expected == 6 * KAPPA && got == 4 * KAPPA
         ));
         Ok(())

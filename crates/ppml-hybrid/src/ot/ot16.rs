@@ -53,8 +53,11 @@ impl OtPools {
         let pairs = self.take_pairs(OT16_ROTS * n)?;
         // Key of message v under base OT i, laid out [ot][i][v], hashed with tweak v.
         let mut keys = vec![0u128; n * OT16_ROTS * 16];
-        for (j, row) in keys.chunks_exact_mut(OT16_ROTS * 16).enumerate() {
-            let d = masked[j];
+        for (j, (row, d)) in keys
+            .chunks_exact_mut(OT16_ROTS * 16)
+            .zip(masked)
+            .enumerate()
+        {
             for (i, ks) in row.chunks_exact_mut(16).enumerate() {
                 for (v, k) in ks.iter_mut().enumerate() {
                     let bit = ((v as u64 >> i) ^ (d >> i)) & 1;
