@@ -19,7 +19,9 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("tee_wire", tee_wire),
     ("tee_frame", tee_frame),
     ("tee_server_hello", tee_server_hello),
+    ("tee_hello", tee_hello),
     ("mpc_frame", mpc_frame),
+    ("mpc_mesh_frame", mpc_mesh_frame),
     ("parties_toml", parties_toml),
     ("onnx", onnx),
     ("ckks", ckks),
@@ -80,6 +82,18 @@ pub fn tee_server_hello(data: &[u8]) {
     }
 }
 
+/// Both handshake hellos as the enclave and the client parse them: a decoded hello is exactly
+/// its bytes.
+pub fn tee_hello(data: &[u8]) {
+    use ppml_tee::hello::{ClientHello, ServerHello};
+    if let Ok(h) = ClientHello::decode(data) {
+        assert_eq!(h.encode(), data);
+    }
+    if let Ok(h) = ServerHello::decode(data) {
+        assert_eq!(h.encode().ok().as_deref(), Some(data));
+    }
+}
+
 /// MPC transport frames (inside TLS), with a small bound on the announced size, each decoded as
 /// a client's message to a party and as a party's message to a client.
 pub fn mpc_frame(data: &[u8]) {
@@ -91,6 +105,23 @@ pub fn mpc_frame(data: &[u8]) {
             assert_eq!(m.encode(), frame);
         }
         let _ = ToClient::decode(frame);
+    }
+}
+
+/// Frames between the MPC parties (a stream of word frames on a mesh link), each decoded as the
+/// link's reader does: a decoded frame is exactly its header and payload.
+pub fn mpc_mesh_frame(data: &[u8]) {
+    use ppml_mpc::mesh_frame::{header, Body, MeshFrame};
+    let mut r = data;
+    while let Ok(Some(frame)) = ppml_wire::frame::read_word_frame(&mut r, 1 << 12) {
+        if let Ok(m) = MeshFrame::decode(frame.clone()) {
+            let (abort, payload) = match m.body {
+                Body::Abort => (true, Vec::new()),
+                Body::Message(words) => (false, words),
+            };
+            assert_eq!(frame.first(), Some(&header(m.to, abort)));
+            assert_eq!(frame.get(1..), Some(&payload[..]));
+        }
     }
 }
 
@@ -148,9 +179,12 @@ pub fn tls_pem(data: &[u8]) {
     let _ = ppml_tls::parse_key(data, path);
 }
 
-/// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input as little-endian words,
-/// the model plan (as the client decodes it), a client's request, the client's upload and public
-/// key (as the server decodes them), a result (as the client decrypts it) and a packed bit vector.
+/// The hybrid backend's decoders: a frame (as read from the TLS stream), and, reading the input
+/// as little-endian words, the model plan (as the client decodes it), a client's request, the
+/// client's upload and public key (as the server decodes them), a result (as the client
+/// decrypts it), packed bits, OT16 choices (nibbles) and answers (32-bit halves), a linear
+/// layer's messages (uploads as the server decodes them, results as the client decrypts them)
+/// of as many images as the words hold, and an IKNP extension matrix of as many blocks.
 pub fn hybrid(data: &[u8]) {
     use std::sync::{Arc, OnceLock};
     type Keys = (Arc<ppml_rlwe::Params>, ppml_rlwe::SecretKey);
@@ -170,4 +204,29 @@ pub fn hybrid(data: &[u8]) {
     let _ = ppml_rlwe::PublicKey::from_words(params, &words);
     let _ = sk.decrypt(&words);
     let _ = ppml_hybrid::link::unpack_bits("fuzz", &words, 64 * words.len().saturating_sub(1) + 5);
+    let _ = ppml_hybrid::link::unpack::<4>("fuzz", &words, 16 * words.len().saturating_sub(1) + 3)
+        .map(Iterator::count);
+    let _ = ppml_hybrid::link::unpack::<32>("fuzz", &words, 2 * words.len().saturating_sub(1) + 1)
+        .map(Iterator::count);
+    let blocks = words.len() / (2 * ppml_hybrid::ot::iknp::KAPPA);
+    if let Ok(m) = ppml_hybrid::ot::iknp::ExtensionMatrix::decode(words.clone(), blocks) {
+        // A decoded matrix is exactly its words.
+        assert_eq!(m.encode(), words);
+    }
+    linear_messages(params, sk, words);
+}
+
+/// A linear layer's messages: one blob per image.
+fn linear_messages(params: &ppml_rlwe::Params, sk: &ppml_rlwe::SecretKey, words: Vec<u64>) {
+    use ppml_hybrid::messages::{result_words, upload_words, LinearResults, LinearUploads};
+    let images = words.len() / upload_words(params);
+    if let Ok(ups) = LinearUploads::decode(params, 1, images, words.clone()) {
+        ups.ciphertexts(params).for_each(drop);
+    }
+    let images = words.len() / result_words(params);
+    if let Ok(res) = LinearResults::decode(params, 1, images, words) {
+        for ct in res.images().flatten() {
+            let _ = sk.decrypt(ct);
+        }
+    }
 }

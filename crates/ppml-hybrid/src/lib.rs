@@ -14,6 +14,8 @@
 //!   millionaires' comparison and DReLU ([`compare`]; Rathee et al., CCS 2020), ReLU by a
 //!   multiplexer, max-pooling tournaments, squares by Gilboa's OT multiplication and SecureML's
 //!   local truncation ([`nonlinear`]).
+//! - [`messages`]: the typed messages of a linear layer (encrypted uploads, masked results);
+//!   the other messages are typed where they are defined ([`plan::Plan`], [`session::Request`]).
 //! - [`plan`]: a model as the parties run it; [`session`]: the client's and the server's side
 //!   of a session over any [`link`], with the offline phase (random OTs made ahead of a query)
 //!   apart from the online one; [`tls`]: the link over TLS 1.3 (`ppml-tls`); [`server`]: the
@@ -36,6 +38,7 @@ pub mod error;
 pub mod fixed;
 pub mod linear;
 pub mod link;
+pub mod messages;
 pub mod nonlinear;
 pub mod ot;
 pub mod party;

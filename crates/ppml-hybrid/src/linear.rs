@@ -15,10 +15,11 @@
 
 use std::sync::Arc;
 
-use ppml_rlwe::{Accumulator, Ciphertext, Params, PlainPoly, PublicKey, SecretKey};
+use ppml_rlwe::{Accumulator, Params, PlainPoly, PublicKey, SecretKey};
 
 use crate::error::{HybridError, Result};
 use crate::fixed::FRAC_BITS;
+use crate::messages::{LinearResults, LinearUploads};
 use crate::party::Party;
 use crate::prg::Prg;
 
@@ -301,23 +302,20 @@ impl Party {
         images: usize,
     ) -> Result<Vec<u64>> {
         let pack = Packing::choose(geom, params.degree())?;
-        let mut up = Vec::new();
+        let mut up = LinearUploads::new(params, pack.groups, images);
         for img in x.chunks_exact(geom.in_len()).take(images) {
             let xp = geom.padded(img);
             for g in 0..pack.groups {
-                up.extend(sk.encrypt(&group_poly(geom, &pack, &xp, g, params.degree()))?);
+                up.push(&sk.encrypt(&group_poly(geom, &pack, &xp, g, params.degree()))?);
             }
         }
-        self.link.send(up)?;
-        let pw = 2 * params.poly_words();
-        let res = self
-            .link
-            .recv_exact("linear results", images * pack.blocks * pw)?;
+        self.link.send(up.encode())?;
+        let res = LinearResults::decode(params, pack.blocks, images, self.link.recv()?)?;
         let (oh, ow) = geom.out_hw();
         let mut out = vec![0u64; images * geom.out_len()];
-        for (img, chunk) in res.chunks_exact(pack.blocks * pw).enumerate() {
+        for (img, cts) in res.images().enumerate() {
             let y = &mut out[img * geom.out_len()..(img + 1) * geom.out_len()];
-            for (b, ct) in chunk.chunks_exact(pw).enumerate() {
+            for (b, ct) in cts.enumerate() {
                 let dec = sk.decrypt(ct)?;
                 for mi in 0..pack.mg {
                     let m = b * pack.mg + mi;
@@ -345,19 +343,13 @@ impl Party {
         images: usize,
     ) -> Result<Vec<u64>> {
         let (geom, pack) = (&layer.geom, &layer.pack);
-        let uw = params.poly_words() + 4;
-        let up = self
-            .link
-            .recv_exact("linear uploads", images * pack.groups * uw)?;
+        let up = LinearUploads::decode(params, pack.groups, images, self.link.recv()?)?;
         let (oh, ow) = geom.out_hw();
         let mut rng = Prg::from_os();
-        let mut reply = Vec::with_capacity(images * pack.blocks * 2 * params.poly_words());
+        let mut reply = LinearResults::new(params, pack.blocks, images);
         let mut out = Vec::with_capacity(images * geom.out_len());
-        for (img, ups) in up.chunks_exact(pack.groups * uw).enumerate() {
-            let cts = ups
-                .chunks_exact(uw)
-                .map(|u| Ciphertext::from_upload(params, u))
-                .collect::<Result<Vec<_>, _>>()?;
+        for (img, cts) in up.ciphertexts(params).enumerate() {
+            let cts = cts?;
             let mut y = layer.plain(&x[img * geom.in_len()..(img + 1) * geom.in_len()], true);
             for b in 0..pack.blocks {
                 let mut acc = Accumulator::new(params);
@@ -365,7 +357,7 @@ impl Party {
                     acc.add_product(ct, &layer.kernels[g * pack.blocks + b]);
                 }
                 let mask = rng.u64s(params.degree());
-                reply.extend(acc.finish(pk, &mask)?);
+                reply.push(&acc.finish(pk, &mask)?);
                 for mi in 0..pack.mg {
                     let m = b * pack.mg + mi;
                     if m >= geom.m {
@@ -381,7 +373,7 @@ impl Party {
             }
             out.extend(y);
         }
-        self.link.send(reply)?;
+        self.link.send(reply.encode())?;
         Ok(out)
     }
 }

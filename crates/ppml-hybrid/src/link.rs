@@ -148,28 +148,40 @@ impl Link for MemoryLink {
     }
 }
 
-/// Packs bits (one per `bool`) into words, bit `i` of word `i / 64` holding `bits[i]`.
-pub fn pack_bits(bits: &[bool]) -> Vec<u64> {
-    let mut out = vec![0u64; bits.len().div_ceil(64)];
-    for (i, &b) in bits.iter().enumerate() {
-        out[i / 64] |= u64::from(b) << (i % 64);
+/// Packs `W`-bit items (each below `2^W`; `W` divides 64) into words, item `i` in bits
+/// `W * (i % (64 / W))` up of word `i / (64 / W)`: the layout of bit vectors (`W = 1`), OT16
+/// choices (`W = 4`) and OT16 answers (`W = 32`) on the link.
+pub fn pack<const W: usize>(items: impl ExactSizeIterator<Item = u64>) -> Vec<u64> {
+    let per = 64 / W;
+    let mut out = vec![0u64; items.len().div_ceil(per)];
+    for (i, v) in items.enumerate() {
+        out[i / per] |= v << (W * (i % per));
     }
     out
 }
 
-/// Unpacks `n` bits packed by [`pack_bits`]; the words must be exactly as many as needed and
-/// the unused high bits of the last word zero.
-pub fn unpack_bits(what: &'static str, words: &[u64], n: usize) -> Result<Vec<bool>> {
-    if words.len() != n.div_ceil(64) {
+/// Unpacks `n` items packed by [`pack`] (checked first, then read as they are iterated); the
+/// words must be exactly as many as needed and the unused high bits of the last word zero.
+///
+/// # Errors
+/// [`HybridError::Malformed`] for a wrong number of words, [`HybridError::InvalidContent`] for
+/// stray bits past the last item.
+pub fn unpack<'a, const W: usize>(
+    what: &'static str,
+    words: &'a [u64],
+    n: usize,
+) -> Result<impl ExactSizeIterator<Item = u64> + 'a> {
+    let per = 64 / W;
+    if words.len() != n.div_ceil(per) {
         return Err(HybridError::Malformed {
             what,
-            expected: n.div_ceil(64),
+            expected: n.div_ceil(per),
             got: words.len(),
         });
     }
-    if !n.is_multiple_of(64) {
+    if !n.is_multiple_of(per) {
         if let Some(&last) = words.last() {
-            if last >> (n % 64) != 0 {
+            if last >> (W * (n % per)) != 0 {
                 return Err(HybridError::InvalidContent {
                     what,
                     index: words.len() - 1,
@@ -177,9 +189,21 @@ pub fn unpack_bits(what: &'static str, words: &[u64], n: usize) -> Result<Vec<bo
             }
         }
     }
-    Ok((0..n)
-        .map(|i| (words[i / 64] >> (i % 64)) & 1 == 1)
-        .collect())
+    let mask = u64::MAX >> (64 - W);
+    Ok((0..n).map(move |i| (words[i / per] >> (W * (i % per))) & mask))
+}
+
+/// Packs bits (one per `bool`) into words, bit `i` of word `i / 64` holding `bits[i]`.
+pub fn pack_bits(bits: &[bool]) -> Vec<u64> {
+    pack::<1>(bits.iter().map(|&b| u64::from(b)))
+}
+
+/// Unpacks `n` bits packed by [`pack_bits`].
+///
+/// # Errors
+/// As [`unpack`].
+pub fn unpack_bits(what: &'static str, words: &[u64], n: usize) -> Result<Vec<bool>> {
+    Ok(unpack::<1>(what, words, n)?.map(|b| b == 1).collect())
 }
 
 #[cfg(test)]
@@ -235,6 +259,20 @@ mod tests {
         bad[2] |= 1 << 5;
         assert!(unpack_bits("b", &bad, 130).is_err());
         assert!(unpack_bits("b", &w[..2], 130).is_err());
+        // Nibbles and 32-bit halves: the same layout, wider items.
+        let nibbles: Vec<u64> = (0..17).map(|i| i % 16).collect();
+        let w = pack::<4>(nibbles.iter().copied());
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0] & 0xff, 0x10);
+        assert!(unpack::<4>("n", &w, 17)?.eq(nibbles));
+        assert!(matches!(
+            unpack::<4>("n", &[0, 1 << 4], 17),
+            Err(HybridError::InvalidContent { index: 1, .. })
+        ));
+        let halves = [u64::from(u32::MAX), 7, 9];
+        let w = pack::<32>(halves.iter().copied());
+        assert_eq!(w, vec![(7 << 32) | u64::from(u32::MAX), 9]);
+        assert!(unpack::<32>("h", &w, 3)?.eq(halves));
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use ppml_wire::WireError;
 
 use crate::error::{MpcError, Result};
 use crate::link::{payload_bytes, Duplex};
-use crate::mesh::MAX_SESSION_ID;
+use crate::mesh_frame::MAX_SESSION_ID;
 use crate::messages::{ToClient, ToParty};
 use crate::prg::Prg;
 use crate::ring;

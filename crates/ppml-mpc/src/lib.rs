@@ -9,7 +9,8 @@
 //!   share truncation, exact comparison for ReLU and max-pooling.
 //!
 //! There is one implementation of each: the party service (`service.rs`) (start-up once, then
-//! client sessions multiplexed over the parties' mesh, `mesh.rs`), and the client (`client.rs`).
+//! client sessions multiplexed over the parties' mesh, `mesh.rs`, in typed
+//! [`mesh_frame`]s), and the client (`client.rs`).
 //! [`MpcBackend::in_process`] runs the three parties as threads of this process over in-memory
 //! links (socket pairs); [`MpcBackend::remote`] is the client of parties running as their own
 //! processes over mutually authenticated TLS 1.3 ([`run_party`], see [Deployment](#deployment)).
@@ -149,6 +150,7 @@ pub mod linalg;
 pub mod link;
 mod material;
 mod mesh;
+pub mod mesh_frame;
 pub mod messages;
 mod mpc2;
 mod mpc3;

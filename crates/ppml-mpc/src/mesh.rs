@@ -1,15 +1,15 @@
 //! The parties' mesh: one persistent link per ordered pair of parties, formed once and shared by
 //! every client session.
 //!
-//! Every frame on a mesh link starts with the id of the session it belongs to. A reader thread
-//! per incoming link sorts frames into per-session mailboxes, so sessions run concurrently over
+//! Every frame on a mesh link is addressed to one lane of one session (a [`MeshFrame`]). A
+//! reader thread per incoming link decodes each frame once and sorts it into per-lane mailboxes, so sessions run concurrently over
 //! the same links, a session's messages never mix with another's, and a session that fails
 //! (its party sends an abort) ends only that session. A link that breaks ends every session
 //! (the mesh must be formed again: see [`crate::service`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -17,22 +17,11 @@ use ppml_wire::frame::{read_word_frame, write_word_frame};
 
 use crate::error::{MpcError, Result};
 use crate::link::{in_memory_pair, payload_bytes};
-use crate::transport::{Transport, TransportStats};
-
-/// A session's id on the mesh (chosen by the client, unique among the sessions in flight).
-pub(crate) type SessionId = u64;
+use crate::mesh_frame::{header, Body, LaneId, MeshFrame, SessionId};
+use crate::transport::{Inbox, Transport, TransportStats};
 
 /// The session the parties use at start-up (key agreement and weight sharing).
 pub(crate) const STARTUP: SessionId = 0;
-
-/// Tag bit of a control frame: "the sender has aborted this session".
-const ABORT: u64 = 1 << 63;
-
-/// Tag bit of a session's offline lane: correlated randomness sent ahead of its queries.
-const OFFLINE: u64 = 1 << 62;
-
-/// The largest session id (the tag's two top bits mark aborts and offline lanes).
-pub(crate) const MAX_SESSION_ID: SessionId = OFFLINE - 1;
 
 /// The id [`SessionNet`] gives the offline lane from the material provider (party 2): a
 /// virtual peer after the parties.
@@ -79,15 +68,15 @@ impl Mailbox {
 
 #[derive(Default)]
 struct Mailboxes {
-    sessions: HashMap<SessionId, Mailbox>,
+    sessions: HashMap<LaneId, Mailbox>,
     /// Peers whose incoming link has ended: the mesh is broken for every session.
     dead: Vec<bool>,
-    ended: HashSet<SessionId>,
-    ended_order: VecDeque<SessionId>,
+    ended: HashSet<LaneId>,
+    ended_order: VecDeque<LaneId>,
 }
 
 impl Mailboxes {
-    fn lane(&mut self, sid: SessionId, from: usize) -> Option<&mut Lane> {
+    fn lane(&mut self, sid: LaneId, from: usize) -> Option<&mut Lane> {
         if self.ended.contains(&sid) {
             return None;
         }
@@ -99,7 +88,7 @@ impl Mailboxes {
             .get_mut(from)
     }
 
-    fn end(&mut self, sid: SessionId) {
+    fn end(&mut self, sid: LaneId) {
         self.sessions.remove(&sid);
         if self.ended.insert(sid) {
             self.ended_order.push_back(sid);
@@ -140,20 +129,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Sorts the frames arriving from `from` into their sessions' mailboxes until the link ends.
 fn pump(boxes: &Mutex<Mailboxes>, from: usize, mut r: LinkReader, max_words: u64) {
     loop {
-        match read_word_frame(&mut r, max_words.saturating_add(1)) {
-            Ok(Some(mut words)) if !words.is_empty() => {
-                let tag = words.remove(0);
+        let frame = read_word_frame(&mut r, max_words.saturating_add(1));
+        match frame.map(|f| f.map(MeshFrame::decode)) {
+            Ok(Some(Ok(MeshFrame { to, body }))) => {
                 let mut b = lock(boxes);
-                if tag & ABORT != 0 {
-                    if let Some(l) = b.lane(tag & !ABORT, from) {
-                        l.tx = None;
+                match body {
+                    Body::Abort => {
+                        if let Some(l) = b.lane(to, from) {
+                            l.tx = None;
+                        }
                     }
-                } else if let Some(tx) = b.lane(tag, from).and_then(|l| l.tx.as_ref()) {
-                    // A session that has already ended drops its late frames.
-                    let _ = tx.send(words);
+                    Body::Message(words) => {
+                        if let Some(tx) = b.lane(to, from).and_then(|l| l.tx.as_ref()) {
+                            // A session that has already ended drops its late frames.
+                            let _ = tx.send(words);
+                        }
+                    }
                 }
             }
-            // An empty frame, a closed link or a broken one: the peer is gone for good.
+            // A malformed frame, a closed link or a broken one: the peer is gone for good.
             _ => {
                 lock(boxes).kill(from);
                 return;
@@ -231,37 +225,36 @@ impl Mesh {
     /// Opens session `sid`: its frames, including any that arrived before this call, are
     /// delivered to the returned endpoint. Fails if the mesh is broken or `sid` is in use.
     pub(crate) fn session(self: &Arc<Self>, sid: SessionId) -> Result<SessionNet> {
-        let mut rx = self.claim(sid)?;
+        let mut rx = self.claim(LaneId::online(sid))?;
         // Parties 0 and 1 also read the session's offline lane from party 2, the provider of
         // correlated randomness, as the virtual peer [`MATERIAL`].
         if self.id != 2 {
-            rx.push(self.claim(sid | OFFLINE)?.get_mut(2).and_then(Option::take));
+            rx.push(
+                self.claim(LaneId::offline(sid))?
+                    .get_mut(2)
+                    .and_then(Option::take),
+            );
         }
-        Ok(self.endpoint(sid, rx))
+        Ok(self.endpoint(LaneId::online(sid), rx))
     }
 
     /// The provider's (party 2's) sending end of session `sid`'s offline lane.
     pub(crate) fn offline_lane(self: &Arc<Self>, sid: SessionId) -> Result<SessionNet> {
-        let rx = self.claim(sid | OFFLINE)?;
-        Ok(self.endpoint(sid | OFFLINE, rx))
+        let lane = LaneId::offline(sid);
+        let rx = self.claim(lane)?;
+        Ok(self.endpoint(lane, rx))
     }
 
-    fn endpoint(
-        self: &Arc<Self>,
-        sid: SessionId,
-        rx: Vec<Option<Receiver<Vec<u64>>>>,
-    ) -> SessionNet {
+    fn endpoint(self: &Arc<Self>, lane: LaneId, rx: Vec<Option<Receiver<Vec<u64>>>>) -> SessionNet {
         SessionNet {
             mesh: self.clone(),
-            sid,
-            rx,
-            stats: TransportStats::default(),
-            sent_since_recv: false,
+            lane,
+            inbox: Inbox::new(self.id, rx, self.timeout),
         }
     }
 
     /// Claims the mailbox of `sid` (frames that arrived before are kept) and takes its receivers.
-    fn claim(&self, sid: SessionId) -> Result<Vec<Option<Receiver<Vec<u64>>>>> {
+    fn claim(&self, sid: LaneId) -> Result<Vec<Option<Receiver<Vec<u64>>>>> {
         let mut b = lock(&self.boxes);
         if let Some(peer) = b.dead.iter().position(|d| *d) {
             return Err(MpcError::Disconnected {
@@ -282,7 +275,8 @@ impl Mesh {
         Ok(m.lanes.iter_mut().map(|l| l.rx.take()).collect())
     }
 
-    fn send(&self, sid: SessionId, to: usize, msg: &[u64]) -> Result<()> {
+    /// Sends `msg` to lane `lane` at party `to`, or an abort of the lane if `abort` (`msg` empty).
+    fn send(&self, (lane, abort): (LaneId, bool), to: usize, msg: &[u64]) -> Result<()> {
         let w = self
             .writers
             .get(to)
@@ -291,7 +285,7 @@ impl Mesh {
                 party: self.id,
                 peer: to,
             })?;
-        write_word_frame(&mut **lock(w), &[sid], msg).map_err(|e| match e.kind() {
+        write_word_frame(&mut **lock(w), &[header(lane, abort)], msg).map_err(|e| match e.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => MpcError::Timeout {
                 party: self.id,
                 peer: to,
@@ -316,10 +310,8 @@ impl Drop for Mesh {
 /// One session's endpoint on the mesh: the [`Transport`] the protocols run over.
 pub(crate) struct SessionNet {
     mesh: Arc<Mesh>,
-    sid: SessionId,
-    rx: Vec<Option<Receiver<Vec<u64>>>>,
-    stats: TransportStats,
-    sent_since_recv: bool,
+    lane: LaneId,
+    inbox: Inbox,
 }
 
 impl SessionNet {
@@ -328,9 +320,10 @@ impl SessionNet {
     pub(crate) fn abort(&self) {
         for to in 0..self.mesh.writers.len() {
             if to != self.mesh.id {
-                let _ = self.mesh.send(self.sid | ABORT, to, &[]);
+                let _ = self.mesh.send((self.lane, true), to, &[]);
                 // Whoever waits for this session's material made ahead stops waiting too.
-                let _ = self.mesh.send(self.sid | OFFLINE | ABORT, to, &[]);
+                let offline = LaneId::offline(self.lane.session);
+                let _ = self.mesh.send((offline, true), to, &[]);
             }
         }
     }
@@ -339,9 +332,9 @@ impl SessionNet {
 impl Drop for SessionNet {
     fn drop(&mut self) {
         let mut b = lock(&self.mesh.boxes);
-        b.end(self.sid);
-        if self.rx.len() > MATERIAL {
-            b.end(self.sid | OFFLINE);
+        b.end(self.lane);
+        if self.inbox.peers() > MATERIAL {
+            b.end(LaneId::offline(self.lane.session));
         }
     }
 }
@@ -352,35 +345,17 @@ impl Transport for SessionNet {
     }
 
     fn send(&mut self, to: usize, msg: Vec<u64>) -> Result<()> {
-        self.mesh.send(self.sid, to, &msg)?;
-        self.stats.bytes_sent += payload_bytes(msg.len());
-        self.sent_since_recv = true;
+        self.mesh.send((self.lane, false), to, &msg)?;
+        self.inbox.count_sent(payload_bytes(msg.len()));
         Ok(())
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u64>> {
-        if self.sent_since_recv {
-            self.stats.rounds += 1;
-            self.sent_since_recv = false;
-        }
-        let (party, timeout) = (self.mesh.id, self.mesh.timeout);
-        let rx = self
-            .rx
-            .get(from)
-            .and_then(Option::as_ref)
-            .ok_or(MpcError::Disconnected { party, peer: from })?;
-        rx.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => MpcError::Timeout {
-                party,
-                peer: from,
-                timeout,
-            },
-            RecvTimeoutError::Disconnected => MpcError::Disconnected { party, peer: from },
-        })
+        self.inbox.recv(from)
     }
 
     fn stats(&self) -> TransportStats {
-        self.stats
+        self.inbox.stats()
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use crate::error::{MpcError, Result};
+use crate::link::payload_bytes;
 
 /// What one endpoint sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,39 +51,100 @@ pub trait Transport: Send {
     }
 }
 
-/// An endpoint of the in-process transport: threads connected by channels.
-pub struct InProcess {
+/// The receiving side both transports share: a channel from each peer, the timeout, and the
+/// counters (which count sends too: a wait after a send is a round).
+pub(crate) struct Inbox {
     id: usize,
-    senders: Vec<Option<Sender<Vec<u64>>>>,
-    receivers: Vec<Option<Receiver<Vec<u64>>>>,
+    rx: Vec<Option<Receiver<Vec<u64>>>>,
     timeout: Duration,
     stats: TransportStats,
     sent_since_recv: bool,
 }
 
+impl Inbox {
+    /// Party `id`'s inbox over `rx` (indexed by peer, `None` where there is no link).
+    pub(crate) fn new(id: usize, rx: Vec<Option<Receiver<Vec<u64>>>>, timeout: Duration) -> Self {
+        Self {
+            id,
+            rx,
+            timeout,
+            stats: TransportStats::default(),
+            sent_since_recv: false,
+        }
+    }
+
+    /// How many peers (links or not) the inbox is indexed by.
+    pub(crate) fn peers(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Counts a message of `bytes` payload bytes sent.
+    pub(crate) fn count_sent(&mut self, bytes: u64) {
+        self.stats.bytes_sent += bytes;
+        self.sent_since_recv = true;
+    }
+
+    /// Counters so far.
+    pub(crate) fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    /// The next message from `from`, waiting at most the timeout.
+    pub(crate) fn recv(&mut self, from: usize) -> Result<Vec<u64>> {
+        if self.sent_since_recv {
+            self.stats.rounds += 1;
+            self.sent_since_recv = false;
+        }
+        let (party, timeout) = (self.id, self.timeout);
+        let rx = self
+            .rx
+            .get(from)
+            .and_then(Option::as_ref)
+            .ok_or(MpcError::Disconnected { party, peer: from })?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => MpcError::Timeout {
+                party,
+                peer: from,
+                timeout,
+            },
+            RecvTimeoutError::Disconnected => MpcError::Disconnected { party, peer: from },
+        })
+    }
+}
+
+/// An endpoint of the in-process transport: threads connected by channels.
+pub struct InProcess {
+    id: usize,
+    senders: Vec<Option<Sender<Vec<u64>>>>,
+    inbox: Inbox,
+}
+
 impl InProcess {
     /// A fully connected mesh of `n` endpoints; `recv` gives up after `timeout`.
     pub fn mesh(n: usize, timeout: Duration) -> Vec<InProcess> {
-        let mut eps: Vec<InProcess> = (0..n)
-            .map(|id| InProcess {
-                id,
-                senders: (0..n).map(|_| None).collect(),
-                receivers: (0..n).map(|_| None).collect(),
-                timeout,
-                stats: TransportStats::default(),
-                sent_since_recv: false,
-            })
-            .collect();
+        let mut senders: Vec<Vec<Option<Sender<Vec<u64>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut receivers: Vec<Vec<Option<Receiver<Vec<u64>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
         for from in 0..n {
             for to in 0..n {
                 if from != to {
                     let (s, r) = channel();
-                    eps[from].senders[to] = Some(s);
-                    eps[to].receivers[from] = Some(r);
+                    senders[from][to] = Some(s);
+                    receivers[to][from] = Some(r);
                 }
             }
         }
-        eps
+        senders
+            .into_iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(id, (senders, rx))| InProcess {
+                id,
+                senders,
+                inbox: Inbox::new(id, rx, timeout),
+            })
+            .collect()
     }
 }
 
@@ -104,39 +166,16 @@ impl Transport for InProcess {
                 party: self.id,
                 peer: to,
             })?;
-        self.stats.bytes_sent += 8 * msg.len() as u64;
-        self.sent_since_recv = true;
+        self.inbox.count_sent(payload_bytes(msg.len()));
         s.send(msg).map_err(|_| disconnected)
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u64>> {
-        if self.sent_since_recv {
-            self.stats.rounds += 1;
-            self.sent_since_recv = false;
-        }
-        let r =
-            self.receivers
-                .get(from)
-                .and_then(Option::as_ref)
-                .ok_or(MpcError::Disconnected {
-                    party: self.id,
-                    peer: from,
-                })?;
-        r.recv_timeout(self.timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => MpcError::Timeout {
-                party: self.id,
-                peer: from,
-                timeout: self.timeout,
-            },
-            RecvTimeoutError::Disconnected => MpcError::Disconnected {
-                party: self.id,
-                peer: from,
-            },
-        })
+        self.inbox.recv(from)
     }
 
     fn stats(&self) -> TransportStats {
-        self.stats
+        self.inbox.stats()
     }
 }
 

@@ -1,10 +1,7 @@
 //! The attested key exchange: pure functions and state, no sockets.
 //!
-//! ```text
-//! client  -> enclave : ClientHello  = "PPMLTEE1" | version | nonce (32) | client X25519 key (32)
-//! enclave -> client  : ServerHello  = "PPMLTEE1" | version | mode | enclave X25519 key (32)
-//!                                     | quote length (u32 BE) | quote
-//! ```
+//! The client sends a [`ClientHello`] (a fresh nonce and key), the enclave answers with a
+//! [`ServerHello`] (its evidence mode, a fresh key and a quote; layouts in [`crate::hello`]).
 //!
 //! The enclave draws a fresh X25519 key pair per session, asks its evidence provider for a quote
 //! whose report data is [`report_data`]`(enclave key, client nonce)`, and answers. The client
@@ -18,21 +15,10 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::channel::{Opener, Role, Sealer, SessionKeys};
-use crate::evidence::{EvidenceProvider, TeeMode};
-use crate::quote::MAX_QUOTE_LEN;
+use crate::evidence::EvidenceProvider;
+use crate::hello::{ClientHello, ServerHello};
 use crate::verify::{report_data, verify_quote, Verified, VerifyPolicy};
 use crate::{random_bytes, Result, TeeError};
-
-/// Magic bytes opening both hellos.
-pub const MAGIC: [u8; 8] = *b"PPMLTEE1";
-/// The protocol version.
-pub const VERSION: u8 = 1;
-/// Bytes of a client hello.
-pub const CLIENT_HELLO_LEN: usize = 8 + 1 + 32 + 32;
-/// Bytes of a server hello before the quote.
-const SERVER_HELLO_FIXED: usize = 8 + 1 + 1 + 32 + 4;
-/// The bound on a handshake message.
-pub const MAX_HANDSHAKE_LEN: usize = SERVER_HELLO_FIXED + MAX_QUOTE_LEN;
 
 /// Both halves of an established session.
 #[derive(Debug)]
@@ -100,11 +86,11 @@ impl ClientHandshake {
     pub fn start() -> Result<(Self, Vec<u8>)> {
         let secret = new_secret()?;
         let nonce = random_bytes::<32>()?;
-        let mut hello = Vec::with_capacity(CLIENT_HELLO_LEN);
-        hello.extend_from_slice(&MAGIC);
-        hello.push(VERSION);
-        hello.extend_from_slice(&nonce);
-        hello.extend_from_slice(PublicKey::from(&secret).as_bytes());
+        let hello = ClientHello {
+            nonce,
+            public: *PublicKey::from(&secret).as_bytes(),
+        }
+        .encode();
         Ok((
             Self {
                 secret,
@@ -127,7 +113,7 @@ impl ClientHandshake {
         policy: &VerifyPolicy,
         max_frame: usize,
     ) -> Result<(Session, Verified)> {
-        let sh = ServerHello::parse(server_hello)?;
+        let sh = ServerHello::decode(server_hello)?;
         let verified = verify_quote(sh.quote, &report_data(&sh.public, &self.nonce), policy)?;
         if verified.mode != sh.mode {
             return Err(bad(format!(
@@ -142,52 +128,6 @@ impl ClientHandshake {
     }
 }
 
-/// A parsed server hello.
-#[derive(Debug)]
-struct ServerHello<'a> {
-    mode: TeeMode,
-    public: [u8; 32],
-    quote: &'a [u8],
-}
-
-impl<'a> ServerHello<'a> {
-    fn parse(b: &'a [u8]) -> Result<Self> {
-        if b.len() < SERVER_HELLO_FIXED {
-            return Err(bad(format!(
-                "server hello of {} bytes is too short",
-                b.len()
-            )));
-        }
-        if b[..8] != MAGIC {
-            return Err(bad("not a ppml-tee server hello"));
-        }
-        if b[8] != VERSION {
-            return Err(bad(format!(
-                "protocol version {}, expected {VERSION}",
-                b[8]
-            )));
-        }
-        let mode = TeeMode::from_code(b[9]).ok_or(crate::AttestationError::UnknownMode(b[9]))?;
-        let mut public = [0u8; 32];
-        public.copy_from_slice(&b[10..42]);
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&b[42..46]);
-        let len = u32::from_be_bytes(len) as usize;
-        let quote = &b[SERVER_HELLO_FIXED..];
-        if quote.len() != len || len > MAX_QUOTE_LEN {
-            return Err(bad(format!(
-                "server hello declares a {len}-byte quote and carries {}",
-                quote.len()
-            )));
-        }
-        Ok(Self {
-            mode,
-            public,
-            quote,
-        })
-    }
-}
-
 /// The enclave's side: answers `client_hello` with a fresh key and a quote binding it to the
 /// client's nonce. Returns the session and the hello to send.
 pub fn enclave_handshake(
@@ -195,42 +135,21 @@ pub fn enclave_handshake(
     provider: &dyn EvidenceProvider,
     max_frame: usize,
 ) -> Result<(Session, Vec<u8>)> {
-    if client_hello.len() != CLIENT_HELLO_LEN {
-        return Err(bad(format!(
-            "client hello of {} bytes, expected {CLIENT_HELLO_LEN}",
-            client_hello.len()
-        )));
-    }
-    if client_hello[..8] != MAGIC {
-        return Err(bad("not a ppml-tee client hello"));
-    }
-    if client_hello[8] != VERSION {
-        return Err(bad(format!(
-            "protocol version {}, expected {VERSION}",
-            client_hello[8]
-        )));
-    }
-    let mut nonce = [0u8; 32];
-    nonce.copy_from_slice(&client_hello[9..41]);
-    let mut client_public = [0u8; 32];
-    client_public.copy_from_slice(&client_hello[41..73]);
-
+    let ClientHello {
+        nonce,
+        public: client_public,
+    } = ClientHello::decode(client_hello)?;
     let secret = new_secret()?;
     let public = *PublicKey::from(&secret).as_bytes();
     // Refuse a low-order client key before asking for a (possibly costly) quote.
     let shared = shared_secret(&secret, &client_public)?;
     let quote = provider.quote(&report_data(&public, &nonce))?;
-    let quote_len = u32::try_from(quote.len())
-        .ok()
-        .filter(|&l| l as usize <= MAX_QUOTE_LEN)
-        .ok_or_else(|| bad(format!("quote of {} bytes is too large", quote.len())))?;
-    let mut hello = Vec::with_capacity(SERVER_HELLO_FIXED + quote.len());
-    hello.extend_from_slice(&MAGIC);
-    hello.push(VERSION);
-    hello.push(provider.mode().code());
-    hello.extend_from_slice(&public);
-    hello.extend_from_slice(&quote_len.to_be_bytes());
-    hello.extend_from_slice(&quote);
+    let hello = ServerHello {
+        mode: provider.mode(),
+        public,
+        quote: &quote,
+    }
+    .encode()?;
     let s = session(&shared, client_hello, &hello, Role::Enclave, max_frame)?;
     Ok((s, hello))
 }
@@ -323,7 +242,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parsers_are_total(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            let _ = ServerHello::parse(&bytes);
+            let _ = ServerHello::decode(&bytes);
             let (c, _) = ClientHandshake::start().unwrap();
             let _ = c.finish(&bytes, &VerifyPolicy::new(M, true), 1024);
         }

@@ -7,6 +7,7 @@
 //!
 //! - [`channel`]: the record layer (per-direction ChaCha20-Poly1305 keys and sequence numbers);
 //! - [`handshake`]: the attested X25519 key exchange, HKDF-SHA256 over the transcript;
+//! - [`hello`]: the two handshake messages, typed, with total decoders;
 //! - [`quote`]: the SGX quote v3 layout, [`quote::Measurement`];
 //! - [`evidence`]: the `sgx` (Gramine `/dev/attestation`) and `simulated` providers;
 //! - [`verify`]: the client's verifier (`dcap-qvl` for real SGX quotes, offline);
@@ -54,6 +55,7 @@ pub mod client;
 mod error;
 pub mod evidence;
 pub mod handshake;
+pub mod hello;
 pub mod quote;
 pub mod seal;
 pub mod service;

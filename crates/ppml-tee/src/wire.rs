@@ -9,7 +9,8 @@ use ppml_wire::{frame, Cursor, WireError, Writer};
 
 use crate::channel::{parse_header, HEADER_LEN};
 use crate::error::FrameError;
-use crate::handshake::{Session, MAX_HANDSHAKE_LEN};
+use crate::handshake::Session;
+use crate::hello::MAX_HANDSHAKE_LEN;
 use crate::{Result, TeeError};
 
 /// A frame-level wire error as the channel's: a stream that ends counts the `already` bytes of

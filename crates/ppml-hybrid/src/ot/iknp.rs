@@ -8,7 +8,7 @@
 //! the rows of the transposed matrices satisfy `q_j = t_j ^ r_j s`. The sender outputs
 //! `(H(j, q_j), H(j, q_j ^ s))`, the receiver `H(j, t_j) `, the message of its choice `r_j`.
 
-use crate::error::Result;
+use crate::error::{HybridError, Result};
 use crate::link::Link;
 use crate::ot::base;
 use crate::prg::{Prg, Tccr};
@@ -36,11 +36,58 @@ pub fn transpose128(a: &mut [u128; 128]) {
     }
 }
 
-fn to_words(blocks: &[u128]) -> Vec<u64> {
-    blocks
-        .iter()
-        .flat_map(|b| [*b as u64, (*b >> 64) as u64])
-        .collect()
+/// The receiver's message of one batch: the rows `u_i` (`i < KAPPA`) of `blocks` 128-bit blocks
+/// each, row after row, a block as two words (low half first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionMatrix {
+    blocks: usize,
+    words: Vec<u64>,
+}
+
+impl ExtensionMatrix {
+    const WHAT: &'static str = "IKNP matrix";
+
+    /// The matrix of `KAPPA` rows held row after row in `u`.
+    fn from_rows(u: &[u128]) -> Self {
+        Self {
+            blocks: u.len() / KAPPA,
+            words: u
+                .iter()
+                .flat_map(|b| [*b as u64, (*b >> 64) as u64])
+                .collect(),
+        }
+    }
+
+    /// The message's words.
+    pub fn encode(self) -> Vec<u64> {
+        self.words
+    }
+
+    /// The matrix of a batch of `blocks` blocks per row.
+    ///
+    /// # Errors
+    /// [`HybridError::Malformed`] unless `words` holds exactly `KAPPA` rows of `blocks` blocks.
+    pub fn decode(words: Vec<u64>, blocks: usize) -> Result<Self> {
+        let expected = KAPPA.saturating_mul(blocks).saturating_mul(2);
+        if words.len() != expected {
+            return Err(HybridError::Malformed {
+                what: Self::WHAT,
+                expected,
+                got: words.len(),
+            });
+        }
+        Ok(Self { blocks, words })
+    }
+
+    /// The blocks of row `u_i` (none past the last row).
+    pub fn row(&self, i: usize) -> impl Iterator<Item = u128> + '_ {
+        let row = 2 * i * self.blocks..2 * (i + 1) * self.blocks;
+        self.words
+            .get(row)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|w| u128::from(w[0]) | (u128::from(w[1]) << 64))
+    }
 }
 
 /// The extension sender: outputs pairs of random 128-bit messages.
@@ -82,14 +129,13 @@ impl IknpSender {
         let mut left = n;
         while left > 0 {
             let blocks = left.div_ceil(KAPPA).min(BATCH_BLOCKS);
-            let u = link.recv_exact("IKNP matrix", 2 * KAPPA * blocks)?;
+            let u = ExtensionMatrix::decode(link.recv()?, blocks)?;
             let mut q = vec![0u128; KAPPA * blocks];
             for (i, row) in q.chunks_exact_mut(blocks).enumerate() {
                 self.prgs[i].fill_blocks(row);
                 if (self.s >> i) & 1 == 1 {
-                    let ui = &u[2 * i * blocks..2 * (i + 1) * blocks];
-                    for (qb, w) in row.iter_mut().zip(ui.chunks_exact(2)) {
-                        *qb ^= u128::from(w[0]) | (u128::from(w[1]) << 64);
+                    for (qb, ub) in row.iter_mut().zip(u.row(i)) {
+                        *qb ^= ub;
                     }
                 }
             }
@@ -150,7 +196,7 @@ impl IknpReceiver {
                     *ub ^= tb ^ rb;
                 }
             }
-            link.send(to_words(&u))?;
+            link.send(ExtensionMatrix::from_rows(&u).encode())?;
             for (b, rb) in r.iter().enumerate() {
                 let mut m = [0u128; KAPPA];
                 for (i, mi) in m.iter_mut().enumerate() {
@@ -176,6 +222,21 @@ mod tests {
     use crate::error::HybridError;
     use crate::link::memory_pair;
     use std::time::Duration;
+
+    #[test]
+    fn the_matrix_crosses_the_wire_row_by_row_and_wrong_sizes_are_refused() -> Result<()> {
+        let u: Vec<u128> = (0..2 * KAPPA as u128).map(|i| i << 64 | (i + 1)).collect();
+        let words = ExtensionMatrix::from_rows(&u).encode();
+        assert_eq!(words[..2], [1, 0]);
+        let m = ExtensionMatrix::decode(words.clone(), 2)?;
+        assert!(m.row(1).eq(u[2..4].iter().copied()));
+        assert_eq!(m.row(KAPPA).count(), 0);
+        assert!(matches!(
+            ExtensionMatrix::decode(words, 3),
+            Err(HybridError::Malformed { expected, got, .. }) if expected == 6 * KAPPA && got == 4 * KAPPA
+        ));
+        Ok(())
+    }
 
     #[test]
     fn transpose_matches_the_definition() {

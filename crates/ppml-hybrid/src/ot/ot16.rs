@@ -5,7 +5,8 @@
 //! holds `K_i^{c_i}`, i.e. every key of message `b` and, for any other `v`, misses at least one.
 //! `F` is the tweakable correlation-robust hash of [`crate::prg::Tccr`], tweaked by `v`.
 
-use crate::error::{HybridError, Result};
+use crate::error::Result;
+use crate::link::{pack, unpack};
 use crate::ot::OtPools;
 use crate::prg::Tccr;
 
@@ -22,7 +23,7 @@ impl OtPools {
     /// Client: requests message `wanted[j] < 16` of OT `j`; the request is one nibble each.
     pub fn request16(&mut self, wanted: &[u8]) -> Result<(Vec<u64>, Ot16Request)> {
         let (c, p) = self.take_pads(OT16_ROTS * wanted.len())?;
-        let mut req = vec![0u64; wanted.len().div_ceil(16)];
+        let mut masked = Vec::with_capacity(wanted.len());
         let mut keys = Vec::with_capacity(wanted.len());
         for (j, &w) in wanted.iter().enumerate() {
             let mut d = 0u64;
@@ -32,11 +33,11 @@ impl OtPools {
                 d |= ((u64::from(w >> i) & 1) ^ ci) << i;
                 k[i] = p[OT16_ROTS * j + i];
             }
-            req[j / 16] |= d << (4 * (j % 16));
+            masked.push(d);
             keys.push(k);
         }
         Ok((
-            req,
+            pack::<4>(masked.into_iter()),
             Ot16Request {
                 wanted: wanted.to_vec(),
                 keys,
@@ -47,25 +48,16 @@ impl OtPools {
     /// Server: answers a request with `tables[j][v]` (2-bit messages), 32 bits per OT.
     pub fn respond16(&mut self, request: &[u64], tables: &[[u8; 16]]) -> Result<Vec<u64>> {
         let n = tables.len();
-        if request.len() != n.div_ceil(16) {
-            return Err(HybridError::Malformed {
-                what: "OT16 request",
-                expected: n.div_ceil(16),
-                got: request.len(),
-            });
-        }
-        if !n.is_multiple_of(16) && request[n / 16] >> (4 * (n % 16)) != 0 {
-            return Err(HybridError::InvalidContent {
-                what: "OT16 request",
-                index: n / 16,
-            });
-        }
+        let masked = unpack::<4>("OT16 request", request, n)?;
         let hash = Tccr::default();
         let pairs = self.take_pairs(OT16_ROTS * n)?;
         // Key of message v under base OT i, laid out [ot][i][v], hashed with tweak v.
         let mut keys = vec![0u128; n * OT16_ROTS * 16];
-        for (j, row) in keys.chunks_exact_mut(OT16_ROTS * 16).enumerate() {
-            let d = (request[j / 16] >> (4 * (j % 16))) & 15;
+        for (j, (row, d)) in keys
+            .chunks_exact_mut(OT16_ROTS * 16)
+            .zip(masked)
+            .enumerate()
+        {
             for (i, ks) in row.chunks_exact_mut(16).enumerate() {
                 for (v, k) in ks.iter_mut().enumerate() {
                     let bit = ((v as u64 >> i) ^ (d >> i)) & 1;
@@ -74,34 +66,25 @@ impl OtPools {
             }
         }
         hash.hash_with_tweaks(&mut keys, |k| (k % 16) as u128);
-        let mut out = vec![0u64; n.div_ceil(2)];
-        for (j, (table, row)) in tables
+        let answers = tables
             .iter()
             .zip(keys.chunks_exact(OT16_ROTS * 16))
-            .enumerate()
-        {
-            let mut word = 0u64;
-            for (v, m) in table.iter().enumerate() {
-                let pad = (0..OT16_ROTS).fold(0u128, |p, i| p ^ row[16 * i + v]);
-                word |= u64::from((m & 3) ^ (pad & 3) as u8) << (2 * v);
-            }
-            out[j / 2] |= word << (32 * (j % 2));
-        }
-        Ok(out)
+            .map(|(table, row)| {
+                let mut answer = 0u64;
+                for (v, m) in table.iter().enumerate() {
+                    let pad = (0..OT16_ROTS).fold(0u128, |p, i| p ^ row[16 * i + v]);
+                    answer |= u64::from((m & 3) ^ (pad & 3) as u8) << (2 * v);
+                }
+                answer
+            });
+        Ok(pack::<32>(answers))
     }
 }
 
 impl Ot16Request {
     /// Client: the chosen 2-bit messages from the server's response.
     pub fn finish(self, response: &[u64]) -> Result<Vec<u8>> {
-        let n = self.wanted.len();
-        if response.len() != n.div_ceil(2) {
-            return Err(HybridError::Malformed {
-                what: "OT16 response",
-                expected: n.div_ceil(2),
-                got: response.len(),
-            });
-        }
+        let answers = unpack::<32>("OT16 response", response, self.wanted.len())?;
         let hash = Tccr::default();
         let mut keys: Vec<u128> = self.keys.iter().flatten().copied().collect();
         let wanted = &self.wanted;
@@ -109,10 +92,9 @@ impl Ot16Request {
         Ok(wanted
             .iter()
             .zip(keys.chunks_exact(OT16_ROTS))
-            .enumerate()
-            .map(|(j, (&w, k))| {
-                let word = response[j / 2] >> (32 * (j % 2));
-                let m = ((word >> (2 * usize::from(w))) & 3) as u8;
+            .zip(answers)
+            .map(|((&w, k), answer)| {
+                let m = ((answer >> (2 * usize::from(w))) & 3) as u8;
                 m ^ ((k[0] ^ k[1] ^ k[2] ^ k[3]) & 3) as u8
             })
             .collect())
