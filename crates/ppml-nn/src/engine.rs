@@ -15,7 +15,10 @@
 //!   gemm reads the row-major weights without repacking them.
 //!
 //! With one pass or one share, the stage runs on the calling thread and gemm may split its larger
-//! products across the pool. The results equal a layer-by-layer evaluation within f32 rounding
+//! products across the pool. A stage with less work than `PARALLEL_MACS` (one image; `mlp` at
+//! batch 100) runs wholly on the calling thread: waking and joining another core costs more than
+//! it saves there (measured with `scripts/plain-vs-torch.sh`: `mlp` at batch 100 and `lenet` on
+//! one image ran slower on two threads than on one). The results equal a layer-by-layer evaluation within f32 rounding
 //! (summation order).
 
 mod ops;
@@ -35,8 +38,19 @@ use crate::{Model, NnError, Result, Tensor};
 /// stays in one core's L2 cache on the development machine, with room for the feature maps.
 const PASS_FLOATS: usize = 1 << 19;
 
+/// Multiply-adds below which a stage runs on the calling thread alone (about half a millisecond
+/// of one core's gemm): between `mlp` at batch 100 (12 million, faster on one thread) and `lenet`
+/// at batch 100 (230 million, 1.9x faster on two).
+const PARALLEL_MACS: usize = 1 << 25;
+
 /// Runs `model` on a batch of preprocessed images `[n, c, h, w]`, returning logits `[n, classes]`.
 pub fn forward(model: &Model, images: &Tensor) -> Result<Tensor> {
+    forward_splitting_above(model, images, PARALLEL_MACS)
+}
+
+/// [`forward`], splitting a stage across the cores when its multiply-adds reach `parallel_macs`
+/// (tests force the parallel path on small batches with 0).
+fn forward_splitting_above(model: &Model, images: &Tensor, parallel_macs: usize) -> Result<Tensor> {
     let shapes = model.shapes()?;
     let input = model.input_shape();
     if images.shape().len() != 4 || images.shape()[1..] != input.dims()[..] {
@@ -72,7 +86,7 @@ pub fn forward(model: &Model, images: &Tensor) -> Result<Tensor> {
             input,
             maps_out,
             per_pass,
-            cores,
+            cores_for(map_layers, input, map_shapes, n, cores, parallel_macs),
             |x, m, threads| run(map_layers, input, map_shapes, x, m, threads),
         )?)
     };
@@ -82,10 +96,45 @@ pub fn forward(model: &Model, images: &Tensor) -> Result<Tensor> {
         maps_out,
         out_shape,
         n,
-        cores,
+        cores_for(
+            dense_layers,
+            maps_out,
+            dense_shapes,
+            n,
+            cores,
+            parallel_macs,
+        ),
         |x, m, threads| run(dense_layers, maps_out, dense_shapes, x, m, threads),
     )?;
     Tensor::new(vec![n, out_shape.len()], out)
+}
+
+/// The cores a stage of `layers` (input `input`, output shapes `shapes`) on `n` images uses:
+/// `cores`, or none besides the calling thread (0) if its multiply-adds are below
+/// `parallel_macs`.
+fn cores_for(
+    layers: &[Layer],
+    input: Shape,
+    shapes: &[Shape],
+    n: usize,
+    cores: usize,
+    parallel_macs: usize,
+) -> usize {
+    let inputs = std::iter::once(&input).chain(shapes);
+    let per_image: usize = layers
+        .iter()
+        .zip(inputs.zip(shapes))
+        .map(|(layer, (&shape, &next))| match layer {
+            Layer::Conv2d(c) => c.patch_len() * next.len(),
+            Layer::Linear(l) => l.in_features * l.out_features,
+            _ => shape.len(),
+        })
+        .sum();
+    if per_image.saturating_mul(n) < parallel_macs {
+        0
+    } else {
+        cores
+    }
 }
 
 /// How many images one pass of the feature-map `layers` takes so that the patches of each of its
@@ -107,6 +156,7 @@ fn images_per_pass(layers: &[Layer], input: Shape, shapes: &[Shape]) -> usize {
 /// Runs `f` on the `n` item-major items of shape `from` in `x`, in parts of at most `at_most`
 /// items, as many parts as keep the `cores` equally busy (a multiple of `cores`, or all items at
 /// once on this thread if that is one part), and gathers its item-major results of shape `to`.
+/// With `cores == 0`, all items at once on this thread alone (gemm included).
 fn in_parts(
     x: &[f32],
     n: usize,
@@ -117,6 +167,9 @@ fn in_parts(
     f: impl Fn(&[f32], usize, Threads) -> Result<Vec<f32>> + Sync,
 ) -> Result<Vec<f32>> {
     let (in_len, out_len) = (from.len(), to.len());
+    if cores == 0 {
+        return f(x, n, Threads::Current);
+    }
     let parts = n.div_ceil(at_most.max(1)).div_ceil(cores) * cores;
     let per_part = n.div_ceil(parts.max(1)).max(1);
     if per_part >= n || in_len == 0 || out_len == 0 {

@@ -117,23 +117,27 @@ fn random_images(m: &Model, n: usize, rng: &mut ChaCha8Rng) -> Tensor {
 }
 
 /// Every zoo model, and a batch size of 1, an odd size that splits unevenly over the cores, and
-/// a size above one chunk per core, against the reference image by image.
+/// a size above one chunk per core, against the reference image by image: on the calling thread
+/// (these batches are below `PARALLEL_MACS`) and split across the cores (threshold 0).
 #[test]
 fn every_zoo_model_matches_the_layer_definitions_at_every_batch_size() {
     let mut rng = ChaCha8Rng::seed_from_u64(18);
     for (name, _) in crate::zoo::ZOO {
         let mut m = crate::zoo::architecture(name).expect("zoo");
         crate::zoo::init_weights(&mut m, 7);
-        for n in [1, 3, 8] {
+        for (n, parallel_macs) in [1, 3, 8]
+            .into_iter()
+            .flat_map(|n| [(n, PARALLEL_MACS), (n, 0)])
+        {
             let x = random_images(&m, n, &mut rng);
-            let got = forward(&m, &x).expect("forward");
+            let got = forward_splitting_above(&m, &x, parallel_macs).expect("forward");
             for i in 0..n {
                 let want = reference(&m, x.item(i));
                 let scale = want.iter().fold(1.0f64, |a, v| a.max(v.abs()));
                 for (g, w) in got.item(i).iter().zip(&want) {
                     assert!(
                         (f64::from(*g) - w).abs() <= 1e-4 * scale,
-                        "{name}, batch {n}, image {i}: {g} vs {w}"
+                        "{name}, batch {n}, split above {parallel_macs}, image {i}: {g} vs {w}"
                     );
                 }
             }
