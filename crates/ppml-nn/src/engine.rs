@@ -18,8 +18,8 @@
 //! products across the pool. A stage with less work than `PARALLEL_MACS` (one image; `mlp` at
 //! batch 100) runs wholly on the calling thread: waking and joining another core costs more than
 //! it saves there (measured with `scripts/plain-vs-torch.sh`: `mlp` at batch 100 and `lenet` on
-//! one image ran slower on two threads than on one). The results equal a layer-by-layer evaluation within f32 rounding
-//! (summation order).
+//! one image ran slower on two threads than on one). The results equal a layer-by-layer
+//! evaluation within f32 rounding (summation order).
 
 mod ops;
 
