@@ -113,14 +113,14 @@ pub fn mpc_frame(data: &[u8]) {
 pub fn mpc_mesh_frame(data: &[u8]) {
     use ppml_mpc::mesh_frame::{header, Body, MeshFrame};
     let mut r = data;
-    while let Ok(Some(frame)) = ppml_wire::frame::read_word_frame(&mut r, 1 << 12) {
-        if let Ok(m) = MeshFrame::decode(frame.clone()) {
+    while let Ok(Some((head, words))) = ppml_wire::frame::read_headed_word_frame(&mut r, 1 << 12) {
+        if let Ok(m) = MeshFrame::decode(head, words.clone()) {
             let (abort, payload) = match m.body {
                 Body::Abort => (true, Vec::new()),
                 Body::Message(words) => (false, words),
             };
-            assert_eq!(frame.first(), Some(&header(m.to, abort)));
-            assert_eq!(frame.get(1..), Some(&payload[..]));
+            assert_eq!(head, header(m.to, abort));
+            assert_eq!(words, payload);
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use ppml_wire::frame::{read_word_frame, write_word_frame};
+use ppml_wire::frame::{read_headed_word_frame, write_word_frame};
 
 use crate::error::{MpcError, Result};
 use crate::link::{in_memory_pair, payload_bytes};
@@ -129,8 +129,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Sorts the frames arriving from `from` into their sessions' mailboxes until the link ends.
 fn pump(boxes: &Mutex<Mailboxes>, from: usize, mut r: LinkReader, max_words: u64) {
     loop {
-        let frame = read_word_frame(&mut r, max_words.saturating_add(1));
-        match frame.map(|f| f.map(MeshFrame::decode)) {
+        let frame = read_headed_word_frame(&mut r, max_words.saturating_add(1));
+        match frame.map(|f| f.map(|(head, payload)| MeshFrame::decode(head, payload))) {
             Ok(Some(Ok(MeshFrame { to, body }))) => {
                 let mut b = lock(boxes);
                 match body {

@@ -6,8 +6,10 @@
 //! header = abort bit (63) | offline bit (62) | session id (bits 0..62)
 //! ```
 //!
-//! A frame comes from another party, so [`MeshFrame::decode`] is total: an empty frame and an
-//! abort that carries words are typed errors, and every other header names a session and lane.
+//! A frame comes from another party, so [`MeshFrame::decode`] is total: an abort that carries
+//! words is a typed error, and every other header names a session and lane. (A frame without a
+//! header word is refused by the reader, `ppml_wire::frame::read_headed_word_frame`, which hands
+//! over the header and the payload apart so that no payload is shifted down by a word.)
 
 /// A session's id on the mesh (chosen by the client, unique among the sessions in flight).
 pub type SessionId = u64;
@@ -79,9 +81,6 @@ pub struct MeshFrame {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MeshFrameError {
-    /// A frame without even a header word.
-    #[error("an empty mesh frame")]
-    Empty,
     /// An abort followed by words.
     #[error("an abort of session {session} carries {words} words")]
     AbortWithPayload {
@@ -102,14 +101,11 @@ pub fn header(to: LaneId, abort: bool) -> u64 {
 }
 
 impl MeshFrame {
-    /// Parses the words of one frame (header first).
+    /// Parses one frame from its header word and the words after it.
     ///
     /// # Errors
-    /// [`MeshFrameError`] for an empty frame or an abort that carries words.
-    pub fn decode(mut words: Vec<u64>) -> Result<Self, MeshFrameError> {
-        let Some(&head) = words.first() else {
-            return Err(MeshFrameError::Empty);
-        };
+    /// [`MeshFrameError`] for an abort that carries words.
+    pub fn decode(head: u64, payload: Vec<u64>) -> Result<Self, MeshFrameError> {
         let lane = if head & OFFLINE != 0 {
             Lane::Offline
         } else {
@@ -120,14 +116,13 @@ impl MeshFrame {
             lane,
         };
         let body = if head & ABORT == 0 {
-            words.remove(0);
-            Body::Message(words)
-        } else if words.len() == 1 {
+            Body::Message(payload)
+        } else if payload.is_empty() {
             Body::Abort
         } else {
             return Err(MeshFrameError::AbortWithPayload {
                 session: to.session,
-                words: words.len() - 1,
+                words: payload.len(),
             });
         };
         Ok(Self { to, body })
@@ -141,10 +136,8 @@ mod tests {
     #[test]
     fn frames_decode_to_their_lane_and_bad_ones_are_refused() {
         let to = LaneId::offline(MAX_SESSION_ID);
-        let mut words = vec![header(to, false)];
-        words.extend([4, 5]);
         assert_eq!(
-            MeshFrame::decode(words),
+            MeshFrame::decode(header(to, false), vec![4, 5]),
             Ok(MeshFrame {
                 to,
                 body: Body::Message(vec![4, 5])
@@ -152,7 +145,7 @@ mod tests {
         );
         let abort = header(LaneId::online(9), true);
         assert_eq!(
-            MeshFrame::decode(vec![abort]),
+            MeshFrame::decode(abort, vec![]),
             Ok(MeshFrame {
                 to: LaneId::online(9),
                 body: Body::Abort
@@ -160,9 +153,8 @@ mod tests {
         );
         // The start-up session's frames keep the header they had as a bare word: its id.
         assert_eq!(header(LaneId::online(0), false), 0);
-        assert_eq!(MeshFrame::decode(vec![]), Err(MeshFrameError::Empty));
         assert_eq!(
-            MeshFrame::decode(vec![abort, 1]),
+            MeshFrame::decode(abort, vec![1]),
             Err(MeshFrameError::AbortWithPayload {
                 session: 9,
                 words: 1

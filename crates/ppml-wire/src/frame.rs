@@ -69,6 +69,34 @@ pub fn read_body(r: &mut (impl Read + ?Sized), len: u64, max: u64) -> Result<Vec
 /// `Ok(None)` at a clean end of stream between frames; [`WireError::TooLarge`] (in words) for
 /// a count above `max_words`; otherwise as [`read_head`] and [`read_body`].
 pub fn read_word_frame(r: &mut (impl Read + ?Sized), max_words: u64) -> Result<Option<Vec<u64>>> {
+    Ok(read_word_bytes(r, max_words)?.map(|body| words_from_bytes(&body)))
+}
+
+/// Reads a word frame whose first word is a header, as the header and the words after it. The
+/// payload is decoded from the bytes after the header, never shifted down by a word (which
+/// costs a copy of every frame, megabytes for correlated randomness).
+///
+/// # Errors
+/// [`WireError::Truncated`] for a frame of no words (no header); otherwise as
+/// [`read_word_frame`].
+pub fn read_headed_word_frame(
+    r: &mut (impl Read + ?Sized),
+    max_words: u64,
+) -> Result<Option<(u64, Vec<u64>)>> {
+    let Some(body) = read_word_bytes(r, max_words)? else {
+        return Ok(None);
+    };
+    let Some((head, payload)) = body.split_first_chunk::<8>() else {
+        return Err(WireError::Truncated {
+            needed: 8,
+            left: body.len(),
+        });
+    };
+    Ok(Some((u64::from_le_bytes(*head), words_from_bytes(payload))))
+}
+
+/// The body bytes of a word frame of at most `max_words` words.
+fn read_word_bytes(r: &mut (impl Read + ?Sized), max_words: u64) -> Result<Option<Vec<u8>>> {
     let Some(head) = read_head::<8>(r)? else {
         return Ok(None);
     };
@@ -81,8 +109,7 @@ pub fn read_word_frame(r: &mut (impl Read + ?Sized), max_words: u64) -> Result<O
         return Err(too_large);
     }
     let len = words.checked_mul(8).ok_or(too_large)?;
-    let body = read_body(r, len, len)?;
-    Ok(Some(words_from_bytes(&body)))
+    read_body(r, len, len).map(Some)
 }
 
 /// Writes `head` then `body` as one word frame and flushes.
@@ -181,6 +208,23 @@ mod tests {
         assert_eq!(read_word_frame(&mut r, max)?, Some(big));
         assert_eq!(read_word_frame(&mut r, max)?, Some(vec![]));
         assert_eq!(read_word_frame(&mut r, max)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn headed_word_frames_split_off_their_header_and_need_one() -> Result<()> {
+        let mut stream = Vec::new();
+        write_word_frame(&mut stream, &[7], &[1, 2, 3])?;
+        write_word_frame(&mut stream, &[9], &[])?;
+        write_word_frame(&mut stream, &[], &[])?;
+        let mut r = stream.as_slice();
+        assert_eq!(read_headed_word_frame(&mut r, 4)?, Some((7, vec![1, 2, 3])));
+        assert_eq!(read_headed_word_frame(&mut r, 4)?, Some((9, vec![])));
+        assert!(matches!(
+            read_headed_word_frame(&mut r, 4),
+            Err(WireError::Truncated { needed: 8, left: 0 })
+        ));
+        assert_eq!(read_headed_word_frame(&mut r, 4)?, None);
         Ok(())
     }
 
