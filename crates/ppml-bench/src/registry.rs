@@ -45,6 +45,10 @@ pub struct BackendOptions {
     /// (`None`: the default, 4). `hybrid`: queries whose random OTs are made at setup (`None`:
     /// the default, 1).
     pub pool_depth: Option<usize>,
+    /// `mpc2`/`mpc3`: the most queries of the call batch size the backend will run, when known
+    /// (the parties then make material for no more: see `MpcBackend::with_pool_queries`);
+    /// `None`: no bound.
+    pub pool_queries: Option<usize>,
     /// `mpc2`/`mpc3`: act as the client of parties running as their own processes
     /// (`ppml party`), as described by this `parties.toml`; `None`: parties are threads here.
     pub parties: Option<PartiesConfig>,
@@ -76,7 +80,8 @@ fn remote(
     Ok(Box::new(
         MpcBackend::remote(cfg.clone())
             .map_err(|e| e.to_string())?
-            .with_pool_batch(batch.unwrap_or(1)),
+            .with_pool_batch(batch.unwrap_or(1))
+            .with_pool_queries(opts.pool_queries.unwrap_or(0)),
     ))
 }
 
@@ -157,7 +162,8 @@ impl BackendKind {
                 None => Box::new(
                     MpcBackend::in_process(Protocol::Mpc2, mpc_config(opts))
                         .map_err(|e| e.to_string())?
-                        .with_pool_batch(batch.unwrap_or(1)),
+                        .with_pool_batch(batch.unwrap_or(1))
+                        .with_pool_queries(opts.pool_queries.unwrap_or(0)),
                 ),
             },
             BackendKind::Mpc3 => match &opts.parties {
@@ -165,7 +171,8 @@ impl BackendKind {
                 None => Box::new(
                     MpcBackend::in_process(Protocol::Mpc3, mpc_config(opts))
                         .map_err(|e| e.to_string())?
-                        .with_pool_batch(batch.unwrap_or(1)),
+                        .with_pool_batch(batch.unwrap_or(1))
+                        .with_pool_queries(opts.pool_queries.unwrap_or(0)),
                 ),
             },
             BackendKind::Tee => match (&opts.enclave, opts.measurement) {

@@ -136,8 +136,13 @@ impl Runner<'_> {
         }
         pb.set_prefix(format!("{} {} b={batch}", model.name, kind.name()));
         pb.enable_steady_tick(Duration::from_millis(250));
+        // The run makes `images / batch` calls of `batch` images: pooled material for no more.
+        let opts = BackendOptions {
+            pool_queries: Some(data.len() / batch.max(1)),
+            ..self.cfg.backend_options.clone()
+        };
         let mut backend = kind
-            .build_for(&self.cfg.backend_options, Some(batch))
+            .build_for(&opts, Some(batch))
             .map_err(BenchError::Config)?;
         let r = eval::evaluate(backend.as_mut(), model, &data, batch, &mut |d, _| {
             pb.set_position(d as u64)

@@ -15,6 +15,7 @@ use crate::comparison::Comparator;
 use crate::config::PartiesConfig;
 use crate::error::{MpcError, Result};
 use crate::link::{in_memory_pair, Duplex, DEFAULT_MAX_FRAME_WORDS};
+use crate::material::PoolRequest;
 use crate::mesh::Mesh;
 use crate::plan::{decode_output, encode_input, plan};
 use crate::ring::FixedPoint;
@@ -44,7 +45,7 @@ struct Connected {
 pub struct MpcBackend {
     setting: Setting,
     target: Target,
-    pool_batch: usize,
+    pool: PoolRequest,
     state: Option<Connected>,
 }
 
@@ -58,7 +59,7 @@ impl MpcBackend {
                 comparison: config.comparison,
             },
             target: Target::InProcess(config),
-            pool_batch: 1,
+            pool: PoolRequest::batch(1),
             state: None,
         })
     }
@@ -72,7 +73,7 @@ impl MpcBackend {
                 comparison: config.comparison,
             },
             target: Target::Remote(Box::new(config)),
-            pool_batch: 1,
+            pool: PoolRequest::batch(1),
             state: None,
         })
     }
@@ -80,7 +81,15 @@ impl MpcBackend {
     /// Asks the parties to make correlated randomness ahead for queries of `batch` images (the
     /// default: 1); queries of other sizes make theirs online. 0: no offline phase.
     pub fn with_pool_batch(mut self, batch: usize) -> Self {
-        self.pool_batch = batch;
+        self.pool.batch = batch;
+        self
+    }
+
+    /// Tells the parties that the session will run at most `queries` queries of the pool batch
+    /// size, so that they make material for no more (the default, 0: no bound, the pool is
+    /// refilled for as long as the session lasts).
+    pub fn with_pool_queries(mut self, queries: usize) -> Self {
+        self.pool.queries = queries;
         self
     }
 
@@ -130,7 +139,7 @@ impl MpcBackend {
         let (client, opened) = Client::open(
             links,
             setting,
-            (in_len, classes, self.pool_batch),
+            (in_len, classes, self.pool),
             (4 * config.timeout, DEFAULT_MAX_FRAME_WORDS),
         )?;
         let threads = Threads {
@@ -158,7 +167,7 @@ impl MpcBackend {
                 let (c, o) = crate::deploy::connect_client(
                     config,
                     self.setting,
-                    (in_len, classes, self.pool_batch),
+                    (in_len, classes, self.pool),
                 )?;
                 (c, None, o, "parties as separate processes over TLS 1.3")
             }
@@ -178,7 +187,7 @@ impl MpcBackend {
             if opened.offline_bytes > 0 {
                 format!(
                     "offline phase: party 2 makes correlated randomness ahead for queries of {} image(s); the pool was filled at setup ({:.2} MB, {:.3} s); queries of other sizes make theirs online",
-                    self.pool_batch,
+                    self.pool.batch,
                     opened.offline_bytes as f64 / 1e6,
                     opened.offline_time.as_secs_f64()
                 )

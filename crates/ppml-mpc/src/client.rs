@@ -10,6 +10,7 @@ use ppml_wire::WireError;
 
 use crate::error::{MpcError, Result};
 use crate::link::{payload_bytes, Duplex};
+use crate::material::PoolRequest;
 use crate::mesh_frame::MAX_SESSION_ID;
 use crate::messages::{ToClient, ToParty};
 use crate::prg::Prg;
@@ -46,7 +47,7 @@ impl Client {
     pub(crate) fn open(
         links: Vec<Box<dyn Duplex>>,
         setting: Setting,
-        (in_len, classes, pool): (usize, usize, usize),
+        (in_len, classes, pool): (usize, usize, PoolRequest),
         (wait, max_frame_words): (Duration, u64),
     ) -> Result<(Self, Opened)> {
         let mut c = Self {

@@ -47,6 +47,7 @@ use crate::client::{Client, Opened};
 use crate::config::{deploy_err, PartiesConfig};
 use crate::error::{MpcError, Result};
 use crate::link::Duplex;
+use crate::material::PoolRequest;
 use crate::mesh::{Closer, LinkReader, LinkWriter, Mesh};
 use crate::messages::ToClient;
 use crate::net::{Accepted, TlsNode, TlsStream};
@@ -352,11 +353,11 @@ fn tally(report: &mut PartyReport, session: Result<usize>) {
 
 /// Opens a client session with the parties of `config` over TLS (as node `client`, with the
 /// `[client]` identity), for a model of `in_len` inputs and `classes` outputs, asking for
-/// material made ahead for queries of `pool` images. Returns the client and what opening cost.
+/// material made ahead as `pool` says. Returns the client and what opening cost.
 pub(crate) fn connect_client(
     config: &PartiesConfig,
     setting: Setting,
-    (in_len, classes, pool): (usize, usize, usize),
+    (in_len, classes, pool): (usize, usize, PoolRequest),
 ) -> Result<(Client, Opened)> {
     let (node, _) = config.tls(CLIENT_ID)?;
     let mut links: Vec<Box<dyn Duplex>> = Vec::with_capacity(3);

@@ -167,6 +167,7 @@ pub use certs::{add_client, generate_certs, quick_start, CertFiles};
 pub use config::{node_name, NodeConfig, PartiesConfig};
 pub use deploy::{run_party, PartyOptions, PartyReport};
 pub use error::{MpcError, Result};
+pub use material::PoolRequest;
 
 /// The protocol the parties run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,10 @@
 //! consumption. Every query of exactly `b` images then uses the next query's material, in
 //! order: all three parties know which queries those are from `n` alone, so no message is
 //! needed to agree. A query of another size makes its material online. A query whose material
-//! is not made yet waits for it: it is reported as made on demand.
+//! is not made yet waits for it: it is reported as made on demand. A client that says how many
+//! pooled queries it will run ([`PoolRequest::queries`]) gets material for no more than those,
+//! so a benchmark's online figures are not taken while the provider makes material no query
+//! will use (on two cores and shared links that would slow the very queries measured).
 
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -20,6 +23,30 @@ use crate::error::{MpcError, Result};
 use crate::mesh::SessionNet;
 use crate::transport::Transport;
 
+/// What a client asks of the offline phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolRequest {
+    /// Images per query the material is made for (0: no offline phase).
+    pub batch: usize,
+    /// Most queries of `batch` images the session will run (0: no bound, the pool is refilled
+    /// for as long as the session lasts). A client that knows its workload says so: material
+    /// made past its last query is wasted, and making it competes with the queries for the
+    /// parties' processors and links.
+    pub queries: usize,
+}
+
+impl PoolRequest {
+    /// Material for queries of `batch` images, refilled for as long as the session lasts.
+    pub fn batch(batch: usize) -> Self {
+        Self { batch, queries: 0 }
+    }
+
+    /// The bound on queries, if any.
+    pub(crate) fn budget(self) -> Option<usize> {
+        (self.queries > 0).then_some(self.queries)
+    }
+}
+
 /// Where a query's correlated randomness comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -29,14 +56,36 @@ pub(crate) enum Source {
     Pool,
 }
 
-impl Source {
-    /// The source of a query of `n` images in a session whose pool holds queries of `pool`
-    /// images (0: no pool).
-    pub(crate) fn of(n: usize, pool: usize) -> Self {
-        if pool > 0 && n == pool {
-            Self::Pool
+/// Which of a session's queries use pooled material: those of the pool's batch size, up to the
+/// client's budget. Every party keeps one and feeds it the same queries, so all agree without
+/// a message.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolPlan {
+    batch: usize,
+    budget: Option<usize>,
+    used: usize,
+}
+
+impl PoolPlan {
+    /// The plan of a session whose pool holds queries of `batch` images (0: no pool), for at
+    /// most `budget` queries.
+    pub(crate) fn new(batch: usize, budget: Option<usize>) -> Self {
+        Self {
+            batch,
+            budget,
+            used: 0,
+        }
+    }
+
+    /// The source of the session's next query, of `n` images: past the budget, material is
+    /// made online (none was made ahead for it).
+    pub(crate) fn next(&mut self, n: usize) -> Source {
+        let left = self.budget.is_none_or(|b| self.used < b);
+        if self.batch > 0 && n == self.batch && left {
+            self.used += 1;
+            Source::Pool
         } else {
-            Self::Online
+            Source::Online
         }
     }
 }
@@ -65,13 +114,14 @@ pub(crate) struct Provider<'scope> {
 }
 
 impl<'scope> Provider<'scope> {
-    /// Starts making material with `make` on `lane`, at most `depth` queries ahead; `wait`
-    /// bounds how long a query waits for material not yet made.
+    /// Starts making material with `make` on `lane`, at most `depth` queries ahead and, with a
+    /// `budget`, for that many queries in all; `wait` bounds how long a query waits for material
+    /// not yet made.
     pub(crate) fn start<'env, F>(
         scope: &'scope Scope<'scope, 'env>,
         ahead: &'scope (Mutex<Ahead>, Condvar),
         mut lane: SessionNet,
-        (depth, wait): (usize, Duration),
+        (depth, budget, wait): (usize, Option<usize>, Duration),
         mut make: F,
     ) -> Self
     where
@@ -84,7 +134,8 @@ impl<'scope> Provider<'scope> {
                 {
                     let (m, cv) = ahead;
                     let mut a = m.lock().unwrap_or_else(PoisonError::into_inner);
-                    while !a.stop && produced >= a.consumed + depth {
+                    let done = |p: usize| budget.is_some_and(|b| p >= b);
+                    while !a.stop && (produced >= a.consumed + depth || done(produced)) {
                         a = cv.wait(a).unwrap_or_else(PoisonError::into_inner);
                     }
                     if a.stop {

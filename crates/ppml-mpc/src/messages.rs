@@ -8,7 +8,7 @@ use ppml_wire::frame::write_word_frame;
 use ppml_wire::words_from_bytes;
 
 /// Version of the client protocol.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Frame tags (the first word).
 mod tag {
@@ -38,6 +38,9 @@ pub struct Hello {
     pub classes: u64,
     /// Images per query the offline phase makes material for (0: none).
     pub pool: u64,
+    /// Most queries of `pool` images the session will run (0: no bound): the offline phase
+    /// makes material for no more than these.
+    pub pool_queries: u64,
 }
 
 /// A client's message to a party.
@@ -111,6 +114,7 @@ impl ToParty {
                     h.in_len,
                     h.classes,
                     h.pool,
+                    h.pool_queries,
                 ]
             }
             ToParty::Query { images } => vec![tag::QUERY, *images],
@@ -124,7 +128,7 @@ impl ToParty {
     /// An unknown tag or a length that does not fit it.
     pub fn decode(frame: &[u64]) -> Result<Self, Malformed> {
         match *frame {
-            [tag::HELLO, version, session, p, f, c, in_len, classes, pool] => {
+            [tag::HELLO, version, session, p, f, c, in_len, classes, pool, pool_queries] => {
                 Ok(ToParty::Hello(Hello {
                     version,
                     session,
@@ -132,6 +136,7 @@ impl ToParty {
                     in_len,
                     classes,
                     pool,
+                    pool_queries,
                 }))
             }
             [tag::QUERY, images] => Ok(ToParty::Query { images }),
@@ -249,6 +254,7 @@ mod tests {
             in_len: 784,
             classes: 10,
             pool: 4,
+            pool_queries: 50,
         });
         for m in [hello, ToParty::Query { images: 5 }, ToParty::Bye] {
             assert_eq!(ToParty::decode(&m.encode())?, m);

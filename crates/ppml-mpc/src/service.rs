@@ -22,7 +22,7 @@ use ppml_wire::WireError;
 use crate::comparison::Comparator;
 use crate::error::{MpcError, Result};
 use crate::link::Duplex;
-use crate::material::{counters, Made, Provider, Source};
+use crate::material::{counters, Made, PoolPlan, PoolRequest, Provider, Source};
 use crate::mesh::{Mesh, SessionNet, STARTUP};
 use crate::mesh_frame::{SessionId, MAX_SESSION_ID};
 use crate::messages::{Hello, QueryResult, Ready, ToClient, ToParty, VERSION};
@@ -64,12 +64,12 @@ impl Setting {
     }
 
     /// The hello of session `sid` for a model with `in_len` inputs and `classes` outputs,
-    /// asking for material made ahead for queries of `pool` images (0: none).
+    /// asking for material made ahead as `pool` says.
     pub(crate) fn hello(
         &self,
         sid: SessionId,
         (in_len, classes): (usize, usize),
-        pool: usize,
+        pool: PoolRequest,
     ) -> Hello {
         Hello {
             version: VERSION,
@@ -77,7 +77,8 @@ impl Setting {
             setting: self.words(),
             in_len: in_len as u64,
             classes: classes as u64,
-            pool: pool as u64,
+            pool: pool.batch as u64,
+            pool_queries: pool.queries as u64,
         }
     }
 }
@@ -232,7 +233,9 @@ impl PartyState {
         if hello.version != VERSION {
             return Err(bad("not a hello of this version"));
         }
-        let expected = self.setting.hello(0, (self.in_len, self.classes), 0);
+        let expected = self
+            .setting
+            .hello(0, (self.in_len, self.classes), PoolRequest::default());
         if (hello.setting, hello.in_len, hello.classes)
             != (expected.setting, expected.in_len, expected.classes)
         {
@@ -249,8 +252,15 @@ impl PartyState {
             .filter(|&b| (b as u64).saturating_mul(self.in_len as u64) <= limits.max_frame_words)
             .ok_or(bad("pool batch size out of range"))?;
         let pool = if limits.pool_depth == 0 { 0 } else { pool };
+        let budget = usize::try_from(hello.pool_queries)
+            .map_err(|_| bad("pool query count out of range"))?;
+        let budget = PoolRequest {
+            batch: pool,
+            queries: budget,
+        }
+        .budget();
         // Logs name sessions and sizes, never a share, key or image.
-        tracing::info!(party = id, session = sid, pool, "session opened");
+        tracing::info!(party = id, session = sid, pool, ?budget, "session opened");
         let net = slot.insert(mesh.session(sid)?);
         let mut session = match &self.shares {
             Shares::Mpc2(_) => Session::Mpc2(mpc2::open(net, id)?),
@@ -276,10 +286,10 @@ impl PartyState {
                     scope,
                     &counters,
                     lane,
-                    (limits.pool_depth, limits.timeout),
+                    (limits.pool_depth, budget, limits.timeout),
                     make,
                 );
-                filled = p.fill(limits.pool_depth)?;
+                filled = p.fill(budget.map_or(limits.pool_depth, |b| b.min(limits.pool_depth)))?;
                 provider = Some(p);
             }
             let offline: Made = filled.iter().fold(Made::default(), |a, m| Made {
@@ -295,6 +305,7 @@ impl PartyState {
             .write(&mut *conn)
             .map_err(|_| bad("connection failed"))?;
             let mut queries = 0;
+            let mut plan = PoolPlan::new(pool, budget);
             while let Some(q) = read(conn, limits.idle)? {
                 match ToParty::decode(&q).map_err(bad)? {
                     ToParty::Bye => break,
@@ -312,7 +323,7 @@ impl PartyState {
                             }
                             inputs.push(x);
                         }
-                        let source = Source::of(n, pool);
+                        let source = plan.next(n);
                         let (made, on_demand) = match (&provider, source) {
                             (Some(p), Source::Pool) => p.take(&mut filled)?,
                             _ => (Made::default(), false),

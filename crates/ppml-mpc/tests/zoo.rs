@@ -151,6 +151,32 @@ fn mpc3_fss_queries_with_material_made_ahead_match_plain_and_report_its_cost() {
 }
 
 #[test]
+fn queries_past_the_announced_budget_make_their_material_online() {
+    let config = MpcConfig {
+        comparison: Comparison::Fss,
+        pool_depth: 4,
+        ..MpcConfig::default()
+    };
+    let mut b = MpcBackend::in_process(Protocol::Mpc2, config)
+        .expect("config")
+        .with_pool_batch(1)
+        .with_pool_queries(2);
+    let mut model = zoo::architecture("minionn").expect("zoo");
+    zoo::init_weights(&mut model, 6);
+    b.setup(&model).expect("setup");
+    // Two queries use material made ahead; the third, past the budget, makes its own at once
+    // (no wait for material that will never come) and still matches plain.
+    for k in 0..3 {
+        let x = synthetic_digits(1, k);
+        let want = engine::forward(&model, &x).expect("plain");
+        let (got, stats) = b.infer(&x).expect("infer");
+        assert_eq!(got.argmax_rows(), want.argmax_rows());
+        assert_eq!(stats.offline_bytes > 0, k < 2, "query {k}: {stats:?}");
+        assert!(!stats.offline_on_demand, "query {k}: {stats:?}");
+    }
+}
+
+#[test]
 fn misuse_is_reported_not_panicked() {
     let mut b = MpcBackend::in_process(Protocol::Mpc3, MpcConfig::default()).expect("config");
     assert!(b.infer(&synthetic_digits(1, 0)).is_err());

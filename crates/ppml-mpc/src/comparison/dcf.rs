@@ -40,12 +40,21 @@ struct Expander {
     vb: Vec<Block>,
 }
 
+/// The fixed keys of the seed and payload hashes: public constants (any fixed keys work, the
+/// secrecy is in the seeds).
+fn keys() -> (Aes128, Aes128) {
+    (
+        Aes128::new(&Array(*b"ppml dcf G seed\0")),
+        Aes128::new(&Array(*b"ppml dcf G value")),
+    )
+}
+
 impl Expander {
     fn new() -> Self {
-        // Public constants: any fixed keys work, the secrecy is in the seeds.
+        let (seed, value) = keys();
         Self {
-            seed: Aes128::new(&Array(*b"ppml dcf G seed\0")),
-            value: Aes128::new(&Array(*b"ppml dcf G value")),
+            seed,
+            value,
             sb: Vec::new(),
             vb: Vec::new(),
         }
@@ -155,29 +164,16 @@ impl CorrectionWords {
     }
 
     /// Decodes `n` keys on `bits` levels (at most 63); the length must be exact. Every word
-    /// pattern is a valid key (a dealer can only make outputs wrong, which the semi-honest
-    /// model excludes) except seed corrections with their low bit set, which are refused.
+    /// pattern is a valid key: a dealer can only make outputs wrong, which the semi-honest model
+    /// excludes. (A seed correction's low bit, always clear from [`generate`], is ignored by
+    /// [`evaluate`], so no pass over the keys is needed to check it.)
     pub fn from_words(bits: u32, n: usize, words: Vec<u64>) -> Result<Self> {
         if bits > 63 || words.len() != Self::encoded_len(bits, n) {
             return Err(MpcError::InvalidMaterial {
                 what: "DCF correction words of the wrong length",
             });
         }
-        let cw = Self { bits, n, words };
-        let bad_seed = cw.groups().any(|(lay, w)| {
-            (0..lay.m).any(|l| {
-                w[lay.level(l)..lay.controls(l)]
-                    .iter()
-                    .step_by(4)
-                    .any(|lo| lo & 1 == 1)
-            })
-        });
-        if bad_seed {
-            return Err(MpcError::InvalidMaterial {
-                what: "DCF seed correction with its low bit set",
-            });
-        }
-        Ok(cw)
+        Ok(Self { bits, n, words })
     }
 
     /// Each group's layout and words.
@@ -323,31 +319,43 @@ fn evaluate_group(
     xs: &[u64],
     v: &mut [Pair],
 ) {
-    let mut g = Expander::new();
-    let neg = u64::from(party);
+    let g = xs.len();
+    let (seed_key, value_key) = keys();
     let mut s: Vec<u128> = roots.iter().map(|r| r & !1).collect();
-    let mut t = vec![neg; xs.len()];
+    let mut t = vec![u64::from(party); g];
+    let (mut sb, mut vb) = (vec![Block::default(); g], vec![Block::default(); g]);
+    // Party 1's share is the negation of what it accumulates: one negation at the end.
     for (l, level) in (0..lay.m as u32).rev().enumerate() {
-        let side = |j: usize| (xs[j] >> level) & 1;
-        g.expand((0..xs.len()).map(|j| s[j] | u128::from(side(j))));
+        for ((b, s), x) in sb.iter_mut().zip(&s).zip(xs) {
+            *b = Array((s | u128::from((x >> level) & 1)).to_le_bytes());
+        }
+        vb.copy_from_slice(&sb);
+        seed_key.encrypt_blocks(&mut sb);
+        value_key.encrypt_blocks(&mut vb);
         let level_words = &words[lay.level(l)..lay.controls(l)];
         let controls = &words[lay.controls(l)..lay.level(l + 1)];
         for (j, cwj) in level_words.chunks_exact(4).enumerate() {
-            let (d, tj) = (side(j), t[j]);
+            let d = (xs[j] >> level) & 1;
             let y = s[j] | u128::from(d);
-            let (seed, ctl) = g.seed(j, y);
-            let s_cw = u128::from(cwj[0]) | (u128::from(cwj[1]) << 64);
-            let v_cw = [cwj[2], cwj[3]];
-            v[j] = add(v[j], signed(neg, add(g.value(j, y), masked(tj, v_cw))));
-            s[j] = seed ^ (s_cw & u128::from(tj).wrapping_neg());
-            let t_cw = (controls[j / 32] >> (2 * j % 64 + d as usize)) & 1;
-            t[j] = ctl ^ (tj & t_cw);
+            let hs = u128::from_le_bytes(sb[j].0) ^ y;
+            let hv = u128::from_le_bytes(vb[j].0) ^ y;
+            let keep = t[j].wrapping_neg();
+            v[j][0] = v[j][0].wrapping_add(hv as u64).wrapping_add(cwj[2] & keep);
+            v[j][1] = v[j][1]
+                .wrapping_add((hv >> 64) as u64)
+                .wrapping_add(cwj[3] & keep);
+            let s_cw = (u128::from(cwj[0] & keep) | (u128::from(cwj[1] & keep) << 64)) & !1;
+            s[j] = (hs & !1) ^ s_cw;
+            let t_cw = (controls[j / 32] >> (2 * (j % 32) + d as usize)) & 1;
+            t[j] = (hs as u64 & 1) ^ (t[j] & t_cw);
         }
     }
     let last = &words[lay.last()..lay.len()];
     for (j, p) in last.chunks_exact(2).enumerate() {
-        let fin = add(convert(s[j]), masked(t[j], [p[0], p[1]]));
-        v[j] = add(v[j], signed(neg, fin));
+        v[j] = add(v[j], add(convert(s[j]), masked(t[j], [p[0], p[1]])));
+        if party == 1 {
+            v[j] = [v[j][0].wrapping_neg(), v[j][1].wrapping_neg()];
+        }
     }
 }
 
@@ -440,14 +448,31 @@ mod tests {
     }
 
     #[test]
-    fn malformed_corrections_are_refused() {
+    fn corrections_of_the_wrong_length_are_refused_and_any_words_evaluate() {
         let len = CorrectionWords::encoded_len(8, 3);
         assert!(CorrectionWords::from_words(8, 3, vec![0; len - 1]).is_err());
         assert!(CorrectionWords::from_words(8, 3, vec![0; len + 1]).is_err());
         assert!(CorrectionWords::from_words(64, 0, Vec::new()).is_err());
-        let mut words = vec![0; len];
-        words[4] = 1; // the second key's first seed correction, with its low bit set
-        assert!(CorrectionWords::from_words(8, 3, words).is_err());
-        assert!(CorrectionWords::from_words(8, 3, vec![0; len]).is_ok());
+        // A seed correction's low bit is ignored: setting it changes no output.
+        let mut prg = Prg::from_os();
+        let (alphas, xs) = ([7u64, 200, 31], [9u64, 100, 31]);
+        let r0 = roots(&mut prg, 3);
+        let r1 = roots(&mut prg, 3);
+        let cw = generate(8, &alphas, &[[1, 2], [3, 4], [5, 6]], (&r0, &r1));
+        let mut flipped = cw.clone().into_words();
+        for l in 0..8 {
+            let lay = GroupLayout { m: 8, g: 3 };
+            for j in 0..3 {
+                flipped[lay.level(l) + 4 * j] |= 1;
+            }
+        }
+        let flipped = CorrectionWords::from_words(8, 3, flipped).expect("any words decode");
+        for party in [0, 1] {
+            let r = if party == 0 { &r0 } else { &r1 };
+            assert_eq!(
+                evaluate(party, r, &cw, &xs).expect("eval"),
+                evaluate(party, r, &flipped, &xs).expect("eval")
+            );
+        }
     }
 }

@@ -102,6 +102,7 @@ impl BackendArgs {
             frac_bits: self.frac_bits,
             comparison: self.comparison,
             pool_depth: self.pool_depth,
+            pool_queries: None,
             hybrid_server: self
                 .server
                 .as_deref()
@@ -123,8 +124,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (kind, batch) = (args.backend, args.batch);
     // hybrid makes the random OTs of its first queries of `batch` images ahead, at setup.
     let pool_batch = (kind == BackendKind::Hybrid).then_some(batch);
+    let mut opts = args.backend_args.options()?;
+    // mpc2/mpc3 pool material for one-image calls: a run of them says how many it makes, so the
+    // parties make no material past the last one.
+    if batch == 1 {
+        opts.pool_queries = Some(test.len());
+    }
     let mut backend = kind
-        .build_for(&args.backend_args.options()?, pool_batch)
+        .build_for(&opts, pool_batch)
         .map_err(anyhow::Error::msg)?;
     let pb = bar(
         test.len() as u64,
