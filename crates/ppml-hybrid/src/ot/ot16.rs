@@ -13,6 +13,12 @@ use crate::prg::Tccr;
 /// Random 1-of-2 OTs (direction A) one 1-of-16 OT consumes.
 pub const OT16_ROTS: usize = 4;
 
+/// Keys the server hashes per 1-of-16 OT: one per base OT and message.
+const KEYS_PER_OT: usize = OT16_ROTS * 16;
+
+/// 1-of-16 OTs whose keys the server holds at once (256 KB of keys).
+const OTS_PER_BLOCK: usize = 256;
+
 /// What the client keeps between its request and the server's response.
 pub struct Ot16Request {
     wanted: Vec<u8>,
@@ -48,36 +54,55 @@ impl OtPools {
     /// Server: answers a request with `tables[j][v]` (2-bit messages), 32 bits per OT.
     pub fn respond16(&mut self, request: &[u64], tables: &[[u8; 16]]) -> Result<Vec<u64>> {
         let n = tables.len();
-        let masked = unpack::<4>("OT16 request", request, n)?;
+        let mut masked = unpack::<4>("OT16 request", request, n)?;
         let hash = Tccr::default();
         let pairs = self.take_pairs(OT16_ROTS * n)?;
-        // Key of message v under base OT i, laid out [ot][i][v], hashed with tweak v.
-        let mut keys = vec![0u128; n * OT16_ROTS * 16];
-        for (j, (row, d)) in keys
-            .chunks_exact_mut(OT16_ROTS * 16)
-            .zip(masked)
-            .enumerate()
+        // Key of message v under base OT i, laid out [ot][i][v], hashed with tweak v; a block
+        // of OTs at a time, in one buffer that stays in cache (a whole layer's keys would be
+        // hundreds of megabytes, paid for in page faults). Each base OT has two keys, each used
+        // under eight tweaks: their permutation `pi(key)`, the hash's first half, is made once.
+        let mut keys = vec![0u128; OTS_PER_BLOCK.min(n) * KEYS_PER_OT];
+        let mut permuted = vec![0u128; OTS_PER_BLOCK.min(n) * OT16_ROTS * 2];
+        let mut answers = Vec::with_capacity(n);
+        for (tables, pairs) in tables
+            .chunks(OTS_PER_BLOCK)
+            .zip(pairs.chunks(OTS_PER_BLOCK * OT16_ROTS))
         {
-            for (i, ks) in row.chunks_exact_mut(16).enumerate() {
-                for (v, k) in ks.iter_mut().enumerate() {
-                    let bit = ((v as u64 >> i) ^ (d >> i)) & 1;
-                    *k = pairs[OT16_ROTS * j + i][bit as usize];
+            let keys = &mut keys[..tables.len() * KEYS_PER_OT];
+            let permuted = &mut permuted[..pairs.len() * 2];
+            for (p, pair) in permuted.chunks_exact_mut(2).zip(pairs) {
+                p.copy_from_slice(pair);
+            }
+            hash.permute(permuted);
+            for ((row, d), pis) in keys
+                .chunks_exact_mut(KEYS_PER_OT)
+                .zip(masked.by_ref())
+                .zip(permuted.chunks_exact(OT16_ROTS * 2))
+            {
+                for (i, (ks, pi)) in row
+                    .chunks_exact_mut(16)
+                    .zip(pis.chunks_exact(2))
+                    .enumerate()
+                {
+                    for (v, k) in ks.iter_mut().enumerate() {
+                        let bit = ((v as u64 >> i) ^ (d >> i)) & 1;
+                        *k = pi[bit as usize];
+                    }
                 }
             }
+            hash.hash_permuted_with_tweaks(keys, |k| (k % 16) as u128);
+            answers.extend(tables.iter().zip(keys.chunks_exact(KEYS_PER_OT)).map(
+                |(table, row)| {
+                    let mut answer = 0u64;
+                    for (v, m) in table.iter().enumerate() {
+                        let pad = (0..OT16_ROTS).fold(0u128, |p, i| p ^ row[16 * i + v]);
+                        answer |= u64::from((m & 3) ^ (pad & 3) as u8) << (2 * v);
+                    }
+                    answer
+                },
+            ));
         }
-        hash.hash_with_tweaks(&mut keys, |k| (k % 16) as u128);
-        let answers = tables
-            .iter()
-            .zip(keys.chunks_exact(OT16_ROTS * 16))
-            .map(|(table, row)| {
-                let mut answer = 0u64;
-                for (v, m) in table.iter().enumerate() {
-                    let pad = (0..OT16_ROTS).fold(0u128, |p, i| p ^ row[16 * i + v]);
-                    answer |= u64::from((m & 3) ^ (pad & 3) as u8) << (2 * v);
-                }
-                answer
-            });
-        Ok(pack::<32>(answers))
+        Ok(pack::<32>(answers.into_iter()))
     }
 }
 
