@@ -216,17 +216,21 @@ pub fn hybrid(data: &[u8]) {
     linear_messages(params, sk, words);
 }
 
-/// A linear layer's messages: one blob per image.
+/// A linear layer's messages: one blob per image; results kept at a few coefficients (how many
+/// is read from the data, so that the corpus reaches both decoders).
 fn linear_messages(params: &ppml_rlwe::Params, sk: &ppml_rlwe::SecretKey, words: Vec<u64>) {
     use ppml_hybrid::messages::{result_words, upload_words, LinearResults, LinearUploads};
-    let images = words.len() / upload_words(params);
-    if let Ok(ups) = LinearUploads::decode(params, 1, images, words.clone()) {
+    let width = upload_words(params);
+    if let Ok(ups) = LinearUploads::decode(width, 1, words.len() / width, words.clone()) {
         ups.ciphertexts(params).for_each(drop);
     }
-    let images = words.len() / result_words(params);
-    if let Ok(res) = LinearResults::decode(params, 1, images, words) {
+    let k = words.first().map_or(0, |w| w % 64) as usize;
+    let kept: Vec<usize> = (0..k).map(|j| j * 127).collect();
+    let width = result_words(params, k);
+    if let Ok(res) = LinearResults::decode(width, 1, words.len() / width, words.clone()) {
         for ct in res.images().flatten() {
-            let _ = sk.decrypt(ct);
+            let _ = sk.decrypt_kept(ct, &kept);
         }
     }
+    let _ = sk.decrypt_kept(&words, &kept);
 }

@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
-use ppml_rlwe::{Accumulator, Params, PlainPoly, PublicKey, SecretKey};
+use ppml_rlwe::{keep_coefficients, Accumulator, Params, PlainPoly, PublicKey, SecretKey};
 
 use crate::error::{HybridError, Result};
 use crate::fixed::FRAC_BITS;
-use crate::messages::{LinearResults, LinearUploads};
+use crate::messages::{result_words, upload_words, LinearResults, LinearUploads};
 use crate::party::Party;
 use crate::prg::Prg;
 
@@ -124,7 +124,8 @@ pub struct Packing {
 }
 
 impl Packing {
-    /// The packing with the fewest polynomials on the wire (an upload counts one, a result two).
+    /// The packing with the fewest words on the wire: an upload is one polynomial, a result one
+    /// polynomial (`c_1`) and its kept coefficients of `c_0`.
     pub fn choose(geom: &ConvGeom, degree: usize) -> Result<Self> {
         geom.check()?;
         let hw = geom.hp() * geom.wp();
@@ -138,7 +139,8 @@ impl Packing {
             }
             let mg = ((degree - s) / s + 1).min(geom.m);
             let (groups, blocks) = (geom.c.div_ceil(cg), geom.m.div_ceil(mg));
-            let cost = groups + 2 * blocks;
+            let (oh, ow) = geom.out_hw();
+            let cost = (groups + blocks) * degree + blocks * mg * oh * ow;
             if best.is_none_or(|(c, _)| cost < c) {
                 best = Some((
                     cost,
@@ -161,6 +163,16 @@ impl Packing {
 
     fn target(&self, geom: &ConvGeom, mi: usize, oh: usize, ow: usize) -> usize {
         mi * self.s + self.o + oh * geom.stride * geom.wp() + ow * geom.stride
+    }
+
+    /// The coefficients of a result that hold its outputs: channel by channel (`mg` of them),
+    /// row by row, the order of the layer's output.
+    pub fn kept(&self, geom: &ConvGeom) -> Vec<usize> {
+        let (oh, ow) = geom.out_hw();
+        (0..self.mg)
+            .flat_map(|mi| (0..oh).flat_map(move |r| (0..ow).map(move |c| (mi, r, c))))
+            .map(|(mi, r, c)| self.target(geom, mi, r, c))
+            .collect()
     }
 }
 
@@ -302,7 +314,7 @@ impl Party {
         images: usize,
     ) -> Result<Vec<u64>> {
         let pack = Packing::choose(geom, params.degree())?;
-        let mut up = LinearUploads::new(params, pack.groups, images);
+        let mut up = LinearUploads::new(upload_words(params), pack.groups, images);
         for img in x.chunks_exact(geom.in_len()).take(images) {
             let xp = geom.padded(img);
             for g in 0..pack.groups {
@@ -310,24 +322,20 @@ impl Party {
             }
         }
         self.link.send(up.encode())?;
-        let res = LinearResults::decode(params, pack.blocks, images, self.link.recv()?)?;
-        let (oh, ow) = geom.out_hw();
+        let kept = pack.kept(geom);
+        let width = result_words(params, kept.len());
+        let res = LinearResults::decode(width, pack.blocks, images, self.link.recv()?)?;
+        let block_len = kept.len();
         let mut out = vec![0u64; images * geom.out_len()];
         for (img, cts) in res.images().enumerate() {
             let y = &mut out[img * geom.out_len()..(img + 1) * geom.out_len()];
             for (b, ct) in cts.enumerate() {
-                let dec = sk.decrypt(ct)?;
-                for mi in 0..pack.mg {
-                    let m = b * pack.mg + mi;
-                    if m >= geom.m {
-                        break;
-                    }
-                    for r in 0..oh {
-                        for c in 0..ow {
-                            y[(m * oh + r) * ow + c] = dec[pack.target(geom, mi, r, c)];
-                        }
-                    }
-                }
+                // The kept coefficients are the block's outputs in order, `mg` channels (the
+                // last block's channels past the layer's are dropped).
+                let dec = sk.decrypt_kept(ct, &kept)?;
+                let start = b * block_len;
+                let end = (start + block_len).min(y.len());
+                y[start..end].copy_from_slice(&dec[..end - start]);
             }
         }
         Ok(out)
@@ -343,10 +351,12 @@ impl Party {
         images: usize,
     ) -> Result<Vec<u64>> {
         let (geom, pack) = (&layer.geom, &layer.pack);
-        let up = LinearUploads::decode(params, pack.groups, images, self.link.recv()?)?;
+        let up =
+            LinearUploads::decode(upload_words(params), pack.groups, images, self.link.recv()?)?;
         let (oh, ow) = geom.out_hw();
+        let kept = pack.kept(geom);
         let mut rng = Prg::from_os();
-        let mut reply = LinearResults::new(params, pack.blocks, images);
+        let mut reply = LinearResults::new(result_words(params, kept.len()), pack.blocks, images);
         let mut out = Vec::with_capacity(images * geom.out_len());
         for (img, cts) in up.ciphertexts(params).enumerate() {
             let cts = cts?;
@@ -357,7 +367,7 @@ impl Party {
                     acc.add_product(ct, &layer.kernels[g * pack.blocks + b]);
                 }
                 let mask = rng.u64s(params.degree());
-                reply.push(&acc.finish(pk, &mask)?);
+                reply.push(&keep_coefficients(params, &acc.finish(pk, &mask)?, &kept)?);
                 for mi in 0..pack.mg {
                     let m = b * pack.mg + mi;
                     if m >= geom.m {

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! LinearUploads = for each image, for each channel group: seed (4 words) | c0 (poly_words)
-//! LinearResults = for each image, for each output block:  c0 (poly_words) | c1 (poly_words)
+//! LinearResults = for each image, for each output block:  c1 (poly_words) | c0 at the kept
+//!                  coefficients (k per prime)
 //! ```
 //!
 //! Decoding checks once that a frame holds exactly the blobs the layer expects, then hands each
 //! image's blobs out by name; the words of every blob are validated by the RLWE decoder that
-//! reads them ([`Ciphertext::from_upload`] on the server, [`ppml_rlwe::SecretKey::decrypt`] on
-//! the client). The other messages of a session either have their own decoders
+//! reads them ([`Ciphertext::from_upload`] on the server, [`ppml_rlwe::SecretKey::decrypt_kept`]
+//! on the client). The other messages of a session either have their own decoders
 //! ([`crate::plan::Plan`], [`crate::session::Request`], [`ppml_rlwe::PublicKey`]) or are ring
 //! vectors whose length the protocol fixes, received with [`crate::link::Link::recv_exact`]
 //! under their name.
@@ -26,17 +27,16 @@ pub fn upload_words(params: &Params) -> usize {
     params.poly_words() + 4
 }
 
-/// Words of an RLWE ciphertext as the server returns it: `c0`, then `c1`.
-pub fn result_words(params: &Params) -> usize {
-    2 * params.poly_words()
+/// Words of an RLWE result as the server returns it, kept at `kept` coefficients: `c1`, then
+/// `c0` at those ([`ppml_rlwe::keep_coefficients`]).
+pub fn result_words(params: &Params, kept: usize) -> usize {
+    ppml_rlwe::kept_words(params, kept)
 }
 
 /// What a linear layer's message is a batch of.
 pub trait Blob {
     /// The message's name in errors.
     const WHAT: &'static str;
-    /// Words of one blob.
-    fn width(params: &Params) -> usize;
 }
 
 /// An RLWE upload: the client's encrypted share of a group of input channels.
@@ -45,9 +45,6 @@ pub struct Upload;
 
 impl Blob for Upload {
     const WHAT: &'static str = "linear uploads";
-    fn width(params: &Params) -> usize {
-        upload_words(params)
-    }
 }
 
 /// An RLWE ciphertext: the server's masked product for a block of output channels.
@@ -56,9 +53,6 @@ pub struct Product;
 
 impl Blob for Product {
     const WHAT: &'static str = "linear results";
-    fn width(params: &Params) -> usize {
-        result_words(params)
-    }
 }
 
 /// A linear layer's message: `images` images of `per_image` blobs `B` each.
@@ -79,9 +73,9 @@ pub type LinearUploads = Batch<Upload>;
 pub type LinearResults = Batch<Product>;
 
 impl<B: Blob> Batch<B> {
-    /// An empty message with room for `images` images of `per_image` blobs.
-    pub fn new(params: &Params, per_image: usize, images: usize) -> Self {
-        let width = B::width(params);
+    /// An empty message with room for `images` images of `per_image` blobs of `width` words
+    /// ([`upload_words`], [`result_words`]).
+    pub fn new(width: usize, per_image: usize, images: usize) -> Self {
         Self {
             words: Vec::with_capacity(images.saturating_mul(per_image).saturating_mul(width)),
             per_image,
@@ -101,17 +95,11 @@ impl<B: Blob> Batch<B> {
         self.words
     }
 
-    /// The message of `images` images, `per_image` blobs each.
+    /// The message of `images` images, `per_image` blobs of `width` words each.
     ///
     /// # Errors
     /// [`HybridError::Malformed`] if `words` is not exactly that many blobs.
-    pub fn decode(
-        params: &Params,
-        per_image: usize,
-        images: usize,
-        words: Vec<u64>,
-    ) -> Result<Self> {
-        let width = B::width(params);
+    pub fn decode(width: usize, per_image: usize, images: usize, words: Vec<u64>) -> Result<Self> {
         let expected = images.saturating_mul(per_image).saturating_mul(width);
         if words.len() != expected || width == 0 {
             return Err(HybridError::Malformed {
@@ -160,28 +148,28 @@ mod tests {
     #[test]
     fn batches_keep_their_images_apart_and_wrong_sizes_are_refused() -> Result<()> {
         let params = Params::default_set()?;
-        let mut results = LinearResults::new(&params, 2, 3);
-        let w = result_words(&params);
+        let w = result_words(&params, 5);
+        let mut results = LinearResults::new(w, 2, 3);
         for blob in 0..6u64 {
             results.push(&vec![blob; w]);
         }
         let words = results.encode();
-        let results = LinearResults::decode(&params, 2, 3, words.clone())?;
+        let results = LinearResults::decode(w, 2, 3, words.clone())?;
         let firsts: Vec<Vec<u64>> = results
             .images()
             .map(|cts| cts.map(|ct| ct[0]).collect())
             .collect();
         assert_eq!(firsts, vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
         assert!(matches!(
-            LinearResults::decode(&params, 2, 4, words.clone()),
+            LinearResults::decode(w, 2, 4, words.clone()),
             Err(HybridError::Malformed { expected, got, .. }) if expected == 8 * w && got == 6 * w
         ));
         // Results are not uploads: the width differs, and so do the counts.
-        assert!(LinearUploads::decode(&params, 2, 3, words).is_err());
+        assert!(LinearUploads::decode(upload_words(&params), 2, 3, words).is_err());
         // An upload whose coefficients are not reduced decodes as a frame but not as an image.
-        let mut ups = LinearUploads::new(&params, 1, 1);
+        let mut ups = LinearUploads::new(upload_words(&params), 1, 1);
         ups.push(&vec![u64::MAX; upload_words(&params)]);
-        let ups = LinearUploads::decode(&params, 1, 1, ups.encode())?;
+        let ups = LinearUploads::decode(upload_words(&params), 1, 1, ups.encode())?;
         assert!(matches!(
             ups.ciphertexts(&params).next(),
             Some(Err(HybridError::Rlwe(_)))

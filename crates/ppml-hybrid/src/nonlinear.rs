@@ -164,6 +164,7 @@ impl Party {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::DRELU_BITS;
     use crate::party::testing::run2;
 
     fn share(x: &[u64], seed: u128) -> (Vec<u64>, Vec<u64>) {
@@ -179,12 +180,19 @@ mod tests {
             .collect()
     }
 
+    /// Values within the comparison's width (`|x| < 2^(DRELU_BITS - 1)`), its extremes included.
     fn values() -> Vec<u64> {
-        let mut v: Vec<u64> = [0i64, 1, -1, 5, -5, 1 << 40, -(1 << 40), i64::MAX, i64::MIN]
+        let top = (1i64 << (DRELU_BITS - 1)) - 1;
+        let mut v: Vec<u64> = [0i64, 1, -1, 5, -5, 1 << 20, -(1 << 20), top, -top, -top - 1]
             .iter()
             .map(|&x| x as u64)
             .collect();
-        v.extend(Prg::new(1).u64s(50));
+        v.extend(
+            Prg::new(1)
+                .u64s(50)
+                .iter()
+                .map(|w| ((*w as i64) >> (64 - DRELU_BITS)) as u64),
+        );
         v.extend(
             Prg::new(2)
                 .u64s(50)
@@ -195,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn relu_is_exact() -> Result<()> {
+    fn relu_is_exact_within_the_comparison_width() -> Result<()> {
         let x = values();
         let n = x.len();
         let (x0, x1) = share(&x, 3);
@@ -208,11 +216,11 @@ mod tests {
 
     #[test]
     fn max_of_groups_is_exact() -> Result<()> {
-        // Small values (as activations): the difference of two must not overflow.
+        // Values whose differences stay within the comparison's width (as activations do).
         let x: Vec<u64> = Prg::new(4)
             .u64s(36)
             .iter()
-            .map(|w| ((*w as i64) >> 20) as u64)
+            .map(|w| ((*w as i64) >> (66 - DRELU_BITS)) as u64)
             .collect();
         let groups: Vec<Vec<usize>> = (0..9).map(|g| (4 * g..4 * g + 4).collect()).collect();
         let threes: Vec<Vec<usize>> = (0..12).map(|g| (3 * g..3 * g + 3).collect()).collect();

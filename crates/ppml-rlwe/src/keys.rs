@@ -168,18 +168,30 @@ impl SecretKey {
             });
         }
         p.check_poly("ciphertext c0", &words[..pw], 0)?;
-        p.check_poly("ciphertext c1", &words[pw..], pw)?;
-        let mut c1 = words[pw..].to_vec();
-        p.fwd(&mut c1);
-        let mut v = ntt_mul(p, &c1, &self.s_ntt);
-        p.inv(&mut v);
+        let mut v = self.c1_times_s(&words[pw..], pw)?;
         for (i, (q, _)) in p.limbs().enumerate() {
             let r = i * p.degree()..(i + 1) * p.degree();
             for (x, c) in v[r.clone()].iter_mut().zip(&words[r]) {
                 *x = add_mod(*x, *c, q);
             }
         }
-        Ok(p.decode_wrapping(&v))
+        Ok(p.decode_wrapping(&v, p.degree()))
+    }
+
+    /// The parameters the key belongs to.
+    pub(crate) fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// `c_1 s` in coefficient form, after checking `c_1` (found at word `offset` of its message).
+    pub(crate) fn c1_times_s(&self, c1: &[u64], offset: usize) -> Result<Vec<u64>> {
+        let p = &self.params;
+        p.check_poly("ciphertext c1", c1, offset)?;
+        let mut c1 = c1.to_vec();
+        p.fwd(&mut c1);
+        let mut v = ntt_mul(p, &c1, &self.s_ntt);
+        p.inv(&mut v);
+        Ok(v)
     }
 }
 

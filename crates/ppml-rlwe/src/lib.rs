@@ -20,17 +20,21 @@
 //! - [`SecretKey`], [`PublicKey`]: keys, encryption (seeded: an upload is one polynomial and a
 //!   seed), decryption.
 //! - [`Ciphertext`], [`PlainPoly`], [`Accumulator`]: the server's products and the flooded result.
+//! - [`keep_coefficients`], [`SecretKey::decrypt_kept`]: a result cut down to the coefficients
+//!   the client keeps (`c_1` whole, `c_0` at those coefficients).
 //!
 //! Every decoder checks lengths and that every word is reduced modulo its prime, and returns a
 //! typed [`RlweError`] rather than panicking. The crate knows nothing of networks.
 
 mod error;
 mod eval;
+mod kept;
 mod keys;
 pub mod params;
 mod sampling;
 
 pub use error::{Result, RlweError};
 pub use eval::{Accumulator, Ciphertext, PlainPoly};
+pub use kept::{keep_coefficients, kept_words};
 pub use keys::{PublicKey, SecretKey};
 pub use params::Params;

@@ -220,10 +220,11 @@ impl Params {
         out
     }
 
-    /// The integers of `p` (coefficient form, value of absolute value below `q / 4`), reduced
-    /// modulo 2^64: Garner's mixed-radix conversion, centred by the top digit.
-    pub(crate) fn decode_wrapping(&self, p: &[u64]) -> Vec<u64> {
-        let (n, k) = (self.degree, self.moduli.len());
+    /// The integers of `p` (`n` coefficients per prime, limb by limb, each of absolute value
+    /// below `q / 4`), reduced modulo 2^64: Garner's mixed-radix conversion, centred by the top
+    /// digit.
+    pub(crate) fn decode_wrapping(&self, p: &[u64], n: usize) -> Vec<u64> {
+        let k = self.moduli.len();
         let mut out = vec![0u64; n];
         let mut digits = vec![0u64; k];
         for (c, o) in out.iter_mut().enumerate() {
@@ -286,7 +287,7 @@ mod tests {
             .map(|i| (i - 4000) * 977_777_777)
             .collect();
         let res = p.residues_of_signed(&vals);
-        let back = p.decode_wrapping(&res);
+        let back = p.decode_wrapping(&res, p.degree());
         for (v, b) in vals.iter().zip(back) {
             assert_eq!(*v as u64, b);
         }
