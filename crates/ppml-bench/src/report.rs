@@ -131,16 +131,18 @@ pub const DEPLOYED_COLUMNS: &[&str] = &[
     "calls without material ready",
 ];
 
-/// The deployed rows: the parties as separate processes over TLS, links emulated in user space.
+/// The deployed rows: the other parties as separate processes over TLS, links emulated in user
+/// space.
 fn deployed_markdown(report: &Report) -> String {
     let mut s = String::from(
-        "\nDeployed: the three parties as separate `ppml party` processes on this machine, TLS 1.3 \
-         between every pair and to the client, every connection through a user-space link emulator \
-         (`loopback`: direct, unshaped; `lan`: 0.25 ms one way, 1 Gbit/s; `wan`: 20 ms one way, \
-         400 Mbit/s). Latency over the same images one at a time, with the correlated randomness of \
-         every query made ahead (offline, reported apart); \"vs in-process\": against the in-process \
-         row above; \"calls without material ready\": latency + throughput calls that waited for \
-         theirs.\n\n",
+        "\nDeployed: `mpc2`/`mpc3` with the three parties as separate `ppml party` processes on this \
+         machine, TLS 1.3 between every pair and to the client; `hybrid` with `ppml hybrid-server` \
+         as a separate process, TLS 1.3 to the client, nobody else; every connection through a \
+         user-space link emulator (`loopback`: direct, unshaped; `lan`: 0.25 ms one way, 1 Gbit/s; \
+         `wan`: 20 ms one way, 400 Mbit/s). Latency over the same images one at a time, with the \
+         correlated randomness (`hybrid`: random OTs) of every query made ahead (offline, reported \
+         apart); \"vs in-process\": against the in-process row above; \"calls without material \
+         ready\": latency + throughput calls that waited for theirs.\n\n",
     );
     let _ = writeln!(s, "| {} |", DEPLOYED_COLUMNS.join(" | "));
     let _ = writeln!(s, "|{}", "---|".repeat(DEPLOYED_COLUMNS.len()));

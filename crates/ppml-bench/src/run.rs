@@ -31,7 +31,8 @@ pub struct BenchConfig {
     /// Options of the backends (the bench runs `tee` in-process, so it allows simulated
     /// evidence and labels it as such).
     pub backend_options: BackendOptions,
-    /// MPC deployed as separate processes over emulated links (`None`: in-process rows only).
+    /// The backends of `backends` that have a deployed form (`mpc2`, `mpc3`, `hybrid`) deployed
+    /// as separate processes over emulated links (`None`: in-process rows only).
     pub deployed: Option<DeployedConfig>,
 }
 
@@ -100,7 +101,7 @@ pub struct Report {
     pub latency_images: usize,
     /// Every pair, plain first for each model.
     pub results: Vec<PairResult>,
-    /// MPC deployed as separate processes, per link profile.
+    /// `mpc2`, `mpc3` and `hybrid` deployed as separate processes, per link profile.
     pub deployed: Vec<DeployedResult>,
 }
 
@@ -337,18 +338,22 @@ pub fn run(cfg: &BenchConfig, test: &Dataset) -> Result<Report, BenchError> {
     if let Some(d) = &cfg.deployed {
         for name in &d.models {
             let model = io::resolve(name, &cfg.models_dir)?;
-            for &protocol in &d.protocols {
+            for kind in kinds
+                .iter()
+                .copied()
+                .filter(|k| crate::deployed::deploys(*k))
+            {
                 for profile in &d.networks {
                     let pb = runner.bars.add(ProgressBar::new_spinner());
                     pb.set_message(format!(
-                        "{name} under {protocol:?} deployed over {}",
+                        "{name} under {kind} deployed over {}",
                         profile.name
                     ));
                     pb.enable_steady_tick(Duration::from_millis(250));
                     deployed.push(crate::deployed::measure(
                         d,
                         (&model, &cfg.models_dir),
-                        (protocol, profile),
+                        (kind, profile),
                         test,
                         (cfg.latency_images, cfg.limit),
                     )?);

@@ -94,3 +94,63 @@ fn quick_bench_reports_every_pair_and_secure_backends_agree_with_plain() {
     assert!(table.contains("Deployed:"), "{table}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn hybrid_runs_deployed_when_named_and_the_mpc_rows_only_when_their_backends_are() {
+    let out = temp_path("bench-hybrid-deployed");
+    // A temporary folder of its own: the deployment's folders must be gone afterwards.
+    let tmp = temp_path("bench-hybrid-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ppml"))
+        .args(["bench", "--models", "mlp", "--backends", "plain,hybrid"])
+        .args(["--network", "loopback", "--deployed-models", "mlp"])
+        .args(["--latency-images", "3", "--limit", "4", "--out"])
+        .arg(&out)
+        .env("TMPDIR", &tmp)
+        .current_dir(common::REPO)
+        .output()
+        .expect("run ppml");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(out.join("results.json")).expect("results.json");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    // No mpc2/mpc3 in --backends: the one deployed row is hybrid's.
+    let deployed = report["deployed"].as_array().expect("deployed");
+    assert_eq!(deployed.len(), 1, "{json}");
+    let d = &deployed[0];
+    assert_eq!(d["backend"], "hybrid", "{d}");
+    assert_eq!(d["network"], "loopback", "{d}");
+    assert_eq!(d["latency"]["n"], 3, "{d}");
+    assert_eq!(d["throughput"]["n"], 4, "{d}");
+    assert_eq!(d["throughput"]["batch"], 4, "{d}");
+    for run in ["latency", "throughput"] {
+        assert_eq!(d[run]["agreement"], 1.0, "{d}");
+        // Two parties only: every byte is the client's.
+        assert_eq!(d[run]["bytes_sent"], d[run]["client_bytes"], "{d}");
+        // Every query found its random OTs made ahead, reported apart.
+        assert_eq!(d[run]["on_demand_calls"], 0, "{d}");
+        assert!(
+            d[run]["offline_bytes"].as_u64().expect("offline") > 0,
+            "{d}"
+        );
+    }
+    let notes = d["latency"]["notes"].to_string();
+    assert!(
+        notes.contains("TLS 1.3 to the server at 127.0.0.1:"),
+        "{notes}"
+    );
+    // The in-process row ran too, and the deployed row is compared with it.
+    let table = stdout(&o);
+    assert!(table.contains("| mlp | hybrid | as is |"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| mlp | hybrid | loopback | ot / ot |"))
+        .unwrap_or_else(|| panic!("no deployed hybrid row in\n{table}"));
+    let vs_in_process = row.split(" | ").nth(7).expect("vs in-process");
+    assert!(vs_in_process.parse::<f64>().is_ok(), "{row}");
+    // The server was stopped and its folder (certificates, log) removed.
+    let left: Vec<_> = std::fs::read_dir(&tmp).expect("tmp").flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -1,5 +1,5 @@
 //! `ppml bench`: the comparison, every model under every backend against plain in one run, and
-//! the deployed MPC rows over emulated links.
+//! the deployed rows (mpc2, mpc3, hybrid) over emulated links.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,6 @@ use clap::Args;
 use ppml_bench::registry::BackendOptions;
 use ppml_bench::{report, BackendKind, BenchConfig, DeployedConfig};
 use ppml_link::LinkProfile;
-use ppml_mpc::Protocol;
 use ppml_nn::idx::Split;
 use ppml_nn::io;
 
@@ -32,9 +31,10 @@ pub struct BenchArgs {
     /// Fewer images: a smoke run of a few minutes.
     #[arg(long)]
     quick: bool,
-    /// Link profiles for the deployed MPC rows (parties as separate processes over TLS,
-    /// links emulated in user space), comma separated: loopback, lan, wan; or `none`
-    /// (default: all three; with --quick, loopback).
+    /// Link profiles for the deployed rows, comma separated: loopback, lan, wan; or `none`
+    /// (default: all three; with --quick, loopback). Each of mpc2, mpc3 and hybrid named in
+    /// --backends runs deployed: its other parties as separate processes (`ppml party`,
+    /// `ppml hybrid-server`) over TLS, links emulated in user space.
     #[arg(long, value_delimiter = ',')]
     network: Option<Vec<String>>,
     /// Models of the deployed rows, comma separated.
@@ -78,8 +78,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(DeployedConfig {
             networks,
             models: args.deployed_models,
-            protocols: vec![Protocol::Mpc2, Protocol::Mpc3],
-            party_exe: std::env::current_exe().context("locating the ppml executable")?,
+            ppml_exe: std::env::current_exe().context("locating the ppml executable")?,
         })
     };
     let quick = args.quick;
