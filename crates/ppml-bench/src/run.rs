@@ -138,8 +138,16 @@ impl Runner<'_> {
         pb.set_prefix(format!("{} {} b={batch}", model.name, kind.name()));
         pb.enable_steady_tick(Duration::from_millis(250));
         // The run makes `images / batch` calls of `batch` images: pooled material for no more.
+        let queries = data.len() / batch.max(1);
         let opts = BackendOptions {
-            pool_queries: Some(data.len() / batch.max(1)),
+            pool_queries: Some(queries),
+            // hybrid makes the random OTs of that many calls at setup (as many as its pool bound
+            // allows), so that its latency is online only, as the MPC rows' and the deployed rows'.
+            pool_depth: self
+                .cfg
+                .backend_options
+                .pool_depth
+                .or((kind == BackendKind::Hybrid).then_some(queries)),
             ..self.cfg.backend_options.clone()
         };
         let mut backend = kind

@@ -139,7 +139,11 @@ fn hybrid_runs_deployed_when_named_and_the_mpc_rows_only_when_their_backends_are
         notes.contains("TLS 1.3 to the server at 127.0.0.1:"),
         "{notes}"
     );
-    // The in-process row ran too, and the deployed row is compared with it.
+    // The in-process row ran too, online only as well (its OTs made at setup), and the
+    // deployed row is compared with it.
+    let in_process = &report["results"][1];
+    assert_eq!(in_process["backend"], "hybrid", "{json}");
+    assert_eq!(in_process["latency"]["on_demand_calls"], 0, "{in_process}");
     let table = stdout(&o);
     assert!(table.contains("| mlp | hybrid | as is |"), "{table}");
     let row = table
