@@ -108,8 +108,8 @@ impl BackendKind {
     ];
 
     /// The backends `ppml bench` runs when `--backends` is not given: all but `hybrid`, whose
-    /// per-image cost (about a second for `lenet`) would add some 20 minutes to the default run;
-    /// name it in `--backends` to include it.
+    /// throughput rows (about 5 `lenet` images/s in-process, under one deployed over `wan`)
+    /// would add some 30 minutes to the default run; name it in `--backends` to include it.
     pub const BENCH_DEFAULT: &'static [BackendKind] = &[
         BackendKind::Plain,
         BackendKind::Tee,
