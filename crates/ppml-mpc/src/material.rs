@@ -67,12 +67,11 @@ pub(crate) struct PoolPlan {
 }
 
 impl PoolPlan {
-    /// The plan of a session whose pool holds queries of `batch` images (0: no pool), for at
-    /// most `budget` queries.
-    pub(crate) fn new(batch: usize, budget: Option<usize>) -> Self {
+    /// The plan of a session whose pool is as `request` asks (`batch` 0: no pool).
+    pub(crate) fn new(request: PoolRequest) -> Self {
         Self {
-            batch,
-            budget,
+            batch: request.batch,
+            budget: request.budget(),
             used: 0,
         }
     }
@@ -111,6 +110,8 @@ pub(crate) struct Provider<'scope> {
     ahead: &'scope (Mutex<Ahead>, Condvar),
     thread: Option<ScopedJoinHandle<'scope, ()>>,
     wait: Duration,
+    /// Queries the pool starts with: `depth`, or the budget if smaller.
+    initial: usize,
 }
 
 impl<'scope> Provider<'scope> {
@@ -160,13 +161,14 @@ impl<'scope> Provider<'scope> {
             ahead,
             thread: Some(thread),
             wait,
+            initial: budget.map_or(depth, |b| b.min(depth)),
         }
     }
 
-    /// Waits until the first `k` queries' material is made (filling the pool before the
-    /// session starts); returns what it cost.
-    pub(crate) fn fill(&mut self, k: usize) -> Result<Vec<Made>> {
-        (0..k)
+    /// Waits until the material the pool starts with is made (`depth` queries, or the budget
+    /// if smaller), filling the pool before the session starts; returns what it cost.
+    pub(crate) fn fill(&mut self) -> Result<Vec<Made>> {
+        (0..self.initial)
             .map(|_| self.next_made().map(|(m, _)| m))
             .collect::<Result<Vec<_>>>()
     }

@@ -252,13 +252,12 @@ impl PartyState {
             .filter(|&b| (b as u64).saturating_mul(self.in_len as u64) <= limits.max_frame_words)
             .ok_or(bad("pool batch size out of range"))?;
         let pool = if limits.pool_depth == 0 { 0 } else { pool };
-        let budget = usize::try_from(hello.pool_queries)
-            .map_err(|_| bad("pool query count out of range"))?;
-        let budget = PoolRequest {
+        let request = PoolRequest {
             batch: pool,
-            queries: budget,
-        }
-        .budget();
+            queries: usize::try_from(hello.pool_queries)
+                .map_err(|_| bad("pool query count out of range"))?,
+        };
+        let budget = request.budget();
         // Logs name sessions and sizes, never a share, key or image.
         tracing::info!(party = id, session = sid, pool, ?budget, "session opened");
         let net = slot.insert(mesh.session(sid)?);
@@ -289,7 +288,7 @@ impl PartyState {
                     (limits.pool_depth, budget, limits.timeout),
                     make,
                 );
-                filled = p.fill(budget.map_or(limits.pool_depth, |b| b.min(limits.pool_depth)))?;
+                filled = p.fill()?;
                 provider = Some(p);
             }
             let offline: Made = filled.iter().fold(Made::default(), |a, m| Made {
@@ -305,7 +304,7 @@ impl PartyState {
             .write(&mut *conn)
             .map_err(|_| bad("connection failed"))?;
             let mut queries = 0;
-            let mut plan = PoolPlan::new(pool, budget);
+            let mut plan = PoolPlan::new(request);
             while let Some(q) = read(conn, limits.idle)? {
                 match ToParty::decode(&q).map_err(bad)? {
                     ToParty::Bye => break,
